@@ -1,0 +1,36 @@
+# TaskTracker — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files re-run the install whenever pyproject.toml changes.
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[embedded]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $@
+
+## Serve the API on HOST:PORT (default 127.0.0.1:8000) with zero external services.
+run: $(VENV)/.run-installed
+	$(BIN)/tasktracker run
+
+## Install test extras, then lint and run the whole suite (SecantusDB started by the tests,
+## or MONGO_URL when set).
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

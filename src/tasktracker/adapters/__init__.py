@@ -1,0 +1,1 @@
+"""Adapters, one per external system: MongoDB, password hashing, the embedded database."""

@@ -1,0 +1,1 @@
+"""MongoDB adapter: connection, indexes, repositories and read-only queries (pymongo only)."""

@@ -1,0 +1,1 @@
+"""The HTTP API: Flask app factory, blueprints, security and error handling."""

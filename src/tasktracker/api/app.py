@@ -1,0 +1,77 @@
+"""Flask app factory: wires blueprints, security, request checks and error handling."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask.json.provider import DefaultJSONProvider
+from flask_openapi3 import Info, OpenAPI
+
+from tasktracker import __version__
+from tasktracker.api.auth import auth_api
+from tasktracker.api.health import health_api
+from tasktracker.api.legacy import legacy_api
+from tasktracker.api.observability import init_request_logging
+from tasktracker.api.problems import problem, register_error_handlers, validation_problem
+from tasktracker.api.security import init_security
+from tasktracker.api.tasks import tasks_api
+from tasktracker.api.users import users_api
+from tasktracker.bootstrap import Container
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class JSONProvider(DefaultJSONProvider):
+    sort_keys = False
+
+
+def create_app(container: Container) -> OpenAPI:
+    app = OpenAPI(
+        "tasktracker",
+        info=Info(title="TaskTracker API", version=__version__),
+        security_schemes=SECURITY_SCHEMES,
+        validation_error_status=422,
+        validation_error_callback=validation_problem,
+        doc_prefix="/docs",
+        doc_url="/openapi.json",
+    )
+    app.json = JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = container.settings.max_body_bytes
+    app.extensions["tasktracker"] = container
+
+    init_request_logging(app)
+    app.before_request(reject_unparsable_body)
+    init_security(app, container)
+    register_error_handlers(app)
+
+    for blueprint in (auth_api, users_api, tasks_api, legacy_api):
+        app.register_api(blueprint(container))
+    app.register_blueprint(health_api(container))
+    app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
+    app.after_request(add_security_headers)
+    return app
+
+
+def reject_unparsable_body() -> Response | None:
+    """415 for a body that is not JSON, 400 for malformed JSON — before any handler runs."""
+    if request.method not in BODY_METHODS or not (request.content_length or request.data):
+        return None
+    if not request.is_json:
+        return problem(415, "send the body as application/json")
+    try:
+        request.get_json()
+    except RecursionError:
+        return problem(400, "the JSON body is nested too deeply")
+    return None
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

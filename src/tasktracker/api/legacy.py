@@ -1,0 +1,242 @@
+"""The original project's routes, kept as a public contract: same paths, payloads and success
+shapes. Each handler is a thin adapter over the same services as the resource API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field, ValidationError
+
+from tasktracker.api.presenters import legacy_task_json, legacy_user_json
+from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime
+from tasktracker.api.security import (
+    Access,
+    current_user,
+    issue_access_token,
+    optional_user,
+    requires,
+)
+from tasktracker.bootstrap import Container
+from tasktracker.domain.errors import Forbidden, InvalidInput, NotImplementedYet
+from tasktracker.domain.tasks import Priority, Status, Task
+from tasktracker.domain.users import Role
+from tasktracker.services.tasks import TaskDraft
+
+TAG = Tag(name="legacy", description="The original project's routes (kept for compatibility)")
+SECURITY = [{"bearer": []}]
+RECENT_COUNT = 10
+
+STATUS_ALIASES = {
+    "open": Status.OPEN,
+    "new": Status.OPEN,
+    "todo": Status.OPEN,
+    "to_do": Status.OPEN,
+    "in_progress": Status.IN_PROGRESS,
+    "inprogress": Status.IN_PROGRESS,
+    "done": Status.DONE,
+    "completed": Status.DONE,
+    "closed": Status.DONE,
+}
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def legacy_status(value: Any) -> Any:
+    """`Open`, `In Progress`, `in-progress`, `done`, `Completed` ... -> a Status."""
+    if not isinstance(value, str):
+        return value
+    key = value.strip().lower().replace("-", "_").replace(" ", "_")
+    return STATUS_ALIASES.get(key, key)
+
+
+class LegacySignupIn(Strict):
+    username: Annotated[str, Field(min_length=3, max_length=64)]
+    password: Password
+    email: EmailStr
+    role: Annotated[Role | None, BeforeValidator(_lower)] = None
+    status: Annotated[Literal["active", "inactive"] | None, BeforeValidator(_lower)] = None
+
+
+class LegacyLoginIn(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Password
+
+
+class LegacyChangePasswordIn(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    oldPassword: Password
+    newPassword: Password
+
+
+class LegacyForgetPasswordIn(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+
+
+class LegacyEmailQuery(Strict):
+    email: Annotated[str | None, Field(max_length=320)] = None
+
+
+class LegacyTaskIn(Strict):
+    summary: Annotated[str, Field(min_length=1, max_length=200)]
+    task_type: Annotated[str, Field(min_length=1, max_length=50)] = "task"
+    status: Annotated[Status, BeforeValidator(legacy_status)] = Status.OPEN
+    estimate: Annotated[float | None, Field(ge=0, le=100_000)] = None
+    priority: Annotated[Priority, BeforeValidator(_lower)] = Priority.MEDIUM
+    assigned: Annotated[str | None, Field(max_length=64, description="username")] = None
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    start_dt: UtcDatetime | None = None
+    due_date: UtcDatetime | None = None
+
+
+class LegacyScheduleIn(Strict):
+    type: Literal["once", "daily", "now"]
+    run_at: Annotated[str | None, Field(max_length=64)] = None
+
+
+class LegacyMessage(BaseModel):
+    message: str
+
+
+class LegacyToken(BaseModel):
+    token: str
+
+
+def legacy_api(c: Container) -> APIBlueprint:
+    bp = APIBlueprint("legacy", __name__, abp_tags=[TAG])
+
+    def tasks_json(tasks: list[Task]) -> dict[str, Any]:
+        ids = [t.assignee for t in tasks if t.assignee] + [t.reporter for t in tasks]
+        usernames = c.users.usernames(ids)
+        now = c.clock()
+        return {"tasks": [legacy_task_json(t, usernames, now) for t in tasks]}
+
+    @bp.get("/")
+    def welcome() -> dict:
+        """The original's welcome message."""
+        return {"message": "Welcome to the Task Tracker !"}
+
+    @bp.post("/users/signup", responses={201: LegacyMessage, 409: Problem})
+    @requires(Access.OPTIONAL)
+    def signup(body: LegacySignupIn) -> tuple[dict, int]:
+        """Register a user; `role` and `status` are honoured only when an admin calls."""
+        caller = optional_user()
+        by_admin = caller is not None and caller.is_admin
+        role = body.role if by_admin and body.role else Role.MEMBER
+        active = body.status != "inactive" if by_admin else True
+        user = c.accounts.signup(body.username, body.email, body.password, role=role, active=active)
+        return {"message": f"User {user.username} registered successfully as {user.role}"}, 201
+
+    @bp.post("/users/login", responses={200: LegacyToken, 401: Problem})
+    def login(body: LegacyLoginIn) -> dict:
+        """Log in; answers `{"token": ...}`."""
+        return {"token": issue_access_token(c.accounts.authenticate(body.email, body.password))}
+
+    @bp.get("/users/get_users", security=SECURITY)
+    @requires(Access.ADMIN)
+    def get_users() -> dict:
+        """All users with their assigned task counts (admin)."""
+        users = c.accounts.list_users(
+            current_user(), after=None, limit=c.settings.legacy_list_limit
+        )
+        counts = c.task_queries.counts_by_assignee([u.id for u in users])
+        return {"users": [legacy_user_json(u, counts[u.id]["total"]) for u in users]}
+
+    @bp.get("/users/get_user", security=SECURITY)
+    @requires(Access.ADMIN)
+    def get_user(query: LegacyEmailQuery) -> dict:
+        """One user by `email`, from the query string or a JSON body (admin)."""
+        email = query.email or email_from_json_body()
+        user = c.accounts.find_by_email(current_user(), email)
+        counts = c.task_queries.counts_by_assignee([user.id])
+        return {"user": legacy_user_json(user, counts[user.id]["total"])}
+
+    @bp.post("/users/change_password", security=SECURITY, responses={200: LegacyMessage})
+    @requires(Access.USER)
+    def change_password(body: LegacyChangePasswordIn) -> dict:
+        """Change the caller's own password (a token is required, unlike the original)."""
+        user = current_user()
+        if body.email.strip().lower() != user.email:
+            raise_forbidden_other_account()
+        c.accounts.change_password(user, body.oldPassword, body.newPassword)
+        return {"message": "Password changed successfully"}
+
+    @bp.post("/users/forget_password", responses={200: LegacyMessage, 501: Problem})
+    def forget_password(body: LegacyForgetPasswordIn) -> dict:
+        """Start a password reset (arrives with the messaging work; answers 501 until then)."""
+        raise NotImplementedYet("password reset letters are not available yet")
+
+    @bp.post("/tasks/add_task", security=SECURITY, responses={201: LegacyMessage})
+    @requires(Access.USER)
+    def add_task(body: LegacyTaskIn) -> tuple[dict, int]:
+        """Create a task with the original's field names."""
+        draft = TaskDraft(
+            title=body.summary,
+            description=body.description,
+            type=body.task_type,
+            status=body.status,
+            priority=body.priority,
+            estimate_hours=body.estimate,
+            assignee=body.assigned,
+            start_date=body.start_dt,
+            due_date=body.due_date,
+        )
+        task = c.tasks.create(current_user(), draft)
+        return {"message": "Task added", "task_id": task.id}, 201
+
+    @bp.get("/tasks/get_tasks", security=SECURITY)
+    @requires(Access.USER)
+    def get_tasks() -> dict:
+        """All tasks, newest first (capped at LEGACY_LIST_LIMIT)."""
+        return tasks_json(c.task_queries.newest(c.settings.legacy_list_limit))
+
+    @bp.get("/tasks/get_my_task", security=SECURITY)
+    @requires(Access.USER)
+    def get_my_task() -> dict:
+        """Tasks assigned to the caller (an empty list when there are none)."""
+        return tasks_json(
+            c.task_queries.newest(c.settings.legacy_list_limit, assignee=current_user().id)
+        )
+
+    @bp.get("/tasks/status_summary", security=SECURITY)
+    @requires(Access.USER)
+    def status_summary() -> dict:
+        """Task counts by status."""
+        counts = c.task_queries.summary(c.clock())
+        return {str(s): counts[str(s)] for s in Status}
+
+    @bp.get("/tasks/recent", security=SECURITY)
+    @requires(Access.USER)
+    def recent() -> dict:
+        """The ten newest tasks."""
+        return tasks_json(c.task_queries.newest(RECENT_COUNT))
+
+    @bp.post("/scheduler/scheduler_alert", security=SECURITY, responses={501: Problem})
+    @requires(Access.ADMIN)
+    def scheduler_alert(body: LegacyScheduleIn) -> dict:
+        """Schedule an alert (arrives with the scheduler work; answers 501 until then)."""
+        raise NotImplementedYet("scheduled alerts are not available yet")
+
+    @bp.get("/scheduler/scheduler_jobs", security=SECURITY, responses={501: Problem})
+    @requires(Access.ADMIN)
+    def scheduler_jobs() -> dict:
+        """List scheduled alerts (arrives with the scheduler work; answers 501 until then)."""
+        raise NotImplementedYet("scheduled alerts are not available yet")
+
+    return bp
+
+
+def email_from_json_body() -> str:
+    """The original sent `email` in a JSON body even on GET."""
+    data = request.get_json(silent=True) if request.content_length else None
+    try:
+        return LegacyForgetPasswordIn.model_validate(data).email
+    except ValidationError:
+        raise InvalidInput("send the user's email as ?email=... or in a JSON body") from None
+
+
+def raise_forbidden_other_account() -> None:
+    raise Forbidden("you can change only your own password")

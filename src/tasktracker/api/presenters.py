@@ -1,0 +1,85 @@
+"""Shape domain objects into the JSON the API answers (resource API and legacy)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tasktracker.domain.tasks import Task
+from tasktracker.domain.users import User
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def task_json(task: Task, now: datetime) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "title": task.title,
+        "description": task.description,
+        "type": task.type,
+        "status": str(task.status),
+        "priority": str(task.priority),
+        "estimate_hours": task.estimate_hours,
+        "assignee": task.assignee,
+        "reporter": task.reporter,
+        "start_date": iso(task.start_date),
+        "due_date": iso(task.due_date),
+        "completed_at": iso(task.completed_at),
+        "labels": task.labels,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
+        "version": task.version,
+        "overdue": task.is_overdue(now),
+    }
+
+
+def etag(task: Task) -> str:
+    return f'"{task.version}"'
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "role": str(user.role),
+        "active": user.active,
+        "created_at": iso(user.created_at),
+    }
+
+
+def legacy_task_json(task: Task, usernames: dict[str, str], now: datetime) -> dict[str, Any]:
+    """The original's field names: summary, task_type, assigned (a username), `_id` string."""
+    return {
+        "_id": task.id,
+        "summary": task.title,
+        "description": task.description,
+        "task_type": task.type,
+        "status": str(task.status),
+        "priority": str(task.priority),
+        "estimate": task.estimate_hours,
+        "assigned": usernames.get(task.assignee) if task.assignee else None,
+        "reporter": usernames.get(task.reporter),
+        "start_dt": iso(task.start_date),
+        "due_date": iso(task.due_date),
+        "completed_at": iso(task.completed_at),
+        "labels": task.labels,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
+        "overdue": task.is_overdue(now),
+    }
+
+
+def legacy_user_json(user: User, task_count: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "_id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "role": str(user.role),
+        "status": "active" if user.active else "inactive",
+    }
+    if task_count is not None:
+        body["task_count"] = task_count
+    return body

@@ -1,0 +1,131 @@
+"""Authentication: JWT settings, token issue, and the per-route access levels.
+
+Each view declares its access level with `@requires(...)`; `authenticate_request` enforces it
+before the request body is parsed, so an anonymous caller gets 401, never a validation error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from enum import Enum
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    get_current_user,
+    verify_jwt_in_request,
+)
+
+from tasktracker.api.problems import problem
+from tasktracker.bootstrap import Container
+from tasktracker.domain.errors import Forbidden
+from tasktracker.domain.users import User, require_admin
+
+ISSUER = "tasktracker"
+AUDIENCE = "tasktracker-api"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Access(Enum):
+    PUBLIC = "public"
+    OPTIONAL = "optional"  # anonymous allowed; a token, when sent, must be valid
+    USER = "user"
+    ADMIN = "admin"
+
+
+def requires(access: Access) -> Callable[[F], F]:
+    def mark(view: F) -> F:
+        view.__access__ = access  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def current_user() -> User:
+    """The authenticated caller of a USER or ADMIN route."""
+    return g.user
+
+
+def optional_user() -> User | None:
+    return g.get("user")
+
+
+def issue_access_token(user: User, session_id: str | None = None) -> str:
+    sid = session_id or uuid.uuid4().hex
+    return create_access_token(identity=user.id, additional_claims={"sid": sid})
+
+
+def init_security(app: Flask, container: Container) -> JWTManager:
+    settings = container.settings
+    app.config.update(
+        JWT_SECRET_KEY=container.jwt_secret,
+        JWT_ALGORITHM=settings.jwt_algorithm,
+        JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_ttl),
+        JWT_ENCODE_ISSUER=ISSUER,
+        JWT_DECODE_ISSUER=ISSUER,
+        JWT_ENCODE_AUDIENCE=AUDIENCE,
+        JWT_DECODE_AUDIENCE=AUDIENCE,
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_HEADER_TYPE="Bearer",
+        JWT_COOKIE_CSRF_PROTECT=False,
+        JWT_ERROR_MESSAGE_KEY="detail",
+    )
+    jwt = JWTManager(app)
+
+    @jwt.user_lookup_loader
+    def _load_user(_header: dict, payload: dict) -> User | None:
+        # Read fresh on every request, so a demotion or a disable applies at once.
+        return container.users.get(str(payload.get("sub", "")))
+
+    def unauthorized(detail: str) -> Response:
+        return problem(401, detail, title="Unauthorized")
+
+    jwt.unauthorized_loader(
+        lambda reason: unauthorized(
+            "missing or malformed Authorization header; send 'Bearer <token>'"
+        )
+    )
+    jwt.invalid_token_loader(lambda reason: unauthorized("the token is invalid"))
+    jwt.expired_token_loader(lambda _h, _p: unauthorized("the token has expired"))
+    jwt.revoked_token_loader(lambda _h, _p: unauthorized("the session has ended"))
+    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("the token's user no longer exists"))
+    jwt.token_verification_failed_loader(lambda _h, _p: unauthorized("the token is invalid"))
+
+    app.before_request(normalize_authorization_header)
+    app.before_request(authenticate_request)
+    return jwt
+
+
+def normalize_authorization_header() -> None:
+    """Accept the original's raw `Authorization: <token>` besides `Bearer <token>`."""
+    value = request.environ.get("HTTP_AUTHORIZATION", "").strip()
+    if not value:
+        return
+    scheme, _, token = value.partition(" ")
+    if not token:
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {scheme}"
+    elif scheme.lower() == "bearer":
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token.strip()}"
+
+
+def authenticate_request() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    access: Access = getattr(view, "__access__", Access.PUBLIC)
+    if access is Access.PUBLIC:
+        return
+    verify_jwt_in_request(optional=access is Access.OPTIONAL)
+    user: User | None = get_current_user()
+    if user is None:
+        return
+    if not user.active:
+        raise Forbidden("this account is disabled")
+    g.user = user
+    g.user_id = user.id
+    if access is Access.ADMIN:
+        require_admin(user)

@@ -1,0 +1,129 @@
+"""Composition root: Settings -> adapters -> services.
+
+The only place that knows whether we run embedded (SecantusDB in-process) or on real services.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from tasktracker.adapters.embedded_db import EmbeddedMongo
+from tasktracker.adapters.mongo.connection import (
+    connect,
+    database,
+    ensure_indexes,
+    warn_if_not_replica_set,
+)
+from tasktracker.adapters.mongo.task_queries import TaskQueries
+from tasktracker.adapters.mongo.tasks import TaskRepository
+from tasktracker.adapters.mongo.users import UserRepository
+from tasktracker.adapters.passwords import PasswordHasher
+from tasktracker.services.accounts import AccountService
+from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.tasks import TaskService
+from tasktracker.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+JWT_SECRET_FILE = "jwt_secret"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    client: MongoClient
+    db: Database
+    users: UserRepository
+    task_queries: TaskQueries
+    accounts: AccountService
+    tasks: TaskService
+    jwt_secret: str
+    clock: Clock
+    embedded_mongo: EmbeddedMongo | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.client.close()
+        if self.embedded_mongo:
+            self.embedded_mongo.stop()
+
+
+def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
+    jwt_secret = resolve_jwt_secret(settings)
+    embedded = None
+    url = settings.mongo_url
+    if url is None:
+        embedded = EmbeddedMongo(settings.data_dir / "db")
+        url = embedded.start()
+    try:
+        client = connect(url)
+        db = database(client, settings.mongo_db)
+        warn_if_not_replica_set(client)
+        ensure_indexes(db)
+    except Exception:
+        if embedded:
+            embedded.stop()
+        raise
+    users = UserRepository(db)
+    hasher = PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost_kib=settings.password_hash_memory_kib,
+    )
+    accounts = AccountService(users, hasher, clock)
+    container = Container(
+        settings=settings,
+        client=client,
+        db=db,
+        users=users,
+        task_queries=TaskQueries(db),
+        accounts=accounts,
+        tasks=TaskService(TaskRepository(db), users, clock),
+        jwt_secret=jwt_secret,
+        clock=clock,
+        embedded_mongo=embedded,
+    )
+    create_bootstrap_admin(container)
+    return container
+
+
+def create_bootstrap_admin(container: Container) -> None:
+    settings = container.settings
+    if not (settings.admin_email and settings.admin_password):
+        return
+    admin = container.accounts.ensure_admin(settings.admin_email, settings.admin_password)
+    if admin:
+        log.info("bootstrap admin ready: id=%s", admin.id)
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    """JWT_SECRET when set; with real services it is required; embedded mode keeps a generated
+    one in DATA_DIR so tokens survive restarts."""
+    if settings.jwt_secret:
+        if len(settings.jwt_secret) < 32:
+            raise SettingsError("invalid setting JWT_SECRET: use at least 32 characters")
+        return settings.jwt_secret
+    if settings.uses_real_services:
+        raise SettingsError(
+            "invalid setting JWT_SECRET: required when MONGO_URL or another "
+            "real service is configured"
+        )
+    return _stored_secret(settings.data_dir / JWT_SECRET_FILE)
+
+
+def _stored_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret

@@ -1,0 +1,92 @@
+"""The `tasktracker` command: run | create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from werkzeug.serving import make_server
+
+from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.domain.errors import DomainError
+from tasktracker.logging_setup import configure_logging
+from tasktracker.settings import SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SettingsError as exc:
+        print(f"tasktracker: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tasktracker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve the API (embedded default: no services needed)")
+    run.set_defaults(handler=cmd_run)
+
+    admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
+    admin.add_argument("--email")
+    admin.add_argument("--username")
+    admin.add_argument("--password", help="prompted for when omitted")
+    admin.set_defaults(handler=cmd_create_admin)
+    return parser
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    from tasktracker.api.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings)
+    container = bootstrap(settings)
+    server = make_server(settings.host, settings.port, create_app(container), threaded=True)
+    base = f"http://{settings.host}:{server.server_port}"
+    print(f"TaskTracker API: {base}/  docs: {base}/docs/  spec: {base}/openapi.json", flush=True)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("TaskTracker: shutting down", flush=True)
+    finally:
+        server.server_close()
+        container.close()
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings, process_name="cli")
+    email = args.email or input("Admin email: ").strip()
+    password = args.password or _prompt_password()
+    container: Container = bootstrap(settings)
+    try:
+        admin = container.accounts.create_admin(email, password, args.username)
+    except DomainError as exc:
+        print(f"tasktracker: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+    print(f"admin ready: {admin.username} <{admin.email}> id={admin.id}")
+    return 0
+
+
+def _prompt_password() -> str:
+    if not sys.stdin.isatty():
+        raise SystemExit("tasktracker: --password is required when not run interactively")
+    first = getpass.getpass("Admin password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise SystemExit("tasktracker: the passwords differ")
+    return first

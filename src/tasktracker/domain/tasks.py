@@ -1,0 +1,111 @@
+"""Tasks: fields, the status workflow, deadlines and who may do what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from tasktracker.domain.errors import Forbidden, InvalidInput, InvalidTransition
+from tasktracker.domain.users import User
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Numeric order for sorting: low < medium < high < critical."""
+        return PRIORITY_RANK[self]
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2, Priority.CRITICAL: 3}
+
+# open -> in_progress -> done; a task may go back to open (reopen) from either later state.
+ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.OPEN: frozenset({Status.IN_PROGRESS}),
+    Status.IN_PROGRESS: frozenset({Status.DONE, Status.OPEN}),
+    Status.DONE: frozenset({Status.OPEN}),
+}
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return target == current or target in ALLOWED_TRANSITIONS[current]
+
+
+def check_transition(current: Status, target: Status) -> None:
+    if not can_transition(current, target):
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current]))
+        raise InvalidTransition(
+            f"a task cannot go from '{current}' to '{target}'; from '{current}' it may go to: "
+            f"{allowed}"
+        )
+
+
+@dataclass(slots=True)
+class Task:
+    id: str
+    title: str
+    reporter: str
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+    type: str = "task"
+    status: Status = Status.OPEN
+    priority: Priority = Priority.MEDIUM
+    estimate_hours: float | None = None
+    assignee: str | None = None
+    start_date: datetime | None = None
+    due_date: datetime | None = None
+    completed_at: datetime | None = None
+    labels: list[str] = field(default_factory=list)
+    version: int = 1
+
+    def is_overdue(self, now: datetime) -> bool:
+        return is_overdue(self.status, self.due_date, now)
+
+    def change_status(self, target: Status, now: datetime) -> None:
+        check_transition(self.status, target)
+        if target == self.status:
+            return
+        self.status = target
+        self.completed_at = now if target is Status.DONE else None
+
+
+def is_overdue(status: Status | str, due_date: datetime | None, now: datetime) -> bool:
+    return due_date is not None and status != Status.DONE and due_date < now
+
+
+def check_dates(start_date: datetime | None, due_date: datetime | None) -> None:
+    if start_date and due_date and due_date < start_date:
+        raise InvalidInput("due_date must not be before start_date")
+
+
+# --- permissions -------------------------------------------------------------------------------
+
+
+def can_update(actor: User, task: Task) -> bool:
+    return actor.is_admin or actor.id in (task.reporter, task.assignee)
+
+
+def can_delete(actor: User, task: Task) -> bool:
+    return actor.is_admin or actor.id == task.reporter
+
+
+def require_update(actor: User, task: Task) -> None:
+    if not can_update(actor, task):
+        raise Forbidden("only the reporter, the assignee or an admin may change this task")
+
+
+def require_delete(actor: User, task: Task) -> None:
+    if not can_delete(actor, task):
+        raise Forbidden("only the reporter or an admin may delete this task")

@@ -1,0 +1,1 @@
+"""Use cases. Services take adapters as arguments and know nothing of Flask."""

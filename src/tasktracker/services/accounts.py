@@ -1,0 +1,124 @@
+"""Accounts: sign-up, login, password changes and admin management of users."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tasktracker.adapters.mongo.users import UserRepository
+from tasktracker.adapters.passwords import PasswordHasher
+from tasktracker.domain.errors import AuthenticationFailed, Forbidden, NotFound
+from tasktracker.domain.users import (
+    Role,
+    User,
+    ensure_admin_remains,
+    require_admin,
+    validate_password,
+    validate_username,
+)
+from tasktracker.services.clock import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+LOGIN_FAILED = "invalid email or password"
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    role: Role | None = None
+    active: bool | None = None
+
+
+class AccountService:
+    def __init__(
+        self, users: UserRepository, hasher: PasswordHasher, clock: Clock = utc_now
+    ) -> None:
+        self._users = users
+        self._hasher = hasher
+        self._clock = clock
+
+    def signup(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        *,
+        role: Role = Role.MEMBER,
+        active: bool = True,
+    ) -> User:
+        """Register a user. Callers decide the role: self-signup always passes MEMBER."""
+        username = validate_username(username)
+        validate_password(password)
+        user = self._users.add(
+            username=username,
+            email=email,
+            password_hash=self._hasher.hash(password),
+            role=role,
+            active=active,
+            now=self._clock(),
+        )
+        log.info("user registered id=%s role=%s", user.id, user.role)
+        return user
+
+    def authenticate(self, email: str, password: str) -> User:
+        """The same failure, at the same cost, for an unknown email, a wrong password and a
+        disabled account."""
+        user = self._users.by_email(email)
+        valid = self._hasher.verify(user.password_hash if user else None, password)
+        if not (user and valid and user.active):
+            raise AuthenticationFailed(LOGIN_FAILED)
+        if self._hasher.needs_rehash(user.password_hash):
+            self._users.set_password_hash(user.id, self._hasher.hash(password), self._clock())
+        return user
+
+    def change_password(self, user: User, current_password: str, new_password: str) -> None:
+        if not self._hasher.verify(user.password_hash, current_password):
+            raise Forbidden("the current password is not correct")
+        validate_password(new_password)
+        self._users.set_password_hash(user.id, self._hasher.hash(new_password), self._clock())
+        log.info("password changed user=%s", user.id)
+
+    def get(self, user_id: str) -> User:
+        user = self._users.get(user_id)
+        if user is None:
+            raise NotFound(f"no user with id '{user_id}'")
+        return user
+
+    def find_by_email(self, actor: User, email: str) -> User:
+        require_admin(actor)
+        user = self._users.by_email(email)
+        if user is None:
+            raise NotFound("no user with this email")
+        return user
+
+    def list_users(self, actor: User, *, after: str | None, limit: int) -> list[User]:
+        require_admin(actor)
+        return self._users.page(after=after, limit=limit)
+
+    def update_user(self, actor: User, user_id: str, changes: UserChanges) -> User:
+        require_admin(actor)
+        target = self.get(user_id)
+        role = changes.role if changes.role is not None else target.role
+        active = changes.active if changes.active is not None else target.active
+        ensure_admin_remains(
+            target, role, active, self._users.count_active_admins(excluding=target.id)
+        )
+        self._users.set_role_and_active(target.id, role, active, self._clock())
+        log.info("user updated id=%s role=%s active=%s by=%s", target.id, role, active, actor.id)
+        return self.get(user_id)
+
+    def ensure_admin(self, email: str, password: str) -> User | None:
+        """Create (or promote) the first admin when no active admin exists; None otherwise."""
+        if self._users.count_active_admins() > 0:
+            return None
+        return self.create_admin(email, password)
+
+    def create_admin(self, email: str, password: str, username: str | None = None) -> User:
+        """Create an admin account, or make the existing account with this email an admin."""
+        existing = self._users.by_email(email)
+        if existing:
+            self._users.set_role_and_active(existing.id, Role.ADMIN, True, self._clock())
+            log.info("promoted existing user id=%s to admin", existing.id)
+            return self.get(existing.id)
+        name = username or email.split("@", 1)[0]
+        return self.signup(name, email, password, role=Role.ADMIN)

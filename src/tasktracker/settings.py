@@ -1,0 +1,152 @@
+"""One Settings object, read from the environment (and `.env`), validated at start-up.
+
+The original project's variable names are accepted as fallbacks so an existing `.env` keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote_plus
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _legacy_mongo_url() -> str | None:
+    """Build a MongoDB URL from the original's MONGO_USER/PASSWORD/CLUSTER variables."""
+    cluster = os.environ.get("MONGO_CLUSTER")
+    if not cluster:
+        return None
+    user = os.environ.get("MONGO_USER")
+    password = os.environ.get("MONGO_PASSWORD", "")
+    credentials = f"{quote_plus(user)}:{quote_plus(password)}@" if user else ""
+    scheme = "mongodb" if ":" in cluster.split(",")[0] else "mongodb+srv"
+    return f"{scheme}://{credentials}{cluster}/"
+
+
+def _legacy_amqp_url() -> str | None:
+    host = os.environ.get("RABBITMQ_HOST")
+    if not host:
+        return None
+    port = os.environ.get("RABBITMQ_PORT", "5672")
+    user = quote_plus(os.environ.get("RABBITMQ_USER", "guest"))
+    password = quote_plus(os.environ.get("RABBITMQ_PASS", "guest"))
+    return f"amqp://{user}:{password}@{host}:{port}//"
+
+
+def _legacy_memcached() -> str | None:
+    host = os.environ.get("MEMCACHED_HOST")
+    if not host:
+        return None
+    return f"{host}:{os.environ.get('MEMCACHED_PORT', '11211')}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(8000, ge=0, le=65535, validation_alias="PORT")
+    data_dir: Path = Field(Path("./var"), validation_alias="DATA_DIR")
+
+    mongo_url: str | None = Field(None, validation_alias="MONGO_URL")
+    mongo_db: str = Field(
+        "tasktracker", min_length=1, validation_alias=AliasChoices("MONGO_DB", "MONGO_DB_NAME")
+    )
+    amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
+    memcached_servers: str | None = Field(None, validation_alias="MEMCACHED_SERVERS")
+    smtp_url: str | None = Field(None, validation_alias="SMTP_URL")
+    mail_from: str = Field("TaskTracker <no-reply@tasktracker.local>", validation_alias="MAIL_FROM")
+
+    jwt_secret: str | None = Field(None, validation_alias=AliasChoices("JWT_SECRET", "SECRET_KEY"))
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
+        "HS256", validation_alias=AliasChoices("JWT_ALGORITHM", "ALGORITHM")
+    )
+    access_token_ttl: int = Field(900, gt=0, validation_alias="ACCESS_TOKEN_TTL")
+    refresh_token_ttl: int = Field(1_209_600, gt=0, validation_alias="REFRESH_TOKEN_TTL")
+
+    log_dir: Path | None = Field(None, validation_alias="LOG_DIR")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
+
+    admin_email: str | None = Field(None, validation_alias="ADMIN_EMAIL")
+    admin_password: str | None = Field(None, validation_alias="ADMIN_PASSWORD")
+
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+    password_hash_time_cost: int = Field(3, ge=1, le=20, validation_alias="PASSWORD_HASH_TIME_COST")
+    password_hash_memory_kib: int = Field(
+        65536, ge=1024, le=4 * 1024 * 1024, validation_alias="PASSWORD_HASH_MEMORY_KIB"
+    )
+
+    max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
+    legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("mongo_url", "amqp_url", "memcached_servers", "smtp_url", "jwt_secret")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_variable_names(cls, data: dict) -> dict:
+        """Fill unset settings from the original project's variable names."""
+        data = dict(data)
+        fallbacks = {
+            "MONGO_URL": _legacy_mongo_url,
+            "AMQP_URL": _legacy_amqp_url,
+            "MEMCACHED_SERVERS": _legacy_memcached,
+        }
+        for name, build in fallbacks.items():
+            if not data.get(name) and (value := build()):
+                data[name] = value
+        minutes = os.environ.get("ACCESS_TOKEN_EXPIRE_MINUTES")
+        if not data.get("ACCESS_TOKEN_TTL") and minutes and minutes.isdigit():
+            data["ACCESS_TOKEN_TTL"] = int(minutes) * 60
+        return data
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _mongo_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.mongo_url is None
+
+    @property
+    def uses_real_services(self) -> bool:
+        return any((self.mongo_url, self.amqp_url, self.memcached_servers, self.smtp_url))
+
+    @property
+    def resolved_log_dir(self) -> Path:
+        return self.log_dir or self.data_dir / "log"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise SettingsError naming the first bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = error["loc"][0] if error["loc"] else "settings"
+        raise SettingsError(f"invalid setting {str(where).upper()}: {error['msg']}") from None
