@@ -1,0 +1,3 @@
+from tasktracker.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""`tasktracker create-admin` against the real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import FAST_HASHING, TEST_JWT_SECRET
+
+
+def run_cli(settings, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "MONGO_URL": settings.mongo_url,
+        "MONGO_DB": settings.mongo_db,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "DATA_DIR": str(settings.data_dir),
+        "PASSWORD_HASH_TIME_COST": str(FAST_HASHING["password_hash_time_cost"]),
+        "PASSWORD_HASH_MEMORY_KIB": str(FAST_HASHING["password_hash_memory_kib"]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tasktracker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_create_admin_from_flags_can_log_in(settings, container, client):
+    result = run_cli(
+        settings,
+        "create-admin",
+        "--email",
+        "boss@example.com",
+        "--username",
+        "boss",
+        "--password",
+        "boss password",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "admin ready: boss <boss@example.com>" in result.stdout
+    r = client.post(
+        "/api/v1/auth/login", json={"email": "boss@example.com", "password": "boss password"}
+    )
+    me = client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {r.get_json()['access_token']}"}
+    )
+    assert me.get_json()["role"] == "admin"
+
+
+def test_create_admin_promotes_an_existing_member(settings, api, client):
+    member = api.member("carol")
+    result = run_cli(settings, "create-admin", "--email", member.email, "--password", "unused1!")
+    assert result.returncode == 0, result.stderr
+    me = client.get("/api/v1/users/me", headers=member.headers)
+    assert me.get_json()["role"] == "admin"
+
+
+def test_create_admin_without_a_terminal_needs_the_password_flag(settings, container):
+    result = run_cli(settings, "create-admin", "--email", "x@example.com")
+    assert result.returncode != 0
+    assert "--password is required" in result.stderr
