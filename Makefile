@@ -22,9 +22,10 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/tasktracker run
 
-## Install test extras, then lint and run the whole suite (SecantusDB started by the tests,
-## or MONGO_URL when set).
+## Install test extras and the Debian services (memcached, nginx) when missing, then lint and
+## run the whole suite. The tests start SecantusDB (or use MONGO_URL) and memcached themselves.
 test: $(VENV)/.test-installed
+	scripts/ensure-services.sh
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tasktracker.adapters.cache import Cache, InProcessCache, MemcachedCache
 from tasktracker.adapters.embedded_db import EmbeddedMongo
 from tasktracker.adapters.mongo.connection import (
     connect,
@@ -20,12 +21,14 @@ from tasktracker.adapters.mongo.connection import (
     ensure_indexes,
     warn_if_not_replica_set,
 )
+from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.services.accounts import AccountService
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.tasks import TaskService
 from tasktracker.settings import Settings, SettingsError
 
@@ -45,6 +48,8 @@ class Container:
     tasks: TaskService
     jwt_secret: str
     clock: Clock
+    sessions: SessionService
+    cache: Cache
     embedded_mongo: EmbeddedMongo | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -52,6 +57,7 @@ class Container:
         if self._closed:
             return
         self._closed = True
+        self.cache.close()
         self.client.close()
         if self.embedded_mongo:
             self.embedded_mongo.stop()
@@ -74,11 +80,19 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
             embedded.stop()
         raise
     users = UserRepository(db)
+    cache = build_cache(settings)
+    sessions = SessionService(
+        SessionRepository(db),
+        users,
+        cache,
+        SessionPolicy(session_ttl=settings.refresh_token_ttl, cache_ttl=settings.session_cache_ttl),
+        clock,
+    )
     hasher = PasswordHasher(
         time_cost=settings.password_hash_time_cost,
         memory_cost_kib=settings.password_hash_memory_kib,
     )
-    accounts = AccountService(users, hasher, clock)
+    accounts = AccountService(users, hasher, sessions, clock)
     container = Container(
         settings=settings,
         client=client,
@@ -89,10 +103,18 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
         tasks=TaskService(TaskRepository(db), users, clock),
         jwt_secret=jwt_secret,
         clock=clock,
+        sessions=sessions,
+        cache=cache,
         embedded_mongo=embedded,
     )
     create_bootstrap_admin(container)
     return container
+
+
+def build_cache(settings: Settings) -> Cache:
+    if settings.memcached_servers:
+        return MemcachedCache(settings.memcached_servers)
+    return InProcessCache()
 
 
 def create_bootstrap_admin(container: Container) -> None:
@@ -120,8 +142,8 @@ def resolve_jwt_secret(settings: Settings) -> str:
 
 
 def _stored_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
+    if path.exists() and (stored := path.read_text().strip()):
+        return stored
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)

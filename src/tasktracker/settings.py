@@ -6,6 +6,7 @@ The original project's variable names are accepted as fallbacks so an existing `
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote_plus
@@ -18,33 +19,40 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _legacy_mongo_url() -> str | None:
+def _legacy_port(env: Mapping[str, str], name: str, default: str) -> str:
+    port = env.get(name) or default
+    if not (port.isdigit() and 0 < int(port) <= 65535):
+        raise SettingsError(f"invalid setting {name}: expected a port number, 1-65535")
+    return port
+
+
+def _legacy_mongo_url(env: Mapping[str, str]) -> str | None:
     """Build a MongoDB URL from the original's MONGO_USER/PASSWORD/CLUSTER variables."""
-    cluster = os.environ.get("MONGO_CLUSTER")
+    cluster = env.get("MONGO_CLUSTER")
     if not cluster:
         return None
-    user = os.environ.get("MONGO_USER")
-    password = os.environ.get("MONGO_PASSWORD", "")
+    user = env.get("MONGO_USER")
+    password = env.get("MONGO_PASSWORD", "")
     credentials = f"{quote_plus(user)}:{quote_plus(password)}@" if user else ""
     scheme = "mongodb" if ":" in cluster.split(",")[0] else "mongodb+srv"
     return f"{scheme}://{credentials}{cluster}/"
 
 
-def _legacy_amqp_url() -> str | None:
-    host = os.environ.get("RABBITMQ_HOST")
+def _legacy_amqp_url(env: Mapping[str, str]) -> str | None:
+    host = env.get("RABBITMQ_HOST")
     if not host:
         return None
-    port = os.environ.get("RABBITMQ_PORT", "5672")
-    user = quote_plus(os.environ.get("RABBITMQ_USER", "guest"))
-    password = quote_plus(os.environ.get("RABBITMQ_PASS", "guest"))
+    port = _legacy_port(env, "RABBITMQ_PORT", "5672")
+    user = quote_plus(env.get("RABBITMQ_USER", "guest"))
+    password = quote_plus(env.get("RABBITMQ_PASS", "guest"))
     return f"amqp://{user}:{password}@{host}:{port}//"
 
 
-def _legacy_memcached() -> str | None:
-    host = os.environ.get("MEMCACHED_HOST")
+def _legacy_memcached(env: Mapping[str, str]) -> str | None:
+    host = env.get("MEMCACHED_HOST")
     if not host:
         return None
-    return f"{host}:{os.environ.get('MEMCACHED_PORT', '11211')}"
+    return f"{host}:{_legacy_port(env, 'MEMCACHED_PORT', '11211')}"
 
 
 class Settings(BaseSettings):
@@ -87,6 +95,16 @@ class Settings(BaseSettings):
         65536, ge=1024, le=4 * 1024 * 1024, validation_alias="PASSWORD_HASH_MEMORY_KIB"
     )
 
+    session_cache_ttl: int = Field(60, ge=1, le=3600, validation_alias="SESSION_CACHE_TTL")
+
+    # Flask-Limiter rate strings ("N per second|minute|hour|day", several joined by ";").
+    rate_limit_login_ip: str = Field("30/minute", validation_alias="RATE_LIMIT_LOGIN_IP")
+    rate_limit_login_account: str = Field("10/minute", validation_alias="RATE_LIMIT_LOGIN_ACCOUNT")
+    rate_limit_signup: str = Field("10/minute", validation_alias="RATE_LIMIT_SIGNUP")
+    rate_limit_password_reset: str = Field("5/minute", validation_alias="RATE_LIMIT_PASSWORD_RESET")
+    rate_limit_api: str = Field("600/minute", validation_alias="RATE_LIMIT_API")
+    cors_origins: str = Field("", validation_alias="CORS_ORIGINS")
+
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
 
@@ -103,20 +121,60 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _original_variable_names(cls, data: dict) -> dict:
-        """Fill unset settings from the original project's variable names."""
+        """Fill unset settings from the original project's variable names.
+
+        They are read from the environment and from `.env` (names the model does not declare
+        reach here from `.env` lower-cased); a setting given under its own name, as a variable
+        or a keyword argument, wins. A bad value raises SettingsError naming the variable."""
         data = dict(data)
+        dotenv = {str(k).upper(): v for k, v in data.items() if isinstance(v, str)}
+        env = {**dotenv, **os.environ}
+
+        def unset(name: str) -> bool:
+            return not (data.get(name) or data.get(name.lower()))
+
         fallbacks = {
             "MONGO_URL": _legacy_mongo_url,
             "AMQP_URL": _legacy_amqp_url,
             "MEMCACHED_SERVERS": _legacy_memcached,
         }
         for name, build in fallbacks.items():
-            if not data.get(name) and (value := build()):
+            if unset(name) and (value := build(env)):
                 data[name] = value
-        minutes = os.environ.get("ACCESS_TOKEN_EXPIRE_MINUTES")
-        if not data.get("ACCESS_TOKEN_TTL") and minutes and minutes.isdigit():
+        minutes = env.get("ACCESS_TOKEN_EXPIRE_MINUTES")
+        if minutes and unset("ACCESS_TOKEN_TTL"):
+            if not minutes.isdigit():
+                raise SettingsError(
+                    "invalid setting ACCESS_TOKEN_EXPIRE_MINUTES: expected a whole number"
+                )
             data["ACCESS_TOKEN_TTL"] = int(minutes) * 60
         return data
+
+    @field_validator(
+        "rate_limit_login_ip",
+        "rate_limit_login_account",
+        "rate_limit_signup",
+        "rate_limit_password_reset",
+        "rate_limit_api",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected a rate such as '10/minute' or '5 per second'") from None
+        return value
+
+    @field_validator("memcached_servers")
+    @classmethod
+    def _memcached_nodes(cls, value: str | None) -> str | None:
+        from tasktracker.adapters.cache import parse_servers
+
+        if value:
+            parse_servers(value)
+        return value
 
     @field_validator("mongo_url")
     @classmethod
@@ -136,6 +194,10 @@ class Settings(BaseSettings):
     @property
     def resolved_log_dir(self) -> Path:
         return self.log_dir or self.data_dir / "log"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def mail_dir(self) -> Path:

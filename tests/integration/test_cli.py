@@ -14,6 +14,7 @@ def run_cli(settings, *args: str) -> subprocess.CompletedProcess:
         **os.environ,
         "MONGO_URL": settings.mongo_url,
         "MONGO_DB": settings.mongo_db,
+        "MEMCACHED_SERVERS": settings.memcached_servers,
         "JWT_SECRET": TEST_JWT_SECRET,
         "DATA_DIR": str(settings.data_dir),
         "PASSWORD_HASH_TIME_COST": str(FAST_HASHING["password_hash_time_cost"]),

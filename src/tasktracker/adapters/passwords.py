@@ -35,7 +35,8 @@ class PasswordHasher:
     def _verify_argon2(self, password_hash: str, password: str) -> bool:
         try:
             return self._argon2.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, UnicodeEncodeError):
+            # UnicodeEncodeError: a lone surrogate in the password or a non-ASCII stored hash.
             return False
 
     @staticmethod

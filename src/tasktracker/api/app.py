@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
+from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 
 from tasktracker import __version__
@@ -12,6 +13,7 @@ from tasktracker.api.health import health_api
 from tasktracker.api.legacy import legacy_api
 from tasktracker.api.observability import init_request_logging
 from tasktracker.api.problems import problem, register_error_handlers, validation_problem
+from tasktracker.api.rate_limits import init_rate_limits
 from tasktracker.api.security import init_security
 from tasktracker.api.tasks import tasks_api
 from tasktracker.api.users import users_api
@@ -48,14 +50,30 @@ def create_app(container: Container) -> OpenAPI:
     init_request_logging(app)
     app.before_request(reject_unparsable_body)
     init_security(app, container)
+    limits = init_rate_limits(app, container.settings)
+    init_cors(app, container.settings.cors_origin_list)
     register_error_handlers(app)
 
-    for blueprint in (auth_api, users_api, tasks_api, legacy_api):
-        app.register_api(blueprint(container))
+    app.register_api(auth_api(container, limits))
+    app.register_api(users_api(container))
+    app.register_api(tasks_api(container))
+    app.register_api(legacy_api(container, limits))
     app.register_blueprint(health_api(container))
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     app.after_request(add_security_headers)
     return app
+
+
+def init_cors(app: Flask, origins: list[str]) -> None:
+    """Cross-origin access only for the configured origins (none by default)."""
+    if origins:
+        CORS(
+            app,
+            origins=origins,
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
 
 
 def reject_unparsable_body() -> Response | None:

@@ -1,34 +1,58 @@
-"""Resource API: sign-up and login (`/api/v1/auth`)."""
+"""Resource API: sign-up, login, token refresh and logout (`/api/v1/auth`)."""
 
 from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, Tag
 
 from tasktracker.api.presenters import user_json
-from tasktracker.api.schemas import LoginIn, Problem, SignupIn, TokenOut, UserOut
-from tasktracker.api.security import issue_access_token
+from tasktracker.api.rate_limits import RouteLimits
+from tasktracker.api.schemas import LoginIn, Problem, RefreshIn, SignupIn, TokenOut, UserOut
+from tasktracker.api.security import (
+    Access,
+    current_session_id,
+    issue_tokens,
+    refresh_claims,
+    requires,
+)
 from tasktracker.bootstrap import Container
 
-TAG = Tag(name="auth", description="Sign-up and tokens")
+TAG = Tag(name="auth", description="Sign-up, tokens and sessions")
+SECURITY = [{"bearer": []}]
 
 
-def auth_api(c: Container) -> APIBlueprint:
+def auth_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     bp = APIBlueprint("auth", __name__, url_prefix="/api/v1/auth", abp_tags=[TAG])
+    access_ttl = c.settings.access_token_ttl
 
-    @bp.post("/signup", responses={201: UserOut, 409: Problem, 422: Problem})
+    @bp.post("/signup", responses={201: UserOut, 409: Problem, 422: Problem, 429: Problem})
+    @limits.signup
     def signup(body: SignupIn) -> tuple[dict, int]:
         """Register a member account (self-signup never grants admin)."""
         user = c.accounts.signup(body.username, body.email, body.password)
         return user_json(user), 201
 
-    @bp.post("/login", responses={200: TokenOut, 401: Problem})
+    @bp.post("/login", responses={200: TokenOut, 401: Problem, 429: Problem})
+    @limits.login
     def login(body: LoginIn) -> dict:
-        """Exchange email and password for an access token."""
+        """Start a session: a short-lived access token and a long-lived refresh token."""
         user = c.accounts.authenticate(body.email, body.password)
-        return {
-            "access_token": issue_access_token(user),
-            "token_type": "Bearer",
-            "expires_in": c.settings.access_token_ttl,
-        }
+        return issue_tokens(user, c.sessions.start(user), access_ttl)
+
+    @bp.post("/refresh", responses={200: TokenOut, 401: Problem})
+    def refresh(body: RefreshIn) -> dict:
+        """Swap a refresh token for a new pair. A refresh token works once: presenting a spent
+        one ends the whole session (it may have been stolen)."""
+        session_id, refresh_id = refresh_claims(body.refresh_token)
+        session = c.sessions.rotate(session_id, refresh_id)
+        return issue_tokens(c.accounts.get(session.user_id), session, access_ttl)
+
+    @bp.post("/logout", security=SECURITY, responses={204: None, 401: Problem})
+    @requires(Access.USER)
+    def logout() -> tuple[str, int]:
+        """End the current session: its access and refresh tokens stop working at once."""
+        session_id = current_session_id()
+        if session_id:
+            c.sessions.revoke(session_id)
+        return "", 204
 
     return bp

@@ -10,9 +10,11 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, BeforeValidator, EmailStr, Field, ValidationError
 
 from tasktracker.api.presenters import legacy_task_json, legacy_user_json
+from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime
 from tasktracker.api.security import (
     Access,
+    current_session_id,
     current_user,
     issue_access_token,
     optional_user,
@@ -105,7 +107,7 @@ class LegacyToken(BaseModel):
     token: str
 
 
-def legacy_api(c: Container) -> APIBlueprint:
+def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     bp = APIBlueprint("legacy", __name__, abp_tags=[TAG])
 
     def tasks_json(tasks: list[Task]) -> dict[str, Any]:
@@ -121,6 +123,7 @@ def legacy_api(c: Container) -> APIBlueprint:
 
     @bp.post("/users/signup", responses={201: LegacyMessage, 409: Problem})
     @requires(Access.OPTIONAL)
+    @limits.signup
     def signup(body: LegacySignupIn) -> tuple[dict, int]:
         """Register a user; `role` and `status` are honoured only when an admin calls."""
         caller = optional_user()
@@ -130,10 +133,12 @@ def legacy_api(c: Container) -> APIBlueprint:
         user = c.accounts.signup(body.username, body.email, body.password, role=role, active=active)
         return {"message": f"User {user.username} registered successfully as {user.role}"}, 201
 
-    @bp.post("/users/login", responses={200: LegacyToken, 401: Problem})
+    @bp.post("/users/login", responses={200: LegacyToken, 401: Problem, 429: Problem})
+    @limits.login
     def login(body: LegacyLoginIn) -> dict:
-        """Log in; answers `{"token": ...}`."""
-        return {"token": issue_access_token(c.accounts.authenticate(body.email, body.password))}
+        """Log in; answers `{"token": ...}` (an access token of a new session)."""
+        user = c.accounts.authenticate(body.email, body.password)
+        return {"token": issue_access_token(user, c.sessions.start(user))}
 
     @bp.get("/users/get_users", security=SECURITY)
     @requires(Access.ADMIN)
@@ -161,7 +166,9 @@ def legacy_api(c: Container) -> APIBlueprint:
         user = current_user()
         if body.email.strip().lower() != user.email:
             raise_forbidden_other_account()
-        c.accounts.change_password(user, body.oldPassword, body.newPassword)
+        c.accounts.change_password(
+            user.id, body.oldPassword, body.newPassword, keep_session=current_session_id()
+        )
         return {"message": "Password changed successfully"}
 
     @bp.post("/users/forget_password", responses={200: LegacyMessage, 501: Problem})

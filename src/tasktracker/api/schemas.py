@@ -75,8 +75,13 @@ class LoginIn(Strict):
 
 class TokenOut(BaseModel):
     access_token: str
+    refresh_token: str
     token_type: str = "Bearer"
     expires_in: int
+
+
+class RefreshIn(Strict):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class PasswordChangeIn(Strict):

@@ -6,7 +6,6 @@ before the request body is parsed, so an anonymous caller gets 401, never a vali
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
@@ -16,13 +15,17 @@ from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
+    create_refresh_token,
+    decode_token,
     get_current_user,
+    get_jwt,
     verify_jwt_in_request,
 )
 
+from tasktracker.adapters.mongo.sessions import SessionRecord
 from tasktracker.api.problems import problem
 from tasktracker.bootstrap import Container
-from tasktracker.domain.errors import Forbidden
+from tasktracker.domain.errors import AuthenticationFailed, Forbidden
 from tasktracker.domain.users import User, require_admin
 
 ISSUER = "tasktracker"
@@ -55,9 +58,34 @@ def optional_user() -> User | None:
     return g.get("user")
 
 
-def issue_access_token(user: User, session_id: str | None = None) -> str:
-    sid = session_id or uuid.uuid4().hex
-    return create_access_token(identity=user.id, additional_claims={"sid": sid})
+def current_session_id() -> str | None:
+    return g.get("session_id")
+
+
+def issue_access_token(user: User, session: SessionRecord) -> str:
+    return create_access_token(identity=user.id, additional_claims={"sid": session.id})
+
+
+def issue_tokens(user: User, session: SessionRecord, access_ttl: int) -> dict[str, Any]:
+    """The login/refresh answer. The refresh token names the session and its current refresh id
+    (`rid`); rotation swaps the rid, so a spent refresh token is recognised."""
+    refresh = create_refresh_token(
+        identity=user.id, additional_claims={"sid": session.id, "rid": session.refresh_id}
+    )
+    return {
+        "access_token": issue_access_token(user, session),
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": access_ttl,
+    }
+
+
+def refresh_claims(token: str) -> tuple[str, str]:
+    """Validate a refresh token (signature, algorithm, issuer, audience, expiry) -> (sid, rid)."""
+    claims = decode_token(token)
+    if claims.get("type") != "refresh" or not claims.get("sid") or not claims.get("rid"):
+        raise AuthenticationFailed("this is not a refresh token")
+    return str(claims["sid"]), str(claims["rid"])
 
 
 def init_security(app: Flask, container: Container) -> JWTManager:
@@ -67,6 +95,7 @@ def init_security(app: Flask, container: Container) -> JWTManager:
         JWT_ALGORITHM=settings.jwt_algorithm,
         JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_ttl),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=settings.refresh_token_ttl),
         JWT_ENCODE_ISSUER=ISSUER,
         JWT_DECODE_ISSUER=ISSUER,
         JWT_ENCODE_AUDIENCE=AUDIENCE,
@@ -80,8 +109,12 @@ def init_security(app: Flask, container: Container) -> JWTManager:
 
     @jwt.user_lookup_loader
     def _load_user(_header: dict, payload: dict) -> User | None:
-        # Read fresh on every request, so a demotion or a disable applies at once.
-        return container.users.get(str(payload.get("sub", "")))
+        # The live session's snapshot of the user: one cache round trip, dropped whenever the
+        # user changes, so a demotion or a disable applies on the next request.
+        sid, sub = payload.get("sid"), payload.get("sub")
+        if not isinstance(sid, str) or not isinstance(sub, str):
+            return None
+        return container.sessions.principal(sid, sub)
 
     def unauthorized(detail: str) -> Response:
         return problem(401, detail, title="Unauthorized")
@@ -94,7 +127,7 @@ def init_security(app: Flask, container: Container) -> JWTManager:
     jwt.invalid_token_loader(lambda reason: unauthorized("the token is invalid"))
     jwt.expired_token_loader(lambda _h, _p: unauthorized("the token has expired"))
     jwt.revoked_token_loader(lambda _h, _p: unauthorized("the session has ended"))
-    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("the token's user no longer exists"))
+    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("the session has ended; log in again"))
     jwt.token_verification_failed_loader(lambda _h, _p: unauthorized("the token is invalid"))
 
     app.before_request(normalize_authorization_header)
@@ -127,5 +160,6 @@ def authenticate_request() -> None:
         raise Forbidden("this account is disabled")
     g.user = user
     g.user_id = user.id
+    g.session_id = get_jwt().get("sid")
     if access is Access.ADMIN:
         require_admin(user)

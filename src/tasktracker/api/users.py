@@ -14,7 +14,7 @@ from tasktracker.api.schemas import (
     UserPage,
     UserPatchIn,
 )
-from tasktracker.api.security import Access, current_user, requires
+from tasktracker.api.security import Access, current_session_id, current_user, requires
 from tasktracker.bootstrap import Container
 from tasktracker.services.accounts import UserChanges
 
@@ -37,7 +37,12 @@ def users_api(c: Container) -> APIBlueprint:
     @requires(Access.USER)
     def change_password(body: PasswordChangeIn) -> tuple[str, int]:
         """Change the caller's password (the current one is required)."""
-        c.accounts.change_password(current_user(), body.current_password, body.new_password)
+        c.accounts.change_password(
+            current_user().id,
+            body.current_password,
+            body.new_password,
+            keep_session=current_session_id(),
+        )
         return "", 204
 
     @bp.get("", responses={200: UserPage, 403: Problem})

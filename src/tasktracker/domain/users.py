@@ -20,7 +20,7 @@ class User:
     id: str
     username: str
     email: str
-    password_hash: str
+    password_hash: str | None  # None on the per-request snapshot, which never carries it
     role: Role
     active: bool
     created_at: datetime
@@ -76,4 +76,8 @@ def validate_password(password: str) -> str:
         )
     if password.strip() == "":
         raise InvalidInput("password must not be blank")
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput("password must be valid Unicode text") from None
     return password

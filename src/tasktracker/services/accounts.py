@@ -17,6 +17,7 @@ from tasktracker.domain.users import (
     validate_username,
 )
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,15 @@ class UserChanges:
 
 class AccountService:
     def __init__(
-        self, users: UserRepository, hasher: PasswordHasher, clock: Clock = utc_now
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        sessions: SessionService,
+        clock: Clock = utc_now,
     ) -> None:
         self._users = users
         self._hasher = hasher
+        self._sessions = sessions
         self._clock = clock
 
     def signup(
@@ -67,16 +73,26 @@ class AccountService:
         valid = self._hasher.verify(user.password_hash if user else None, password)
         if not (user and valid and user.active):
             raise AuthenticationFailed(LOGIN_FAILED)
-        if self._hasher.needs_rehash(user.password_hash):
+        if user.password_hash and self._hasher.needs_rehash(user.password_hash):
             self._users.set_password_hash(user.id, self._hasher.hash(password), self._clock())
         return user
 
-    def change_password(self, user: User, current_password: str, new_password: str) -> None:
+    def change_password(
+        self,
+        user_id: str,
+        current_password: str,
+        new_password: str,
+        *,
+        keep_session: str | None = None,
+    ) -> None:
+        """Change a password and end the user's other sessions."""
+        user = self.get(user_id)
         if not self._hasher.verify(user.password_hash, current_password):
             raise Forbidden("the current password is not correct")
         validate_password(new_password)
         self._users.set_password_hash(user.id, self._hasher.hash(new_password), self._clock())
-        log.info("password changed user=%s", user.id)
+        ended = self._sessions.revoke_all(user.id, keep=keep_session)
+        log.info("password changed user=%s other_sessions_ended=%d", user.id, ended)
 
     def get(self, user_id: str) -> User:
         user = self._users.get(user_id)
@@ -104,6 +120,10 @@ class AccountService:
             target, role, active, self._users.count_active_admins(excluding=target.id)
         )
         self._users.set_role_and_active(target.id, role, active, self._clock())
+        if active:
+            self._sessions.user_changed(target.id)
+        else:
+            self._sessions.revoke_all(target.id)
         log.info("user updated id=%s role=%s active=%s by=%s", target.id, role, active, actor.id)
         return self.get(user_id)
 
@@ -118,6 +138,7 @@ class AccountService:
         existing = self._users.by_email(email)
         if existing:
             self._users.set_role_and_active(existing.id, Role.ADMIN, True, self._clock())
+            self._sessions.user_changed(existing.id)
             log.info("promoted existing user id=%s to admin", existing.id)
             return self.get(existing.id)
         name = username or email.split("@", 1)[0]

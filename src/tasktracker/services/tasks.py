@@ -134,7 +134,9 @@ class TaskService:
 
     def _apply(self, task: Task, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
-            if name == "status":
+            if name in ("title", "type", "status", "priority") and value is None:
+                raise InvalidInput(f"{name} cannot be null")
+            elif name == "status":
                 task.change_status(Status(value), self._clock())
             elif name == "assignee":
                 task.assignee = self.resolve_assignee(value)
@@ -142,8 +144,6 @@ class TaskService:
                 task.labels = list(value or [])
             elif name == "priority":
                 task.priority = Priority(value)
-            elif name in ("title", "type") and value is None:
-                raise InvalidInput(f"{name} cannot be null")
             elif name == "description":
                 task.description = value or ""
             else:

@@ -52,7 +52,7 @@ class Sort:
     @classmethod
     def parse(cls, text: str) -> Sort:
         descending = text.startswith("-")
-        key = text.lstrip("-")
+        key = text.removeprefix("-")
         if key not in SORT_FIELDS:
             raise InvalidInput(f"cannot sort by '{key}'; use one of: {', '.join(SORT_FIELDS)}")
         return cls(key, descending)
@@ -94,7 +94,7 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, ObjectId]:
         value = data["v"]
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["d"])
-        oid = object_id_or_none(data["id"])
+        oid = object_id_or_none(data["id"]) if isinstance(data["id"], str) else None
         same_sort = data["s"] == str(sort)
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("the cursor is malformed; start again without it") from None

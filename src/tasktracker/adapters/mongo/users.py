@@ -11,7 +11,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from tasktracker.adapters.mongo.connection import object_id_or_none
-from tasktracker.domain.errors import Conflict
+from tasktracker.domain.errors import Conflict, InvalidInput
 from tasktracker.domain.users import Role, User, normalize_email, username_key
 
 
@@ -100,7 +100,10 @@ class UserRepository:
 
     def page(self, *, after: str | None, limit: int) -> list[User]:
         query: dict[str, Any] = {}
-        if after and (oid := object_id_or_none(after)):
+        if after:
+            oid = object_id_or_none(after)
+            if oid is None:
+                raise InvalidInput("the cursor is malformed; start again without it")
             query["_id"] = {"$gt": oid}
         cursor = self._users.find(query).sort("_id", 1).limit(limit)
         return [user_from_doc(doc) for doc in cursor]

@@ -1,0 +1,150 @@
+"""Sessions: one per login, checked on every request, revocable at once.
+
+MongoDB holds the durable record (so a Memcached restart logs nobody out and a revoked session
+stays revoked); the cache holds, per session, the little the hot path needs — the user's role and
+active flag — so an authenticated request costs one cache round trip. Changing a user drops the
+cached records of their sessions, so a demotion or a disable applies on the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tasktracker.adapters.cache import Cache
+from tasktracker.adapters.mongo.sessions import SessionRecord, SessionRepository
+from tasktracker.adapters.mongo.users import UserRepository
+from tasktracker.domain.errors import AuthenticationFailed
+from tasktracker.domain.users import Role, User
+from tasktracker.services.clock import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+REFRESH_INVALID = "the refresh token is no longer valid; log in again"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    session_ttl: int  # seconds: how long a session lives without a refresh
+    cache_ttl: int  # seconds: how long a cached session snapshot may be served
+
+
+def cache_key(session_id: str) -> str:
+    return f"tt:session:{session_id}"
+
+
+def snapshot(user: User | None, live: bool) -> dict[str, Any]:
+    if user is None or not live:
+        return {"revoked": True}
+    return {
+        "revoked": False,
+        "uid": user.id,
+        "username": user.username,
+        "email": user.email,
+        "role": str(user.role),
+        "active": user.active,
+        "created_at": user.created_at.isoformat(),
+        "updated_at": user.updated_at.isoformat(),
+    }
+
+
+def user_from_snapshot(data: dict[str, Any]) -> User:
+    return User(
+        id=data["uid"],
+        username=data["username"],
+        email=data["email"],
+        password_hash=None,
+        role=Role(data["role"]),
+        active=data["active"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
+
+
+class SessionService:
+    def __init__(
+        self,
+        sessions: SessionRepository,
+        users: UserRepository,
+        cache: Cache,
+        policy: SessionPolicy,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._sessions = sessions
+        self._users = users
+        self._cache = cache
+        self._policy = policy
+        self._clock = clock
+
+    def start(self, user: User) -> SessionRecord:
+        now = self._clock()
+        record = SessionRecord(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            refresh_id=uuid.uuid4().hex,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._policy.session_ttl),
+            revoked_at=None,
+        )
+        self._sessions.add(record)
+        self._cache.set(cache_key(record.id), snapshot(user, True), self._policy.cache_ttl)
+        return record
+
+    def principal(self, session_id: str, user_id: str) -> User | None:
+        """The caller of a live session (cache first, then MongoDB); None when it has ended."""
+        key = cache_key(session_id)
+        data = self._cache.get(key)
+        if data is None:
+            data = self._load_snapshot(session_id)
+            self._cache.set(key, data, self._policy.cache_ttl)
+        if data["revoked"] or data["uid"] != user_id:
+            return None
+        return user_from_snapshot(data)
+
+    def rotate(self, session_id: str, refresh_id: str) -> SessionRecord:
+        """Swap a refresh token for a new one. Presenting a spent one revokes the session."""
+        now = self._clock()
+        rotated = self._sessions.rotate(
+            session_id,
+            refresh_id,
+            uuid.uuid4().hex,
+            now,
+            now + timedelta(seconds=self._policy.session_ttl),
+        )
+        if rotated is not None:
+            user = self._users.get(rotated.user_id)
+            if user and user.active:
+                return rotated
+            self.revoke(session_id)
+            raise AuthenticationFailed(REFRESH_INVALID)
+        current = self._sessions.get(session_id)
+        if current is not None and current.is_live(now) and current.refresh_id != refresh_id:
+            log.warning("refresh token reuse detected; session %s revoked", session_id[:8])
+            self.revoke(session_id)
+        raise AuthenticationFailed(REFRESH_INVALID)
+
+    def revoke(self, session_id: str) -> None:
+        self._sessions.revoke(session_id, self._clock())
+        self._cache.set(cache_key(session_id), {"revoked": True}, self._policy.cache_ttl)
+
+    def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every live session of a user (but `keep`); answers how many ended."""
+        now = self._clock()
+        ids = [sid for sid in self._sessions.live_ids_for_user(user_id, now) if sid != keep]
+        self._sessions.revoke_many(ids, now)
+        self._cache.delete_many([cache_key(sid) for sid in ids])
+        return len(ids)
+
+    def user_changed(self, user_id: str) -> None:
+        """Drop cached snapshots so the next request reads the user's new role/active flag."""
+        ids = self._sessions.live_ids_for_user(user_id, self._clock())
+        self._cache.delete_many([cache_key(sid) for sid in ids])
+
+    def _load_snapshot(self, session_id: str) -> dict[str, Any]:
+        record = self._sessions.get(session_id)
+        if record is None or not record.is_live(self._clock()):
+            return snapshot(None, False)
+        return snapshot(self._users.get(record.user_id), True)

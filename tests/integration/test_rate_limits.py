@@ -1,0 +1,129 @@
+"""Flask-Limiter with counters in the real memcached: 429 with Retry-After and a problem body."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasktracker.api.app import create_app
+from tasktracker.bootstrap import bootstrap
+from tests.conftest import make_settings
+from tests.helpers import Api
+
+
+@pytest.fixture
+def limited(mongo_url, memcached_servers, tmp_path):
+    """An app with small limits; each test gets its own counters (its own database name)."""
+
+    def build(**limits: str):
+        settings = make_settings(mongo_url, tmp_path, memcached_servers=memcached_servers, **limits)
+        container = bootstrap(settings)
+        built.append((container, settings))
+        app = create_app(container)
+        return Api(app.test_client(), container)
+
+    built: list = []
+    yield build
+    for container, settings in built:
+        container.client.drop_database(settings.mongo_db)
+        container.close()
+
+
+def from_ip(ip: str) -> dict:
+    return {"REMOTE_ADDR": ip}
+
+
+def assert_too_many(response) -> None:
+    assert response.status_code == 429
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.get_json()["status"] == 429
+
+
+def test_login_is_limited_per_client_address(limited):
+    api = limited(rate_limit_login_ip="3/minute")
+    bad = {"email": "nobody@example.com", "password": "wrong password"}
+    for _ in range(3):
+        assert (
+            api.client.post(
+                "/api/v1/auth/login", json=bad, environ_base=from_ip("10.0.0.1")
+            ).status_code
+            == 401
+        )
+    assert_too_many(
+        api.client.post("/api/v1/auth/login", json=bad, environ_base=from_ip("10.0.0.1"))
+    )
+    # The legacy login shares the counter; another address is not affected.
+    assert_too_many(api.client.post("/users/login", json=bad, environ_base=from_ip("10.0.0.1")))
+    assert (
+        api.client.post(
+            "/api/v1/auth/login", json=bad, environ_base=from_ip("10.0.0.2")
+        ).status_code
+        == 401
+    )
+
+
+def test_login_is_limited_per_account_across_addresses(limited):
+    api = limited(rate_limit_login_account="2/minute")
+    victim = api.member("victim")
+    guess = {"email": victim.email, "password": "guess guess"}
+    # api.member() logged in once already: one attempt left for this account.
+    assert (
+        api.client.post(
+            "/api/v1/auth/login", json=guess, environ_base=from_ip("10.0.1.1")
+        ).status_code
+        == 401
+    )
+    assert_too_many(
+        api.client.post("/api/v1/auth/login", json=guess, environ_base=from_ip("10.0.1.2"))
+    )
+    other = {"email": "someone-else@example.com", "password": "guess guess"}
+    assert (
+        api.client.post(
+            "/api/v1/auth/login", json=other, environ_base=from_ip("10.0.1.3")
+        ).status_code
+        == 401
+    )
+
+
+def test_signup_is_limited_per_address_across_both_routes(limited):
+    api = limited(rate_limit_signup="2/minute")
+
+    def body(n: int) -> dict:
+        return {"username": f"new{n}", "email": f"new{n}@example.com", "password": "long enough"}
+
+    assert api.client.post("/api/v1/auth/signup", json=body(1)).status_code == 201
+    assert api.client.post("/users/signup", json=body(2)).status_code == 201
+    assert_too_many(api.client.post("/api/v1/auth/signup", json=body(3)))
+
+
+def test_each_user_has_a_general_api_limit(limited):
+    api = limited(rate_limit_api="5/minute")
+    alice, bob = api.member("alice"), api.member("bob")
+    for _ in range(5):
+        assert api.client.get("/api/v1/tasks", headers=alice.headers).status_code == 200
+    assert_too_many(api.client.get("/api/v1/tasks/summary", headers=alice.headers))
+    assert api.client.get("/api/v1/tasks", headers=bob.headers).status_code == 200
+    # Probes are never limited.
+    for _ in range(10):
+        assert api.client.get("/healthz").status_code == 200
+
+
+def test_limits_hold_in_the_embedded_default_too(mongo_url, tmp_path):
+    settings = make_settings(mongo_url, tmp_path, rate_limit_login_ip="1/minute")
+    assert settings.memcached_servers is None
+    container = bootstrap(settings)
+    try:
+        client = create_app(container).test_client()
+        bad = {"email": "x@example.com", "password": "wrong password"}
+        assert client.post("/api/v1/auth/login", json=bad).status_code == 401
+        assert_too_many(client.post("/api/v1/auth/login", json=bad))
+    finally:
+        container.client.drop_database(settings.mongo_db)
+        container.close()
+
+
+def test_a_bad_rate_setting_names_the_variable(mongo_url, tmp_path):
+    from tasktracker.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="RATE_LIMIT_SIGNUP"):
+        make_settings(mongo_url, tmp_path, rate_limit_signup="lots")
