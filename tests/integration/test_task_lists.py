@@ -12,11 +12,13 @@ import pytest
 from tasktracker.adapters.mongo.task_queries import (
     Sort,
     TaskFilter,
+    encode_cursor,
+    index_hint,
     list_query,
     summary_overdue_query,
 )
 from tasktracker.bootstrap import Container, bootstrap
-from tasktracker.domain.tasks import Status
+from tasktracker.domain.tasks import Priority, Status
 from tasktracker.settings import Settings
 
 TASKS = "/api/v1/tasks"
@@ -573,10 +575,14 @@ def plan_stages(plan: Any) -> Iterator[str]:
             yield from plan_stages(value)
 
 
-def winning_stages(container: Container, query: dict, sort: Sort | None) -> list[str]:
+def winning_stages(
+    container: Container, query: dict, sort: Sort | None, hint: str | None = None
+) -> list[str]:
     cursor = container.db.tasks.find(query)
     if sort is not None:
         cursor = cursor.sort(sort.spec())
+    if hint is not None:
+        cursor = cursor.hint(hint)
     explained = cursor.explain()
     return list(plan_stages(explained["queryPlanner"]["winningPlan"]))
 
@@ -597,20 +603,36 @@ def list_paths(alice_id: str) -> dict[str, TaskFilter]:
         "several statuses": TaskFilter(status=(Status.OPEN, Status.IN_PROGRESS)),
         "assignee": TaskFilter(assignee=alice_id),
         "mine": TaskFilter(assignee=alice_id),
+        "mine by status": TaskFilter(assignee=alice_id, status=(Status.OPEN,)),
+        "status and priority": TaskFilter(status=(Status.OPEN,), priority=(Priority.HIGH,)),
         "overdue": TaskFilter(overdue=True),
     }
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["default", "status", "several statuses", "assignee", "mine", "overdue"],
-)
-def test_list_queries_use_an_index(container, indexed_board, clock, path):
+LIST_PATHS = [
+    "default",
+    "status",
+    "several statuses",
+    "assignee",
+    "mine",
+    "mine by status",
+    "status and priority",
+    "overdue",
+]
+
+
+@pytest.mark.parametrize("path", LIST_PATHS)
+@pytest.mark.parametrize("page", ["first", "later"])
+def test_list_queries_use_an_index(container, indexed_board, clock, path, page):
     alice, _bob = indexed_board
     flt = list_paths(alice.id)[path]
     sort = Sort.parse("-created_at")
-    query = list_query(flt, sort, None, clock())
-    stages = winning_stages(container, query, sort)
+    cursor = None
+    if page == "later":
+        middle = container.db.tasks.find({}).sort(sort.spec()).skip(20).limit(1)[0]
+        cursor = encode_cursor(sort, middle[sort.field])
+    query = list_query(flt, sort, cursor, clock())
+    stages = winning_stages(container, query, sort, index_hint(flt, sort))
     assert "COLLSCAN" not in stages, (path, query, stages)
     assert "IXSCAN" in stages, (path, query, stages)
 
@@ -618,10 +640,16 @@ def test_list_queries_use_an_index(container, indexed_board, clock, path):
 @pytest.mark.parametrize(
     "sort", ["created_at", "-created_at", "updated_at", "due_date", "priority"]
 )
-def test_each_sort_order_of_the_first_page_uses_an_index(container, indexed_board, clock, sort):
+def test_each_sort_order_uses_an_index_on_every_page(container, indexed_board, clock, sort):
     parsed = Sort.parse(sort)
-    stages = winning_stages(container, list_query(TaskFilter(), parsed, None, clock()), parsed)
+    hint = index_hint(TaskFilter(), parsed)
+    first = list_query(TaskFilter(), parsed, None, clock())
+    stages = winning_stages(container, first, parsed, hint)
     assert "COLLSCAN" not in stages, (sort, stages)
+    middle = container.db.tasks.find({}).sort(parsed.spec()).skip(20).limit(1)[0]
+    later = list_query(TaskFilter(), parsed, encode_cursor(parsed, middle[parsed.field]), clock())
+    stages = winning_stages(container, later, parsed, hint)
+    assert "COLLSCAN" not in stages, (sort, later, stages)
 
 
 def test_summary_counts_use_an_index(container, indexed_board, clock):

@@ -23,22 +23,21 @@ USER_INDEXES = [
 
 LATEST_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 
-# One index per list path: the default order, each filterable equality field with that order,
-# and each other sort key. `status, due_date` serves the summary counts and the overdue filter.
+# One index per list path: each list order's sort key (adapters/mongo/tasks.py sort_keys), and
+# the default order behind each equality filter. `status, due_date` serves the summary counts.
 TASK_INDEXES = [
-    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+    IndexModel([("sk_created", DESCENDING)], name="created"),
+    IndexModel([("sk_updated", DESCENDING)], name="updated"),
+    IndexModel([("sk_due", ASCENDING)], name="due"),
+    IndexModel([("sk_priority", DESCENDING)], name="priority_order"),
+    IndexModel([("assignee", ASCENDING), ("sk_created", DESCENDING)], name="assignee_created"),
     IndexModel(
-        [("assignee", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-        name="assignee_created",
+        [("assignee", ASCENDING), ("status", ASCENDING), ("sk_created", DESCENDING)],
+        name="assignee_status_created",
     ),
-    IndexModel(
-        [("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-        name="status_created",
-    ),
-    IndexModel(
-        [("priority", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-        name="priority_created",
-    ),
+    IndexModel([("status", ASCENDING), ("sk_created", DESCENDING)], name="status_created"),
+    IndexModel([("priority", ASCENDING), ("sk_created", DESCENDING)], name="priority_created"),
+    IndexModel([("reporter", ASCENDING), ("sk_created", DESCENDING)], name="reporter_created"),
     IndexModel([("status", ASCENDING), ("due_date", ASCENDING)], name="status_due"),
     # Overdue / due-soon (`status $in [...]` plus a due_date range): the status of tasks that
     # have a due date. MongoDB can use `status_due` for that shape, but SecantusDB's planner
@@ -50,10 +49,6 @@ TASK_INDEXES = [
         name="status_dated",
         partialFilterExpression={"due_date": {"$lt": LATEST_DUE_DATE}},
     ),
-    IndexModel([("due_date", ASCENDING), ("_id", ASCENDING)], name="due"),
-    IndexModel([("updated_at", DESCENDING), ("_id", DESCENDING)], name="updated"),
-    IndexModel([("priority_rank", DESCENDING), ("_id", DESCENDING)], name="priority_rank"),
-    IndexModel([("reporter", ASCENDING), ("created_at", DESCENDING)], name="reporter_created"),
 ]
 
 

@@ -14,21 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
-from tasktracker.adapters.mongo.connection import object_id_or_none
-from tasktracker.adapters.mongo.tasks import task_from_doc
+from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, task_from_doc
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.tasks import Priority, Status, Task
 
-# API sort key -> stored field
+# API sort key -> stored sort-key field (see adapters/mongo/tasks.py sort_keys)
 SORT_FIELDS = {
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "due_date": "due_date",
-    "priority": "priority_rank",
+    "created_at": "sk_created",
+    "updated_at": "sk_updated",
+    "due_date": "sk_due",
+    "priority": "sk_priority",
 }
 OPEN_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
 
@@ -62,8 +60,7 @@ class Sort:
         return SORT_FIELDS[self.key]
 
     def spec(self) -> list[tuple[str, int]]:
-        direction = DESCENDING if self.descending else ASCENDING
-        return [(self.field, direction), ("_id", direction)]
+        return [(self.field, DESCENDING if self.descending else ASCENDING)]
 
     def __str__(self) -> str:
         return f"-{self.key}" if self.descending else self.key
@@ -78,96 +75,98 @@ class Page:
 # --- cursor encoding ---------------------------------------------------------------------------
 
 
-def encode_cursor(sort: Sort, value: Any, last_id: ObjectId) -> str:
-    if isinstance(value, datetime):
-        tagged: Any = {"d": value.isoformat()}
-    else:
-        tagged = value
-    raw = json.dumps({"s": str(sort), "v": tagged, "id": str(last_id)}, separators=(",", ":"))
+def encode_cursor(sort: Sort, last_key: str) -> str:
+    raw = json.dumps({"s": str(sort), "k": last_key}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, ObjectId]:
+def decode_cursor(cursor: str, sort: Sort) -> str:
+    """The sort key of the last item seen."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        value = data["v"]
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["d"])
-        oid = object_id_or_none(data["id"]) if isinstance(data["id"], str) else None
-        same_sort = data["s"] == str(sort)
+        last_key, same_sort = data["k"], data["s"] == str(sort)
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("the cursor is malformed; start again without it") from None
-    if oid is None or not same_sort:
-        raise InvalidInput("the cursor does not belong to this sort order") from None
-    return value, oid
+    if not isinstance(last_key, str) or not SORT_KEY_PATTERN.fullmatch(last_key):
+        raise InvalidInput("the cursor is malformed; start again without it")
+    if not same_sort:
+        raise InvalidInput("the cursor does not belong to this sort order")
+    return last_key
 
 
-def after_cursor(sort: Sort, value: Any, last_id: ObjectId) -> dict[str, Any]:
-    """Keyset condition for the items after (value, last_id) in `sort` order.
-
-    MongoDB orders null before any value, so ascending pages start with tasks without the field
-    and descending pages end with them.
-    """
-    field = sort.field
-    if not sort.descending:
-        if value is None:
-            return {"$or": [{field: None, "_id": {"$gt": last_id}}, {field: {"$ne": None}}]}
-        return {"$or": [{field: {"$gt": value}}, {field: value, "_id": {"$gt": last_id}}]}
-    if value is None:
-        return {field: None, "_id": {"$lt": last_id}}
-    return {
-        "$or": [{field: {"$lt": value}}, {field: value, "_id": {"$lt": last_id}}, {field: None}]
-    }
+def after_cursor(sort: Sort, last_key: str) -> dict[str, Any]:
+    """The items after `last_key` in `sort` order: one range on a unique, indexed key."""
+    return {sort.field: {"$lt" if sort.descending else "$gt": last_key}}
 
 
 # --- filters -----------------------------------------------------------------------------------
 
 
 def filter_query(flt: TaskFilter, now: datetime) -> dict[str, Any]:
-    clauses: list[dict[str, Any]] = []
-    if flt.status:
-        clauses.append({"status": _one_or_in([str(s) for s in flt.status])})
-    if flt.priority:
-        clauses.append({"priority": _one_or_in([str(p) for p in flt.priority])})
-    if flt.assignee is not None:
-        clauses.append({"assignee": flt.assignee})
-    if flt.overdue is True:
-        clauses.append({"status": {"$in": OPEN_STATUSES}, "due_date": {"$lt": now}})
-    elif flt.overdue is False:
-        clauses.append(
-            {"$or": [{"status": str(Status.DONE)}, {"due_date": None}, {"due_date": {"$gte": now}}]}
-        )
+    """One flat document (no `$and`), so the planner sees every equality and range at once."""
+    query: dict[str, Any] = {}
+    statuses = set(flt.status) if flt.status else None
     due: dict[str, datetime] = {}
+    if flt.overdue is True:
+        statuses = (statuses if statuses is not None else set(Status)) & set(OPEN_STATUSES)
+        due["$lt"] = now
+    if statuses is not None:
+        query["status"] = _one_or_in([str(s) for s in Status if s in statuses])
+    if flt.priority:
+        query["priority"] = _one_or_in([str(p) for p in flt.priority])
+    if flt.assignee is not None:
+        query["assignee"] = flt.assignee
     if flt.due_before:
-        due["$lt"] = flt.due_before
+        due["$lt"] = min(due.get("$lt", flt.due_before), flt.due_before)
     if flt.due_after:
         due["$gte"] = flt.due_after
     if due:
-        clauses.append({"due_date": due})
+        query["due_date"] = due
+    if flt.overdue is False:
+        query["$or"] = [
+            {"status": str(Status.DONE)},
+            {"due_date": None},
+            {"due_date": {"$gte": now}},
+        ]
     if flt.q:
-        clauses.append({"title": {"$regex": re.escape(flt.q), "$options": "i"}})
-    return _and(clauses)
+        query["title"] = {"$regex": re.escape(flt.q), "$options": "i"}
+    return query
 
 
 def _one_or_in(values: list[str]) -> Any:
     return values[0] if len(values) == 1 else {"$in": values}
 
 
-def _and(clauses: list[dict[str, Any]]) -> dict[str, Any]:
-    if not clauses:
-        return {}
-    if len(clauses) == 1:
-        return clauses[0]
-    return {"$and": clauses}
+# Index names from adapters/mongo/connection.py TASK_INDEXES.
+SORT_INDEX = {
+    "created_at": "created",
+    "updated_at": "updated",
+    "due_date": "due",
+    "priority": "priority_order",
+}
+
+
+def index_hint(flt: TaskFilter, sort: Sort) -> str:
+    """The index a page is read through. Naming it keeps every page an index scan whatever the
+    server's planner would guess (SecantusDB's scans the collection for filter combinations)."""
+    if sort.key == "created_at":
+        if flt.assignee is not None:
+            return "assignee_status_created" if len(flt.status) == 1 else "assignee_created"
+        if flt.overdue is True:
+            return "status_dated"
+        if flt.status:
+            return "status_created"
+        if flt.priority:
+            return "priority_created"
+    return SORT_INDEX[sort.key]
 
 
 def list_query(flt: TaskFilter, sort: Sort, cursor: str | None, now: datetime) -> dict[str, Any]:
     """The MongoDB filter for one page (exposed so tests can `explain()` it)."""
     query = filter_query(flt, now)
     if cursor:
-        value, last_id = decode_cursor(cursor, sort)
-        query = _and([c for c in (query, after_cursor(sort, value, last_id)) if c])
+        query.update(after_cursor(sort, decode_cursor(cursor, sort)))
     return query
 
 
@@ -179,18 +178,21 @@ class TaskQueries:
         self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
     ) -> Page:
         query = list_query(flt, sort, cursor, now)
-        docs = list(self._tasks.find(query).sort(sort.spec()).limit(limit + 1))
+        cursor = self._tasks.find(query).sort(sort.spec()).hint(index_hint(flt, sort))
+        docs = list(cursor.limit(limit + 1))
         more = len(docs) > limit
         docs = docs[:limit]
         next_cursor = None
         if more and docs:
             last = docs[-1]
-            next_cursor = encode_cursor(sort, last.get(sort.field), last["_id"])
+            next_cursor = encode_cursor(sort, last[sort.field])
         return Page([task_from_doc(d) for d in docs], next_cursor)
 
     def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        query = {"assignee": assignee} if assignee else {}
-        cursor = self._tasks.find(query).sort(Sort().spec()).limit(limit)
+        flt = TaskFilter(assignee=assignee)
+        query = filter_query(flt, datetime.now())
+        cursor = self._tasks.find(query).sort(Sort().spec()).hint(index_hint(flt, Sort()))
+        cursor = cursor.limit(limit)
         return [task_from_doc(d) for d in cursor]
 
     def summary(self, now: datetime) -> dict[str, int]:

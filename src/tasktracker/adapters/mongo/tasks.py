@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -32,14 +34,37 @@ def task_from_doc(doc: dict[str, Any]) -> Task:
     )
 
 
+# Each list order has a unique, fixed-width string key: the sort value then the id. Keyset
+# pagination is then a single range on one indexed field (`{sk_created: {$lt: last}}`), which
+# every planner serves from the index, instead of an `$or` on (value, _id) pairs.
+NULL_STAMP = "0" * 20  # sorts before every real date, as MongoDB sorts null before dates
+SORT_KEY_PATTERN = re.compile(r"^[0-9]{1,20}[0-9a-f]{24}$")
+
+
+def stamp(value: datetime | None) -> str:
+    if value is None:
+        return NULL_STAMP
+    value = value.astimezone(UTC)
+    return f"{value.year:04d}{value:%m%d%H%M%S%f}"
+
+
+def sort_keys(task: Task) -> dict[str, str]:
+    return {
+        "sk_created": stamp(task.created_at) + task.id,
+        "sk_updated": stamp(task.updated_at) + task.id,
+        "sk_due": stamp(task.due_date) + task.id,
+        "sk_priority": f"{task.priority.rank}{task.id}",
+    }
+
+
 def task_to_doc(task: Task) -> dict[str, Any]:
     return {
+        **sort_keys(task),
         "title": task.title,
         "description": task.description,
         "type": task.type,
         "status": str(task.status),
         "priority": str(task.priority),
-        "priority_rank": task.priority.rank,
         "estimate_hours": task.estimate_hours,
         "assignee": task.assignee,
         "reporter": task.reporter,
@@ -59,8 +84,8 @@ class TaskRepository:
 
     def add(self, task: Task) -> Task:
         oid = ObjectId()
-        self._tasks.insert_one({"_id": oid, **task_to_doc(task)})
         task.id = str(oid)
+        self._tasks.insert_one({"_id": oid, **task_to_doc(task)})
         return task
 
     def get(self, task_id: str) -> Task | None:
