@@ -5,11 +5,23 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from tasktracker.api.presenters import user_json
-from tasktracker.api.schemas import LoginIn, Problem, SignupIn, TokenOut, UserOut
+from tasktracker.api.schemas import (
+    LoginIn,
+    Message,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    Problem,
+    SignupIn,
+    TokenOut,
+    UserOut,
+)
 from tasktracker.api.security import issue_access_token
 from tasktracker.bootstrap import Container
 
-TAG = Tag(name="auth", description="Sign-up and tokens")
+TAG = Tag(name="auth", description="Sign-up, tokens and password reset")
+RESET_REQUESTED = (
+    "If an account exists for this email, a letter with a password reset link is on its way."
+)
 
 
 def auth_api(c: Container) -> APIBlueprint:
@@ -30,5 +42,17 @@ def auth_api(c: Container) -> APIBlueprint:
             "token_type": "Bearer",
             "expires_in": c.settings.access_token_ttl,
         }
+
+    @bp.post("/password-reset", responses={202: Message, 422: Problem})
+    def password_reset(body: PasswordResetIn) -> tuple[dict, int]:
+        """Mail a single-use reset token; the same answer whether or not the email is known."""
+        c.password_resets.request(body.email)
+        return {"message": RESET_REQUESTED}, 202
+
+    @bp.post("/password-reset/confirm", responses={204: None, 422: Problem})
+    def password_reset_confirm(body: PasswordResetConfirmIn) -> tuple[str, int]:
+        """Set a new password with a reset token (works once, expires)."""
+        c.password_resets.confirm(body.token, body.new_password)
+        return "", 204
 
     return bp

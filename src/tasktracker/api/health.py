@@ -22,8 +22,8 @@ def health_api(c: Container) -> Blueprint:
 
     @bp.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        """Ready to serve: MongoDB answers a ping."""
-        checks = {"mongodb": check_mongo(c)}
+        """Ready to serve: MongoDB answers a ping and the broker accepts a connection."""
+        checks = {"mongodb": check_mongo(c), "broker": check_broker(c)}
         ready = all(v == "ok" for v in checks.values())
         body = jsonify({"status": "ok" if ready else "unavailable", "checks": checks})
         return body, 200 if ready else 503
@@ -38,3 +38,7 @@ def check_mongo(c: Container) -> str:
         log.warning("readiness: MongoDB ping failed: %s", type(exc).__name__)
         return "unavailable"
     return "ok"
+
+
+def check_broker(c: Container) -> str:
+    return "ok" if c.broker.ping() else "unavailable"
