@@ -74,6 +74,7 @@ class Agent(ConsumerMixin):
         self._prefetch = prefetch
         self._lease = lease
         self._stopping = threading.Event()
+        self.ready = threading.Event()  # set once the queues are declared and consumed
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # --- kombu wiring ---------------------------------------------------------------------
@@ -90,6 +91,11 @@ class Agent(ConsumerMixin):
             )
             for name in QUEUE_BINDINGS
         ]
+
+    def on_consume_ready(
+        self, connection: Connection, channel: Any, consumers: list[Any], **kwargs: Any
+    ) -> None:
+        self.ready.set()
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         log.warning(
