@@ -133,7 +133,10 @@ class Broker:
         try:
             with self._pool.acquire(block=True, timeout=self.config.connect_timeout) as conn:
                 try:
-                    conn.ensure_connection(max_retries=0, timeout=self.config.connect_timeout)
+                    # A round trip: a pooled connection may look open after the broker left.
+                    channel = conn.channel()
+                    EVENTS_EXCHANGE(channel).declare()
+                    channel.close()
                     return True
                 except Exception:
                     conn.collect()
