@@ -16,7 +16,7 @@ from pymongo.database import Database
 
 from tasktracker.adapters.broker import Broker, BrokerConfig
 from tasktracker.adapters.embedded_db import EmbeddedMongo
-from tasktracker.adapters.mailer import FileMailer, SmtpMailer
+from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
 from tasktracker.adapters.mongo.connection import (
     connect,
     database,
@@ -60,7 +60,7 @@ class Container:
     outbox: OutboxRepository
     relay: OutboxRelay
     deliveries: DeliveryRepository
-    mailer: SmtpMailer | FileMailer
+    mailer: Mailer
     jwt_secret: str
     clock: Clock
     embedded_mongo: EmbeddedMongo | None = None
@@ -143,7 +143,7 @@ def make_broker(settings: Settings) -> Broker:
     )
 
 
-def make_mailer(settings: Settings) -> SmtpMailer | FileMailer:
+def make_mailer(settings: Settings) -> Mailer:
     if settings.smtp_url:
         return SmtpMailer(settings.smtp_url, settings.mail_from, settings.smtp_timeout)
     return FileMailer(settings.mail_dir, settings.mail_from)

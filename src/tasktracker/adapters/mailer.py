@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 
@@ -24,6 +25,11 @@ class Letter:
 
 class MailError(Exception):
     """The letter was not accepted (server down, refused, timed out)."""
+
+
+class Mailer(Protocol):
+    def send(self, letter: Letter) -> None:
+        """Return once the letter was accepted; raise MailError otherwise."""
 
 
 def build_message(letter: Letter, mail_from: str) -> EmailMessage:

@@ -25,10 +25,10 @@ from tasktracker.adapters.broker import (
     topology,
     work_queue,
 )
-from tasktracker.adapters.mailer import MailError
+from tasktracker.adapters.mailer import Mailer, MailError
 from tasktracker.adapters.mongo.deliveries import Claim, DeliveryRepository
 from tasktracker.agent.letters import LetterBuilder, LetterError
-from tasktracker.domain.events import Event, MalformedEvent, parse_event
+from tasktracker.domain.events import Event, EventType, MalformedEvent, parse_event
 from tasktracker.services.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class Agent(ConsumerMixin):
         connection: Connection,
         broker: Broker,
         deliveries: DeliveryRepository,
-        builders: dict[Any, LetterBuilder],
-        mailer: Any,
+        builders: dict[EventType, LetterBuilder],
+        mailer: Mailer,
         clock: Clock,
         *,
         retry: RetryPolicy,
@@ -160,7 +160,11 @@ class Agent(ConsumerMixin):
             log.exception("agent: letter for %s failed", event.event_id)
             self._deliveries.release(event.event_id, self.owner)
             return Outcome.RETRY
-        self._deliveries.mark_sent(event.event_id, self.owner, self._clock())
+        try:
+            self._deliveries.mark_sent(event.event_id, self.owner, self._clock())
+        except Exception as exc:
+            # The letter is out: sending it again would be worse than a stale claim.
+            log.error("agent: event %s sent but not recorded: %s", event.event_id, exc)
         log.info("agent: %s letter sent for event %s", event.type, event.event_id)
         return Outcome.DONE
 

@@ -7,8 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import Enum
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+# Kept well beyond the outbox's retention, so any late duplicate still finds its record.
+DELIVERY_INDEXES = [
+    IndexModel([("sent_at", ASCENDING)], expireAfterSeconds=30 * 86_400, name="expire"),
+]
 
 
 class Claim(Enum):
