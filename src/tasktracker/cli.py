@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the API with the agent and the outbox relay as threads "
         "(embedded default: no services needed)",
     )
+    run.add_argument("--no-agent", action="store_true", help="leave letters to `tasktracker agent`")
+    run.add_argument(
+        "--no-relay", action="store_true", help="leave the outbox to relays in other processes"
+    )
     run.set_defaults(handler=cmd_run)
 
     agent = commands.add_parser("agent", help="run the SOA agent (letters) and the outbox relay")
@@ -57,7 +61,7 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def cmd_run(_args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from tasktracker.api.app import create_app
 
     settings = load_settings()
@@ -67,7 +71,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
     if not settings.public_url:
         # Links in letters point at the port actually bound (PORT=0 picks a free one).
         settings.public_url = f"http://{settings.host}:{server.server_port}"
-    background = Background(container).start()
+    background = Background(container, agent=not args.no_agent, relay=not args.no_relay).start()
     base = f"http://{settings.host}:{server.server_port}"
     print(f"TaskTracker API: {base}/  docs: {base}/docs/  spec: {base}/openapi.json", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
