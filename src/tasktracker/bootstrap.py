@@ -8,26 +8,35 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tasktracker.adapters.broker import Broker, BrokerConfig
 from tasktracker.adapters.cache import Cache, InProcessCache, MemcachedCache
 from tasktracker.adapters.embedded_db import EmbeddedMongo
+from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
 from tasktracker.adapters.mongo.connection import (
     connect,
     database,
     ensure_indexes,
     warn_if_not_replica_set,
 )
+from tasktracker.adapters.mongo.deliveries import DeliveryRepository
+from tasktracker.adapters.mongo.outbox import OutboxRepository
+from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
+from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.services.accounts import AccountService
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.events import EventRecorder, OutboxRelay
+from tasktracker.services.password_reset import PasswordResetService
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.tasks import TaskService
 from tasktracker.settings import Settings, SettingsError
@@ -35,6 +44,9 @@ from tasktracker.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 JWT_SECRET_FILE = "jwt_secret"
+# Without AMQP_URL the broker is kombu's in-process transport: the API's publisher and the
+# agent thread of the same process share it.
+IN_PROCESS_BROKER = "memory://"
 
 
 @dataclass
@@ -46,6 +58,12 @@ class Container:
     task_queries: TaskQueries
     accounts: AccountService
     tasks: TaskService
+    password_resets: PasswordResetService
+    broker: Broker
+    outbox: OutboxRepository
+    relay: OutboxRelay
+    deliveries: DeliveryRepository
+    mailer: Mailer
     jwt_secret: str
     clock: Clock
     sessions: SessionService
@@ -58,6 +76,7 @@ class Container:
             return
         self._closed = True
         self.cache.close()
+        self.broker.close()
         self.client.close()
         if self.embedded_mongo:
             self.embedded_mongo.stop()
@@ -92,15 +111,33 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
         time_cost=settings.password_hash_time_cost,
         memory_cost_kib=settings.password_hash_memory_kib,
     )
-    accounts = AccountService(users, hasher, sessions, clock)
+    uow = MongoUnitOfWork(client)
+    broker = make_broker(settings)
+    outbox = OutboxRepository(db, grace=timedelta(seconds=settings.outbox_relay_grace))
+    events = EventRecorder(uow, outbox, broker, clock)
+    resets = PasswordResetService(
+        users,
+        PasswordResetRepository(db),
+        uow,
+        events,
+        hasher,
+        timedelta(seconds=settings.password_reset_ttl),
+        clock,
+    )
     container = Container(
         settings=settings,
         client=client,
         db=db,
         users=users,
         task_queries=TaskQueries(db),
-        accounts=accounts,
-        tasks=TaskService(TaskRepository(db), users, clock),
+        accounts=AccountService(users, hasher, sessions, events, clock),
+        tasks=TaskService(TaskRepository(db), users, events, clock),
+        password_resets=resets,
+        broker=broker,
+        outbox=outbox,
+        relay=OutboxRelay(outbox, broker, clock),
+        deliveries=DeliveryRepository(db),
+        mailer=make_mailer(settings),
         jwt_secret=jwt_secret,
         clock=clock,
         sessions=sessions,
@@ -115,6 +152,23 @@ def build_cache(settings: Settings) -> Cache:
     if settings.memcached_servers:
         return MemcachedCache(settings.memcached_servers)
     return InProcessCache()
+
+
+def make_broker(settings: Settings) -> Broker:
+    return Broker(
+        BrokerConfig(
+            url=settings.amqp_url or IN_PROCESS_BROKER,
+            connect_timeout=settings.broker_connect_timeout,
+            publish_timeout=settings.broker_publish_timeout,
+            confirms=settings.amqp_url is not None,
+        )
+    )
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url:
+        return SmtpMailer(settings.smtp_url, settings.mail_from, settings.smtp_timeout)
+    return FileMailer(settings.mail_dir, settings.mail_from)
 
 
 def create_bootstrap_admin(container: Container) -> None:

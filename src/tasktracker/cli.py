@@ -1,4 +1,4 @@
-"""The `tasktracker` command: run | create-admin."""
+"""The `tasktracker` command: run | agent | create-admin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
+from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.domain.errors import DomainError
 from tasktracker.logging_setup import configure_logging
@@ -31,8 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tasktracker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="serve the API (embedded default: no services needed)")
+    run = commands.add_parser(
+        "run",
+        help="serve the API with the agent and the outbox relay as threads "
+        "(embedded default: no services needed)",
+    )
+    run.add_argument("--no-agent", action="store_true", help="leave letters to `tasktracker agent`")
+    run.add_argument(
+        "--no-relay", action="store_true", help="leave the outbox to relays in other processes"
+    )
     run.set_defaults(handler=cmd_run)
+
+    agent = commands.add_parser("agent", help="run the SOA agent (letters) and the outbox relay")
+    agent.add_argument(
+        "--no-relay", action="store_true", help="consume only; leave the outbox to other relays"
+    )
+    agent.set_defaults(handler=cmd_agent)
 
     admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
     admin.add_argument("--email")
@@ -46,13 +61,17 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def cmd_run(_args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from tasktracker.api.app import create_app
 
     settings = load_settings()
     configure_logging(settings)
     container = bootstrap(settings)
     server = make_server(settings.host, settings.port, create_app(container), threaded=True)
+    if not settings.public_url:
+        # Links in letters point at the port actually bound (PORT=0 picks a free one).
+        settings.public_url = f"http://{settings.host}:{server.server_port}"
+    background = Background(container, agent=not args.no_agent, relay=not args.no_relay).start()
     base = f"http://{settings.host}:{server.server_port}"
     print(f"TaskTracker API: {base}/  docs: {base}/docs/  spec: {base}/openapi.json", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -62,6 +81,24 @@ def cmd_run(_args: argparse.Namespace) -> int:
         print("TaskTracker: shutting down", flush=True)
     finally:
         server.server_close()
+        background.stop()
+        container.close()
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings, process_name="agent")
+    container = bootstrap(settings)
+    background = Background(container, relay=not args.no_relay).start()
+    print("TaskTracker agent: consuming welcome, password_reset, alerts", flush=True)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        print("TaskTracker agent: shutting down", flush=True)
+    finally:
+        background.stop()
         container.close()
     return 0
 

@@ -14,6 +14,8 @@ from urllib.parse import quote_plus
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tasktracker.adapters.mailer import SmtpEndpoint
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
@@ -104,6 +106,30 @@ class Settings(BaseSettings):
     rate_limit_password_reset: str = Field("5/minute", validation_alias="RATE_LIMIT_PASSWORD_RESET")
     rate_limit_api: str = Field("600/minute", validation_alias="RATE_LIMIT_API")
     cors_origins: str = Field("", validation_alias="CORS_ORIGINS")
+    public_url: str | None = Field(None, validation_alias="PUBLIC_URL")
+    password_reset_ttl: int = Field(3600, gt=0, validation_alias="PASSWORD_RESET_TTL")
+    smtp_timeout: float = Field(10.0, gt=0, le=300, validation_alias="SMTP_TIMEOUT")
+
+    # Publishing on the request path: one try, short timeouts; the outbox relay does the rest.
+    broker_connect_timeout: float = Field(
+        0.5, gt=0, le=30, validation_alias="BROKER_CONNECT_TIMEOUT"
+    )
+    broker_publish_timeout: float = Field(
+        1.0, gt=0, le=60, validation_alias="BROKER_PUBLISH_TIMEOUT"
+    )
+    outbox_relay_interval: float = Field(
+        5.0, gt=0, le=3600, validation_alias="OUTBOX_RELAY_INTERVAL"
+    )
+    outbox_relay_grace: float = Field(10.0, ge=0, le=3600, validation_alias="OUTBOX_RELAY_GRACE")
+
+    agent_prefetch: int = Field(10, ge=1, le=1000, validation_alias="AGENT_PREFETCH")
+    agent_max_attempts: int = Field(8, ge=1, le=100, validation_alias="AGENT_MAX_ATTEMPTS")
+    agent_retry_delay: float = Field(1.0, gt=0, le=600, validation_alias="AGENT_RETRY_DELAY")
+    agent_retry_delay_max: float = Field(
+        60.0, gt=0, le=3600, validation_alias="AGENT_RETRY_DELAY_MAX"
+    )
+    # How long a letter being sent is reserved for one agent; longer than SMTP_TIMEOUT.
+    delivery_lease: float = Field(120.0, gt=0, le=86_400, validation_alias="DELIVERY_LEASE")
 
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
@@ -113,7 +139,9 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("mongo_url", "amqp_url", "memcached_servers", "smtp_url", "jwt_secret")
+    @field_validator(
+        "mongo_url", "amqp_url", "memcached_servers", "smtp_url", "jwt_secret", "public_url"
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -176,6 +204,20 @@ class Settings(BaseSettings):
             parse_servers(value)
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value:
+            SmtpEndpoint.parse(value)
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
     @field_validator("mongo_url")
     @classmethod
     def _mongo_scheme(cls, value: str | None) -> str | None:
@@ -202,6 +244,11 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Where letters' links point: PUBLIC_URL, else the API's own address."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
 
 def load_settings(**overrides: object) -> Settings:

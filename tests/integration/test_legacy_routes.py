@@ -261,10 +261,14 @@ def test_change_password_of_another_user_is_forbidden(api):
     legacy_login(api.client, alice.email, alice.password)
 
 
-def test_forget_password_is_not_implemented_yet(api):
+def test_forget_password_answers_the_same_for_known_and_unknown_emails(api):
     alice = api.member()
-    r = api.client.post("/users/forget_password", json={"email": alice.email})
-    assert_problem(r, 501)
+    known = api.client.post("/users/forget_password", json={"email": alice.email})
+    unknown = api.client.post("/users/forget_password", json={"email": "ghost@example.com"})
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_json() == unknown.get_json()
+    assert set(known.get_json()) == {"message"}
+    # Nothing changes until the reset link is used: the old password still works.
     legacy_login(api.client, alice.email, alice.password)
 
 

@@ -6,7 +6,17 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from tasktracker.api.presenters import user_json
 from tasktracker.api.rate_limits import RouteLimits
-from tasktracker.api.schemas import LoginIn, Problem, RefreshIn, SignupIn, TokenOut, UserOut
+from tasktracker.api.schemas import (
+    LoginIn,
+    Message,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    Problem,
+    RefreshIn,
+    SignupIn,
+    TokenOut,
+    UserOut,
+)
 from tasktracker.api.security import (
     Access,
     current_session_id,
@@ -16,8 +26,11 @@ from tasktracker.api.security import (
 )
 from tasktracker.bootstrap import Container
 
-TAG = Tag(name="auth", description="Sign-up, tokens and sessions")
+TAG = Tag(name="auth", description="Sign-up, tokens, sessions and password reset")
 SECURITY = [{"bearer": []}]
+RESET_REQUESTED = (
+    "If an account exists for this email, a letter with a password reset link is on its way."
+)
 
 
 def auth_api(c: Container, limits: RouteLimits) -> APIBlueprint:
@@ -53,6 +66,20 @@ def auth_api(c: Container, limits: RouteLimits) -> APIBlueprint:
         session_id = current_session_id()
         if session_id:
             c.sessions.revoke(session_id)
+        return "", 204
+
+    @bp.post("/password-reset", responses={202: Message, 422: Problem, 429: Problem})
+    @limits.password_reset
+    def password_reset(body: PasswordResetIn) -> tuple[dict, int]:
+        """Mail a single-use reset token; the same answer whether or not the email is known."""
+        c.password_resets.request(body.email)
+        return {"message": RESET_REQUESTED}, 202
+
+    @bp.post("/password-reset/confirm", responses={204: None, 422: Problem})
+    def password_reset_confirm(body: PasswordResetConfirmIn) -> tuple[str, int]:
+        """Set a new password with a reset token (works once, expires); ends every session."""
+        user_id = c.password_resets.confirm(body.token, body.new_password)
+        c.sessions.revoke_all(user_id)
         return "", 204
 
     return bp

@@ -22,12 +22,17 @@ def health_api(c: Container) -> Blueprint:
 
     @bp.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        """Ready to serve when MongoDB answers. Without the cache the API still serves (from
-        MongoDB), so a cache outage reports `degraded` with 200."""
-        checks = {"mongodb": check_mongo(c), "cache": "ok" if c.cache.ping() else "unavailable"}
+        """Ready to serve when MongoDB answers. The API keeps serving without the cache (from
+        MongoDB) and without the broker (events wait in the outbox), so either outage reports
+        `degraded` with 200."""
+        checks = {
+            "mongodb": check_mongo(c),
+            "broker": check_broker(c),
+            "cache": "ok" if c.cache.ping() else "unavailable",
+        }
         if checks["mongodb"] != "ok":
             status, code = "unavailable", 503
-        elif checks["cache"] != "ok":
+        elif any(value != "ok" for value in checks.values()):
             status, code = "degraded", 200
         else:
             status, code = "ok", 200
@@ -43,3 +48,7 @@ def check_mongo(c: Container) -> str:
         log.warning("readiness: MongoDB ping failed: %s", type(exc).__name__)
         return "unavailable"
     return "ok"
+
+
+def check_broker(c: Container) -> str:
+    return "ok" if c.broker.ping() else "unavailable"

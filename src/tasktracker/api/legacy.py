@@ -9,6 +9,7 @@ from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, BeforeValidator, EmailStr, Field, ValidationError
 
+from tasktracker.api.auth import RESET_REQUESTED
 from tasktracker.api.presenters import legacy_task_json, legacy_user_json
 from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime
@@ -171,10 +172,13 @@ def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
         )
         return {"message": "Password changed successfully"}
 
-    @bp.post("/users/forget_password", responses={200: LegacyMessage, 501: Problem})
+    @bp.post("/users/forget_password", responses={200: LegacyMessage, 422: Problem, 429: Problem})
+    @limits.password_reset
     def forget_password(body: LegacyForgetPasswordIn) -> dict:
-        """Start a password reset (arrives with the messaging work; answers 501 until then)."""
-        raise NotImplementedYet("password reset letters are not available yet")
+        """Mail a single-use password reset link (never a password); the same answer whether
+        or not the email is known."""
+        c.password_resets.request(body.email)
+        return {"message": RESET_REQUESTED}
 
     @bp.post("/tasks/add_task", security=SECURITY, responses={201: LegacyMessage})
     @requires(Access.USER)

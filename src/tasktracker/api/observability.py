@@ -9,6 +9,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from tasktracker.services.correlation import set_correlation_id
+
 log = logging.getLogger("tasktracker.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -25,9 +27,11 @@ def init_request_logging(app: Flask) -> None:
         g.started = time.perf_counter()
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        set_correlation_id(g.request_id)
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        set_correlation_id(None)
         response.headers[REQUEST_ID_HEADER] = request_id()
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         log.info(

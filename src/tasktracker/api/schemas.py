@@ -73,6 +73,15 @@ class LoginIn(Strict):
     password: Password
 
 
+class PasswordResetIn(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+
+
+class PasswordResetConfirmIn(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Password
+
+
 class TokenOut(BaseModel):
     access_token: str
     refresh_token: str

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.domain.errors import AuthenticationFailed, Forbidden, NotFound
+from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.users import (
     Role,
     User,
@@ -17,6 +19,7 @@ from tasktracker.domain.users import (
     validate_username,
 )
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.events import EventRecorder, make_event
 from tasktracker.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
@@ -36,11 +39,13 @@ class AccountService:
         users: UserRepository,
         hasher: PasswordHasher,
         sessions: SessionService,
+        events: EventRecorder,
         clock: Clock = utc_now,
     ) -> None:
         self._users = users
         self._hasher = hasher
         self._sessions = sessions
+        self._events = events
         self._clock = clock
 
     def signup(
@@ -52,17 +57,27 @@ class AccountService:
         role: Role = Role.MEMBER,
         active: bool = True,
     ) -> User:
-        """Register a user. Callers decide the role: self-signup always passes MEMBER."""
+        """Register a user and, in the same transaction, its `user.registered` event.
+        Callers decide the role: self-signup always passes MEMBER."""
         username = validate_username(username)
         validate_password(password)
-        user = self._users.add(
-            username=username,
-            email=email,
-            password_hash=self._hasher.hash(password),
-            role=role,
-            active=active,
-            now=self._clock(),
-        )
+        password_hash = self._hasher.hash(password)
+        now = self._clock()
+
+        def work(session: Any) -> tuple[User, list[Event]]:
+            user = self._users.add(
+                username=username,
+                email=email,
+                password_hash=password_hash,
+                role=role,
+                active=active,
+                now=now,
+                session=session,
+            )
+            payload = {"user_id": user.id, "username": user.username, "email": user.email}
+            return user, [make_event(EventType.USER_REGISTERED, payload, now)]
+
+        user = self._events.commit(work)
         log.info("user registered id=%s role=%s", user.id, user.role)
         return user
 

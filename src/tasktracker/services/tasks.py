@@ -10,6 +10,7 @@ from typing import Any
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.tasks import (
     Priority,
     Status,
@@ -20,6 +21,7 @@ from tasktracker.domain.tasks import (
 )
 from tasktracker.domain.users import User
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.events import EventRecorder, make_event
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,15 @@ PATCHABLE = frozenset(
 
 class TaskService:
     def __init__(
-        self, tasks: TaskRepository, users: UserRepository, clock: Clock = utc_now
+        self,
+        tasks: TaskRepository,
+        users: UserRepository,
+        events: EventRecorder,
+        clock: Clock = utc_now,
     ) -> None:
         self._tasks = tasks
         self._users = users
+        self._events = events
         self._clock = clock
 
     def create(self, actor: User, draft: TaskDraft) -> Task:
@@ -83,7 +90,15 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        self._tasks.add(task)
+
+        def work(session: Any) -> tuple[Task, list[Event]]:
+            self._tasks.add(task, session=session)
+            events = [make_event(EventType.TASK_CREATED, task_payload(task), now)]
+            if task.assignee:
+                events.append(make_event(EventType.TASK_ASSIGNED, task_payload(task), now))
+            return task, events
+
+        self._events.commit(work)
         log.info("task created id=%s by=%s", task.id, actor.id)
         return task
 
@@ -106,11 +121,16 @@ class TaskService:
         task = self.get(task_id)
         require_update(actor, task)
         check_version(task, expected_version)
-        old_version = task.version
+        old_version, old_status, old_assignee = task.version, task.status, task.assignee
         self._apply(task, changes)
         task.version = old_version + 1
         task.updated_at = self._clock()
-        if not self._tasks.replace_if_version(task, old_version):
+        events = change_events(task, old_status, old_assignee)
+
+        def work(session: Any) -> tuple[bool, list[Event]]:
+            return self._tasks.replace_if_version(task, old_version, session=session), events
+
+        if not self._events.commit(work):
             raise_lost_race(expected_version)
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
         return task
@@ -149,6 +169,28 @@ class TaskService:
             else:
                 setattr(task, name, value)
         check_dates(task.start_date, task.due_date)
+
+
+def task_payload(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.id,
+        "title": task.title,
+        "status": str(task.status),
+        "assignee": task.assignee,
+        "reporter": task.reporter,
+        "due_date": task.due_date.isoformat() if task.due_date else None,
+    }
+
+
+def change_events(task: Task, old_status: Status, old_assignee: str | None) -> list[Event]:
+    events = []
+    if task.status is not old_status:
+        payload = {**task_payload(task), "previous_status": str(old_status)}
+        events.append(make_event(EventType.TASK_STATUS_CHANGED, payload, task.updated_at))
+    if task.assignee and task.assignee != old_assignee:
+        payload = {**task_payload(task), "previous_assignee": old_assignee}
+        events.append(make_event(EventType.TASK_ASSIGNED, payload, task.updated_at))
+    return events
 
 
 def check_version(task: Task, expected_version: int | None) -> None:

@@ -11,6 +11,10 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 
+from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
+from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
+from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
+
 log = logging.getLogger(__name__)
 
 CODEC_OPTIONS: CodecOptions = CodecOptions(tz_aware=True, tzinfo=UTC)
@@ -77,6 +81,9 @@ def ensure_indexes(db: Database) -> None:
     db.users.create_indexes(USER_INDEXES)
     db.tasks.create_indexes(TASK_INDEXES)
     db.sessions.create_indexes(SESSION_INDEXES)
+    db.outbox.create_indexes(OUTBOX_INDEXES)
+    db.deliveries.create_indexes(DELIVERY_INDEXES)
+    db.password_resets.create_indexes(RESET_INDEXES)
 
 
 def warn_if_not_replica_set(client: MongoClient) -> bool:

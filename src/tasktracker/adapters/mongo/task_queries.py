@@ -11,7 +11,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -190,7 +190,7 @@ class TaskQueries:
 
     def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
         flt = TaskFilter(assignee=assignee)
-        query = filter_query(flt, datetime.now())
+        query = filter_query(flt, datetime.now(UTC))
         cursor = self._tasks.find(query).sort(Sort().spec()).hint(index_hint(flt, Sort()))
         cursor = cursor.limit(limit)
         return [task_from_doc(d) for d in cursor]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from tasktracker.adapters.mongo.connection import object_id_or_none
@@ -82,10 +83,10 @@ class TaskRepository:
     def __init__(self, db: Database) -> None:
         self._tasks = db.tasks
 
-    def add(self, task: Task) -> Task:
+    def add(self, task: Task, session: ClientSession | None = None) -> Task:
         oid = ObjectId()
         task.id = str(oid)
-        self._tasks.insert_one({"_id": oid, **task_to_doc(task)})
+        self._tasks.insert_one({"_id": oid, **task_to_doc(task)}, session=session)
         return task
 
     def get(self, task_id: str) -> Task | None:
@@ -93,10 +94,14 @@ class TaskRepository:
         doc = self._tasks.find_one({"_id": oid}) if oid else None
         return task_from_doc(doc) if doc else None
 
-    def replace_if_version(self, task: Task, expected_version: int) -> bool:
+    def replace_if_version(
+        self, task: Task, expected_version: int, session: ClientSession | None = None
+    ) -> bool:
         """Store `task` only if nobody changed it since `expected_version` (optimistic lock)."""
         result = self._tasks.replace_one(
-            {"_id": ObjectId(task.id), "version": expected_version}, task_to_doc(task)
+            {"_id": ObjectId(task.id), "version": expected_version},
+            task_to_doc(task),
+            session=session,
         )
         return result.modified_count == 1
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -41,6 +42,7 @@ class UserRepository:
         role: Role,
         active: bool,
         now: datetime,
+        session: ClientSession | None = None,
     ) -> User:
         doc = {
             "username": username,
@@ -53,7 +55,7 @@ class UserRepository:
             "updated_at": now,
         }
         try:
-            result = self._users.insert_one(doc)
+            result = self._users.insert_one(doc, session=session)
         except DuplicateKeyError as exc:
             field = "username" if "username" in str(exc) else "email"
             raise Conflict(f"a user with this {field} already exists") from None
@@ -80,10 +82,17 @@ class UserRepository:
         cursor = self._users.find({"_id": {"$in": oids}}, {"username": 1})
         return {str(doc["_id"]): doc["username"] for doc in cursor}
 
-    def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
+    def set_password_hash(
+        self,
+        user_id: str,
+        password_hash: str,
+        now: datetime,
+        session: ClientSession | None = None,
+    ) -> None:
         self._users.update_one(
             {"_id": ObjectId(user_id)},
             {"$set": {"password_hash": password_hash, "updated_at": now}},
+            session=session,
         )
 
     def set_role_and_active(self, user_id: str, role: Role, active: bool, now: datetime) -> None:

@@ -1,0 +1,2 @@
+"""The SOA agent: consumes events from the broker and sends letters (welcome, password reset,
+task alerts), exactly one per event."""

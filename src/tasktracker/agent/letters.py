@@ -1,0 +1,97 @@
+"""Letters rendered from Jinja2 templates (text + HTML), one kind per event type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+
+from tasktracker.adapters.mailer import Letter
+from tasktracker.domain.events import Event, EventType
+from tasktracker.services.password_reset import PasswordResetService
+
+LetterBuilder = Callable[[Event], Letter]
+
+
+class LetterError(ValueError):
+    """The event lacks what its letter needs; retrying cannot help."""
+
+
+def template_environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("tasktracker.agent", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _field(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise LetterError(f"the event payload has no '{name}'")
+    return value
+
+
+class LetterWriter:
+    def __init__(self, resets: PasswordResetService, public_url: str) -> None:
+        self._env = template_environment()
+        self._resets = resets
+        self._public_url = public_url.rstrip("/")
+
+    def builders(self) -> dict[EventType, LetterBuilder]:
+        return {
+            EventType.USER_REGISTERED: self.welcome,
+            EventType.PASSWORD_RESET_REQUESTED: self.password_reset,
+            EventType.ALERTS_PENDING_TASKS: self.pending_tasks,
+        }
+
+    def welcome(self, event: Event) -> Letter:
+        p = event.payload
+        context = {"username": _field(p, "username"), "email": _field(p, "email")}
+        return self._render(event, "welcome", "Welcome to TaskTracker", context)
+
+    def password_reset(self, event: Event) -> Letter:
+        p = event.payload
+        username, email = _field(p, "username"), _field(p, "email")
+        issued = self._resets.issue_token(_field(p, "user_id"))
+        link = f"{self._public_url}/reset-password?{urlencode({'token': issued.token})}"
+        context = {
+            "username": username,
+            "email": email,
+            "token": issued.token,
+            "link": link,
+            "expires_at": issued.expires_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        return self._render(event, "password_reset", "Reset your TaskTracker password", context)
+
+    def pending_tasks(self, event: Event) -> Letter:
+        p = event.payload
+        tasks = p.get("tasks")
+        if not isinstance(tasks, list):
+            raise LetterError("the event payload has no 'tasks' list")
+        context = {"username": _field(p, "username"), "email": _field(p, "email"), "tasks": tasks}
+        return self._render(event, "pending_tasks", "Your open TaskTracker tasks", context)
+
+    def _render(self, event: Event, template: str, subject: str, context: dict[str, Any]) -> Letter:
+        context = {**context, "subject": subject}
+        try:
+            text = self._env.get_template(f"{template}.txt.j2").render(context)
+            html = self._env.get_template(f"{template}.html.j2").render(context)
+        except TemplateError as exc:
+            raise LetterError(f"cannot render {template}: {type(exc).__name__}") from None
+        return Letter(
+            to=context["email"],
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=f"<{event.event_id}.{template}@tasktracker>",
+        )

@@ -1,0 +1,133 @@
+"""Events through the outbox: written in the state change's transaction, published after commit,
+and republished by the relay when publishing did not happen (broker down, process killed)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from tasktracker.adapters.mongo.outbox import OutboxRepository
+from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
+from tasktracker.domain.events import Event, EventType
+from tasktracker.services.clock import Clock
+from tasktracker.services.correlation import correlation_id
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Publisher(Protocol):
+    def publish(self, event: Event) -> None:
+        """Publish and wait for the broker's confirm; raise when it was not confirmed."""
+
+
+def make_event(type_: EventType, payload: dict[str, Any], now: datetime) -> Event:
+    return Event(type=type_, payload=payload, occurred_at=now, correlation_id=correlation_id())
+
+
+class EventRecorder:
+    """Commits a change together with its events, then publishes them once, without retrying.
+
+    After a failed publish the request path skips publishing for `cooldown` seconds, so a
+    broker outage costs requests nothing; the relay sends what was left.
+    """
+
+    def __init__(
+        self,
+        uow: MongoUnitOfWork,
+        outbox: OutboxRepository,
+        publisher: Publisher,
+        clock: Clock,
+        cooldown: float = 5.0,
+    ) -> None:
+        self._uow = uow
+        self._outbox = outbox
+        self._publisher = publisher
+        self._clock = clock
+        self._cooldown = cooldown
+        self._skip_until = 0.0
+
+    def commit(self, work: Callable[[Any], tuple[T, list[Event]]]) -> T:
+        """Run `work(session)` -> (result, events) in one transaction with the outbox writes."""
+
+        def in_transaction(session: Any) -> tuple[T, list[Event]]:
+            result, events = work(session)
+            self._outbox.add(events, session=session)
+            return result, events
+
+        result, events = self._uow.run(in_transaction)
+        self.publish(events)
+        return result
+
+    def publish(self, events: list[Event]) -> None:
+        for event in events:
+            if time.monotonic() < self._skip_until:
+                return
+            try:
+                self._publisher.publish(event)
+            except Exception as exc:
+                log.warning(
+                    "event %s %s left to the outbox relay: %s",
+                    event.type,
+                    event.event_id,
+                    type(exc).__name__,
+                )
+                self._skip_until = time.monotonic() + self._cooldown
+                return
+            self._mark_sent(event)
+
+    def _mark_sent(self, event: Event) -> None:
+        try:
+            self._outbox.mark_sent(event.event_id, self._clock())
+        except Exception as exc:
+            # The event is out; the relay may send it again, which the agent tolerates.
+            log.warning("outbox entry %s not marked sent: %s", event.event_id, type(exc).__name__)
+
+
+class OutboxRelay:
+    """Publishes outbox entries nobody confirmed. Several relays may run at once: each entry is
+    claimed atomically with a lease."""
+
+    def __init__(
+        self,
+        outbox: OutboxRepository,
+        publisher: Publisher,
+        clock: Clock,
+        lease: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._outbox = outbox
+        self._publisher = publisher
+        self._clock = clock
+        self._lease = lease
+
+    def run_once(self, limit: int = 500) -> int:
+        """Publish up to `limit` pending entries; stop at the first failure. Answer the count."""
+        published = 0
+        while published < limit:
+            event = self._outbox.claim_pending(self._clock(), self._lease)
+            if event is None:
+                break
+            try:
+                self._publisher.publish(event)
+            except Exception as exc:
+                self._outbox.release(event.event_id, self._clock())
+                log.warning("outbox relay: broker unavailable: %s", type(exc).__name__)
+                break
+            self._outbox.mark_sent(event.event_id, self._clock())
+            published += 1
+        if published:
+            log.info("outbox relay published %d event(s)", published)
+        return published
+
+    def run_forever(self, stop: threading.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("outbox relay round failed")
+            stop.wait(interval)

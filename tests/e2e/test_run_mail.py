@@ -1,0 +1,39 @@
+"""`tasktracker run` on the embedded default: the agent thread writes letters as .eml files."""
+
+from __future__ import annotations
+
+import email
+from email.policy import default
+
+import pytest
+import requests
+
+from tests.e2e.test_run_server import RunningServer
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_signup_produces_a_welcome_letter_file(tmp_path):
+    data_dir = tmp_path / "var"
+    server = RunningServer(data_dir)
+    try:
+        signup = {"username": "mia", "email": "mia@example.com", "password": "mia's password"}
+        r = requests.post(f"{server.base}/api/v1/auth/signup", json=signup, timeout=5)
+        assert r.status_code == 201
+        ready = requests.get(f"{server.base}/readyz", timeout=5).json()
+        assert ready["checks"]["broker"] == "ok"
+
+        mail_dir = data_dir / "mail"
+
+        def letters_to_mia() -> list:
+            files = mail_dir.glob("*.eml") if mail_dir.exists() else []
+            messages = [email.message_from_bytes(f.read_bytes(), policy=default) for f in files]
+            return [m for m in messages if m["To"] == "mia@example.com"]
+
+        [letter] = wait_until(letters_to_mia, timeout=10)
+        assert "Hello mia," in letter.get_body(("plain",)).get_content()
+        assert server.stop() == 0
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()

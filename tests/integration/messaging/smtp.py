@@ -1,0 +1,78 @@
+"""A real SMTP server for the tests (aiosmtpd), collecting what it accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import threading
+from email.message import EmailMessage
+from email.policy import default
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.integration.messaging.proxy import _free_port
+
+
+class Collector:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.messages: list[EmailMessage] = []
+        self.hold = False  # while True, the next DATA waits until `release()`
+        self.held = threading.Event()
+        self._released = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hold:
+            self.hold = False
+            self.held.set()
+            while not self._released.is_set():
+                await asyncio.sleep(0.02)
+            return "451 4.3.0 try again later"
+        message = email.message_from_bytes(envelope.content, policy=default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def release(self) -> None:
+        self._released.set()
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.collector = Collector()
+        self._controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller:
+            self._controller.stop()
+            self._controller = None
+
+    def letters_to(self, address: str) -> list[EmailMessage]:
+        with self.collector._lock:
+            return [m for m in self.collector.messages if m["To"] == address]
+
+    @property
+    def count(self) -> int:
+        return len(self.collector.messages)
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
