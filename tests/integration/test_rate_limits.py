@@ -85,6 +85,21 @@ def test_login_is_limited_per_account_across_addresses(limited):
     )
 
 
+def test_an_email_memcached_cannot_key_is_still_counted(limited, caplog):
+    api = limited(rate_limit_login_account="1/minute")
+    odd = {"email": "a b\u00e9\n" + "x" * 300, "password": "guess guess"}
+    assert (
+        api.client.post(
+            "/api/v1/auth/login", json=odd, environ_base=from_ip("10.0.2.1")
+        ).status_code
+        == 401
+    )
+    assert_too_many(
+        api.client.post("/api/v1/auth/login", json=odd, environ_base=from_ip("10.0.2.2"))
+    )
+    assert "storage unreachable" not in caplog.text
+
+
 def test_signup_is_limited_per_address_across_both_routes(limited):
     api = limited(rate_limit_signup="2/minute")
 

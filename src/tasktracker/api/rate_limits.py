@@ -4,6 +4,7 @@ password-reset requests per address; everything else per user."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,10 +43,14 @@ def caller_key() -> str:
 
 
 def account_key() -> str:
-    """The account a login is aimed at, whichever address it comes from."""
+    """The account a login is aimed at, whichever address it comes from. Hashed: an email may
+    hold characters a Memcached key cannot (and the key then never carries an address)."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    return f"account:{email.strip().lower()}" if isinstance(email, str) else "account:-"
+    if not isinstance(email, str):
+        return "account:-"
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8", "replace")).hexdigest()
+    return f"account:{digest[:32]}"
 
 
 def storage_uri(settings: Settings) -> str:
