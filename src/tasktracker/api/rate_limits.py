@@ -5,14 +5,17 @@ password-reset requests per address; everything else per user."""
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, g, request
-from flask_limiter import Limiter
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from tasktracker.api.problems import problem
 from tasktracker.settings import Settings
 
 EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "openapi_json"})
@@ -53,6 +56,15 @@ def account_key() -> str:
     return f"account:{digest[:32]}"
 
 
+def too_many_requests(limiter: Limiter, error: RateLimitExceeded) -> Response:
+    """429 problem with Retry-After: the seconds until the breached window resets."""
+    breached = limiter.current_limit
+    retry_after = max(1, math.ceil(breached.reset_at - time.time())) if breached else 60
+    response = problem(429, f"too many requests: the limit is {error.description}")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def storage_uri(settings: Settings) -> str:
     if settings.memcached_servers:
         return f"memcached://{settings.memcached_servers}"
@@ -68,12 +80,15 @@ def init_rate_limits(app: Flask, settings: Settings) -> RouteLimits:
         # One budget per caller across every route (default limits would count per route).
         application_limits=[settings.rate_limit_api],
         application_limits_exempt_when=lambda: request.endpoint in EXEMPT_ENDPOINTS,
-        headers_enabled=True,
+        # X-RateLimit-* headers would cost a second cache round trip on every request; a 429
+        # still carries Retry-After (too_many_requests).
+        headers_enabled=False,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
         key_prefix=f"tt:{settings.mongo_db}",
         strategy="fixed-window",
     )
+    app.register_error_handler(RateLimitExceeded, lambda error: too_many_requests(limiter, error))
     login = RouteLimits.stack(
         limiter.shared_limit(
             settings.rate_limit_login_ip, scope="login-ip", key_func=get_remote_address
