@@ -59,6 +59,11 @@ class WrkResult:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @property
+    def answered(self) -> bool:
+        """Latencies mean something only when responses came back within the run."""
+        return self.requests > 0 and self.p50_ms > 0
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -84,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="drop --mongo-db before seeding")
     p.add_argument("--duration", default="5s")
     p.add_argument("--timeout", default="10s", help="wrk: a slower response counts as an error")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet between runs")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -317,14 +323,21 @@ def bench_dataset(
     rows = []
     run_wrk(args_with(args, duration="1s"), args.api_url, "get", datafile)  # warm-up
     for scenario in args.scenarios:
-        row = measured(args, args.api_url, scenario, datafile, api)
-        rows.append(replace(row, tasks=tasks))
+        time.sleep(args.settle)
+        rows.append(replace(measured(args, args.api_url, scenario, datafile, api), tasks=tasks))
+        if scenario == "get":  # the floor right after ours, under the same conditions
+            rows.append(replace(bench_floor(args, floor, datafile), tasks=tasks))
+    if "get" not in args.scenarios:
+        rows.append(replace(bench_floor(args, floor, datafile), tasks=tasks))
+    return rows
+
+
+def bench_floor(args: argparse.Namespace, floor: tuple[str, int | None], datafile: Path) -> Row:
     floor_url, floor_pid = floor
     run_wrk(args_with(args, duration="1s"), floor_url, "get", datafile)  # warm-up
-    floor_processes = Processes(frozenset({floor_pid}) if floor_pid else frozenset())
-    row = measured(args, floor_url, "get", datafile, floor_processes)
-    rows.append(replace(row, tasks=tasks, floor=True))
-    return rows
+    time.sleep(args.settle)
+    processes = Processes(frozenset({floor_pid}) if floor_pid else frozenset())
+    return replace(measured(args, floor_url, "get", datafile, processes), floor=True)
 
 
 def args_with(args: argparse.Namespace, **changes: object) -> argparse.Namespace:
@@ -342,6 +355,20 @@ def floor_of(rows: list[Row], tasks: int) -> Row | None:
     return next((r for r in rows if r.floor and r.tasks == tasks), None)
 
 
+def floor_ratio(rows: list[Row], row: Row) -> tuple[float, float] | None:
+    """(ours/floor req/s, ours/floor p50) for get-by-id when both answered."""
+    floor = floor_of(rows, row.tasks)
+    if row.scenario != "get" or row.floor or not floor:
+        return None
+    if not (row.result.answered and floor.result.answered):
+        return None
+    return row.result.rps / floor.result.rps, row.result.p50_ms / floor.result.p50_ms
+
+
+def latency(result: WrkResult, value: float) -> str:
+    return fmt(value, 2) if result.answered else "no response"
+
+
 def markdown(rows: list[Row]) -> str:
     lines = [
         "| tasks | endpoint | req/s | p50 ms | p99 ms | API CPU ms/req | DB CPU ms/req "
@@ -351,16 +378,12 @@ def markdown(rows: list[Row]) -> str:
     for row in rows:
         r = row.result
         name = "floor: bare Flask + find_one" if row.floor else SCENARIOS[row.scenario]
-        ratio = ""
-        floor = floor_of(rows, row.tasks)
-        if row.scenario == "get" and not row.floor and floor and floor.result.rps:
-            ratio = (
-                f"{r.rps / floor.result.rps:.2f}x req/s, {r.p50_ms / floor.result.p50_ms:.2f}x p50"
-            )
+        ratios = floor_ratio(rows, row)
+        ratio = f"{ratios[0]:.2f}x req/s, {ratios[1]:.2f}x p50" if ratios else ""
         errors = r.status_errors + r.socket_errors
         lines.append(
-            f"| {row.tasks:,} | {name} | {fmt(r.rps, 0)} | {fmt(r.p50_ms, 2)} | "
-            f"{fmt(r.p99_ms, 2)} | {fmt(row.cpu_ms, 2)} | {fmt(row.db_cpu_ms, 2)} | "
+            f"| {row.tasks:,} | {name} | {fmt(r.rps, 0)} | {latency(r, r.p50_ms)} | "
+            f"{latency(r, r.p99_ms)} | {fmt(row.cpu_ms, 2)} | {fmt(row.db_cpu_ms, 2)} | "
             f"{errors} | {ratio} |"
         )
     return "\n".join(lines)
@@ -369,18 +392,22 @@ def markdown(rows: list[Row]) -> str:
 def targets(rows: list[Row]) -> list[str]:
     notes = []
     for row in rows:
-        floor = floor_of(rows, row.tasks)
-        if row.scenario == "get" and not row.floor and floor and floor.result.rps:
-            ratio = row.result.rps / floor.result.rps
-            notes.append(f"get by id at {row.tasks:,} tasks: {ratio:.2f}x the floor (≥ 0.6x)")
+        if ratios := floor_ratio(rows, row):
+            notes.append(f"get by id at {row.tasks:,} tasks: {ratios[0]:.2f}x the floor (≥ 0.6x)")
+        if not row.result.answered:
+            name = "floor" if row.floor else SCENARIOS[row.scenario]
+            notes.append(f"{name} at {row.tasks:,} tasks: no response within the run")
     mine = sorted((r.tasks, r.result.p50_ms) for r in rows if r.scenario == "mine")
-    if len(mine) >= 2 and mine[0][1]:
+    if len(mine) >= 2 and mine[0][1] and mine[-1][1]:
         (small, p50_small), (large, p50_large) = mine[0], mine[-1]
         notes.append(
             f"my tasks p50 at {large:,} / at {small:,} tasks: {p50_large / p50_small:.2f}x (≤ 1.5x)"
         )
     if any(r.result.status_errors or r.result.socket_errors for r in rows):
-        notes.append("errors: non-2xx or socket errors; raise RATE_LIMIT_* for a benchmark run")
+        notes.append(
+            "errors: non-2xx (429: raise RATE_LIMIT_*; 409/412: two updates of one task raced) "
+            "or socket errors and timeouts"
+        )
     return notes
 
 

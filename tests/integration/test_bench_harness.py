@@ -139,3 +139,18 @@ def test_arguments():
     assert args.datasets == [10, 20] and args.scenarios == ["get"]
     with pytest.raises(SystemExit):
         parse_args(["--mongo-url", "mongodb://db", "--scenarios", "nope"])
+
+
+def test_a_run_without_responses_is_reported_not_compared():
+    silent = WrkResult(0, 5.0, 0, 0, 0.0, 0.0)
+    rows = [
+        Row(1000, "get", result(600, 10), 2.0),
+        Row(1000, "get", silent, None, floor=True),
+        Row(1000, "mine", result(200, 20), 5.0),
+        Row(100_000, "mine", silent, None),
+    ]
+    assert "| 1,000 | get task by id | 600 | 10.00 | 30.00 | 2.00 | n/a | 0 |  |" in markdown(rows)
+    notes = targets(rows)
+    assert "floor at 1,000 tasks: no response within the run" in notes
+    assert "list my tasks (50) at 100,000 tasks: no response within the run" in notes
+    assert not any(note.startswith(("get by id", "my tasks p50")) for note in notes)
