@@ -54,6 +54,7 @@ class WrkResult:
     socket_errors: int
     p50_ms: float
     p99_ms: float
+    failures: tuple[tuple[str, int], ...] = ()  # (HTTP status >= 400, count)
 
     @property
     def rps(self) -> float:
@@ -225,6 +226,7 @@ def run_wrk(args: argparse.Namespace, url: str, scenario: str, datafile: Path) -
         socket_errors=data["socket_errors"],
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
+        failures=tuple(sorted(data.get("failures", {}).items())),
     )
 
 
@@ -365,6 +367,13 @@ def floor_ratio(rows: list[Row], row: Row) -> tuple[float, float] | None:
     return row.result.rps / floor.result.rps, row.result.p50_ms / floor.result.p50_ms
 
 
+def errors(result: WrkResult) -> str:
+    """Failed requests, with their HTTP statuses: `12 (409: 10, 412: 2)`."""
+    total = result.status_errors + result.socket_errors
+    codes = ", ".join(f"{code}: {n}" for code, n in result.failures)
+    return f"{total} ({codes})" if codes else str(total)
+
+
 def latency(result: WrkResult, value: float) -> str:
     return fmt(value, 2) if result.answered else "no response"
 
@@ -380,11 +389,10 @@ def markdown(rows: list[Row]) -> str:
         name = "floor: bare Flask + find_one" if row.floor else SCENARIOS[row.scenario]
         ratios = floor_ratio(rows, row)
         ratio = f"{ratios[0]:.2f}x req/s, {ratios[1]:.2f}x p50" if ratios else ""
-        errors = r.status_errors + r.socket_errors
         lines.append(
             f"| {row.tasks:,} | {name} | {fmt(r.rps, 0)} | {latency(r, r.p50_ms)} | "
             f"{latency(r, r.p99_ms)} | {fmt(row.cpu_ms, 2)} | {fmt(row.db_cpu_ms, 2)} | "
-            f"{errors} | {ratio} |"
+            f"{errors(r)} | {ratio} |"
         )
     return "\n".join(lines)
 

@@ -2,11 +2,11 @@
 -- DATAFILE lines: token <TAB> task id <TAB> email <TAB> password (written by bench/run.py).
 -- SCENARIO: login | get | mine | status | create. done() prints one WRK_JSON line.
 
-local threads_seen = 0
+local threads = {}
 
 function setup(thread)
-  thread:set("thread_no", threads_seen)
-  threads_seen = threads_seen + 1
+  thread:set("thread_no", #threads)
+  threads[#threads + 1] = thread
 end
 
 local scenario
@@ -14,6 +14,7 @@ local rows = {}
 local counter = 0
 local statuses = {}
 local json = { ["Content-Type"] = "application/json" }
+failures = {} -- status code -> count, per thread; read by done()
 
 function init(args)
   scenario = args[1]
@@ -61,11 +62,31 @@ function request()
   return builders[scenario](next_row())
 end
 
+function response(status, headers, body)
+  if status >= 400 then
+    failures[tostring(status)] = (failures[tostring(status)] or 0) + 1
+  end
+end
+
+local function failure_counts()
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for code, n in pairs(thread:get("failures") or {}) do
+      total[code] = (total[code] or 0) + n
+    end
+  end
+  local parts = {}
+  for code, n in pairs(total) do
+    parts[#parts + 1] = string.format('"%s":%d', code, n)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,'
-      .. '"p50_us":%d,"p99_us":%d}\n',
+      .. '"p50_us":%d,"p99_us":%d,"failures":%s}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(99), failure_counts()))
 end

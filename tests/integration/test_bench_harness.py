@@ -17,6 +17,7 @@ from bench.run import (
     Processes,
     Row,
     WrkResult,
+    errors,
     markdown,
     parse_args,
     run_wrk,
@@ -30,13 +31,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[tuple[str, str, str, str]] = []
+    status = 200
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         Recorder.seen.append((self.command, self.path, self.headers.get("Authorization"), body))
         payload = b'{"ok": true}'
-        self.send_response(200)
+        self.send_response(Recorder.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -103,6 +105,19 @@ def test_wrk_runs_each_scenario(server: str, datafile: Path, scenario, method, p
     if scenario == "status":
         targets_sent = {json.loads(b)["status"] for *_, b in Recorder.seen}
         assert targets_sent == {"open", "in_progress"}
+
+
+def test_failed_requests_are_counted_by_status(server: str, tmp_path: Path):
+    datafile = tmp_path / "data.tsv"
+    datafile.write_text("tok\tmissing\ta@x.test\tpw\n")
+    Recorder.status = 404
+    try:
+        result = run_wrk(wrk_args(), server, "get", datafile)
+    finally:
+        Recorder.status = 200
+    assert result.requests > 0 and result.status_errors == result.requests
+    assert result.failures == (("404", result.requests),)
+    assert errors(result) == f"{result.requests} (404: {result.requests})"
 
 
 def test_cpu_time_of_a_process_tree_grows_with_work():
