@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,20 @@ def test_dockerfile_serves_the_api_with_a_healthcheck():
     final = dockerfile_stages()[-1]
     assert any(line.startswith("HEALTHCHECK") and "/healthz" in line for line in final)
     assert final[-1] == 'CMD ["tasktracker", "api"]'
+
+
+def test_the_image_dependencies_leave_secantusdb_to_the_extras():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if "secantus" in d.lower()]
+    assert any("secantus" in d.lower() for d in project["optional-dependencies"]["embedded"])
+
+
+def test_the_build_context_is_only_what_the_image_needs():
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules[0] == "**", "start from nothing: .env, .venv and var/ must stay out"
+    assert set(rules) >= {"!pyproject.toml", "!README.md", "!src/"}
+    assert not any(rule.startswith("!") and ".env" in rule for rule in rules)
