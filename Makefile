@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean bench bench-run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,29 @@ run: $(VENV)/.run-installed
 ## run the whole suite. The tests start SecantusDB (or use MONGO_URL) and memcached themselves.
 test: $(VENV)/.test-installed
 	scripts/ensure-services.sh
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+# Benchmarks (bench/run.py): wrk through nginx against `make stack`, and the floor app in the
+# same run; prints one Markdown table. The API needs rate limits a load test does not trip.
+BENCH_API_URL ?= http://127.0.0.1:8080
+BENCH_ARGS    ?=
+BENCH_LIMITS  := RATE_LIMIT_LOGIN_IP=100000000/minute RATE_LIMIT_LOGIN_ACCOUNT=100000000/minute \
+                 RATE_LIMIT_API=100000000/minute
+
+## Start `make stack` with benchmark rate limits, run the benchmarks, stop the stack.
+bench: $(VENV)/.test-installed
+	scripts/ensure-services.sh
+	$(BENCH_LIMITS) $(MAKE) stack
+	$(MAKE) bench-run; status=$$?; $(MAKE) stack-down; exit $$status
+
+## Benchmark an API that is already running: BENCH_API_URL, MONGO_URL and MONGO_DB name it.
+bench-run: $(VENV)/.test-installed
+	$(BIN)/python bench/run.py --api-url $(BENCH_API_URL) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

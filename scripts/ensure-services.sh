@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Make sure the services the test suite talks to are installed (Debian packages) and running.
+# Make sure the services and tools the test suite uses are installed (Debian packages) and running.
 # MongoDB needs nothing here: the tests start a SecantusDB server, or use MONGO_URL.
 set -euo pipefail
 
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# Static checks of docker-compose.yml (v1 `docker-compose config -q`) and the benchmark load tool.
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-services: installing ${need[*]}"

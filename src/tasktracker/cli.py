@@ -15,6 +15,7 @@ from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.domain.errors import DomainError
 from tasktracker.logging_setup import configure_logging
+from tasktracker.seed import add_seed_command
 from tasktracker.settings import SettingsError, load_settings
 
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--username")
     admin.add_argument("--password", help="prompted for when omitted")
     admin.set_defaults(handler=cmd_create_admin)
+    add_seed_command(commands)
     return parser
 
 

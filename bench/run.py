@@ -1,0 +1,443 @@
+"""`make bench`: wrk against the API (through nginx) and, in the same run, against the floor app
+(bench/floor_app.py: one MongoDB read, bare Flask, same server); prints one Markdown table.
+
+    python bench/run.py --api-url http://127.0.0.1:8080 [--mongo-url … --mongo-db …]
+
+For each data set (default 1 000 and 100 000 tasks, seeded with `tasktracker seed` into the
+database the API uses) it logs the seeded users in and runs login, get task by id, list my tasks
+(page of 50), update status and create task, recording req/s, p50, p99 and the API's CPU
+milliseconds per request: the user+system CPU time of the API processes (those whose command
+line contains --api-cmdline, or --api-pids, and their children) from /proc before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+
+from pymongo import MongoClient
+
+BENCH_DIR = Path(__file__).resolve().parent
+SCRIPT = BENCH_DIR / "scenario.lua"
+SEED_PREFIX = "seed"
+SEED_PASSWORD = "seed-password-123"
+SEED_DOMAIN = "seed.tasktracker.local"
+# Creating tasks grows the data set, so it runs last.
+SCENARIOS = {
+    "login": "login",
+    "get": "get task by id",
+    "mine": "list my tasks (50)",
+    "status": "update status",
+    "create": "create task",
+}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    status_errors: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    failures: tuple[tuple[str, int], ...] = ()  # (HTTP status >= 400, count)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def answered(self) -> bool:
+        """Latencies mean something only when responses came back within the run."""
+        return self.requests > 0 and self.p50_ms > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    tasks: int
+    scenario: str
+    result: WrkResult
+    cpu_ms: float | None
+    db_cpu_ms: float | None = None
+    floor: bool = False
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--api-url", default=os.environ.get("BENCH_API_URL", "http://127.0.0.1:8080"))
+    p.add_argument("--floor-url", help="a floor app already running (default: start one)")
+    p.add_argument("--mongo-url", default=os.environ.get("MONGO_URL"))
+    p.add_argument("--mongo-db", default=os.environ.get("MONGO_DB", "tasktracker"))
+    p.add_argument("--datasets", default="1000,100000", help="task counts, comma-separated")
+    p.add_argument("--users", type=int, default=10, help="seeded users (each gets ~90%%/N tasks)")
+    p.add_argument("--fresh", action="store_true", help="drop --mongo-db before seeding")
+    p.add_argument("--duration", default="5s")
+    p.add_argument("--timeout", default="10s", help="wrk: a slower response counts as an error")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet between runs")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--api-cmdline", default="tasktracker api", help="finds the API processes")
+    p.add_argument("--api-pids", default="", help="API process ids, comma-separated")
+    p.add_argument(
+        "--db-cmdline", default="", help="also report the CPU of the database (e.g. secantusd)"
+    )
+    p.add_argument("--floor-workers", type=int, default=2)
+    p.add_argument("--floor-threads", type=int, default=8)
+    args = p.parse_args(argv)
+    if not args.mongo_url:
+        p.error("--mongo-url (or MONGO_URL) is needed to seed the API's database")
+    args.datasets = [int(n) for n in args.datasets.split(",") if n]
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return args
+
+
+# --- CPU time from /proc -----------------------------------------------------------------------
+
+
+def read_processes() -> dict[int, tuple[int, float, str]]:
+    """pid -> (parent pid, CPU seconds used, command line)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        table[int(entry.name)] = (int(fields[1]), cpu, cmdline)
+    return table
+
+
+def ancestors(table: dict[int, tuple[int, float, str]], pid: int) -> set[int]:
+    seen = set()
+    while pid in table and pid not in seen:
+        seen.add(pid)
+        pid = table[pid][0]
+    return seen
+
+
+def tree_cpu_seconds(roots: set[int], pattern: str | None = None) -> float:
+    """CPU seconds of `roots`, of processes whose command line contains `pattern` (not this
+    runner or its parents), and of all their descendants."""
+    table = read_processes()
+    roots = set(roots)
+    if pattern:
+        mine = ancestors(table, os.getpid())
+        roots |= {pid for pid, (_, _, cmd) in table.items() if pattern in cmd and pid not in mine}
+    members = {pid for pid in table if ancestors(table, pid) & roots}
+    return sum(table[pid][1] for pid in members)
+
+
+# --- HTTP, seeding, data files -----------------------------------------------------------------
+
+
+def http_json(url: str, body: dict | None = None, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def seed_email(index: int) -> str:
+    return f"{SEED_PREFIX}{index:05d}@{SEED_DOMAIN}"
+
+
+def prepare_dataset(args: argparse.Namespace, size: int) -> int:
+    """Top the API's database up to `size` tasks with `tasktracker seed`; return the count."""
+    with MongoClient(args.mongo_url) as client:
+        count = client[args.mongo_db].tasks.count_documents({})
+    if count < size:
+        env = {**os.environ, "MONGO_URL": args.mongo_url, "MONGO_DB": args.mongo_db}
+        env.setdefault("JWT_SECRET", "bench-seeding-only-" + "x" * 32)
+        command = [sys.executable, "-m", "tasktracker", "seed", "--users", str(args.users)]
+        command += ["--tasks", str(size - count), "--prefix", SEED_PREFIX]
+        subprocess.run(command, env=env, check=True, timeout=1800)
+        count = size
+    return count
+
+
+def drop_database(args: argparse.Namespace) -> None:
+    with MongoClient(args.mongo_url) as client:
+        client.drop_database(args.mongo_db)
+
+
+def write_datafile(args: argparse.Namespace, path: Path) -> int:
+    """Log every seeded user in; write one line per (user, open or in-progress task)."""
+    lines = []
+    for i in range(args.users):
+        email = seed_email(i)
+        token = http_json(
+            f"{args.api_url}/api/v1/auth/login", {"email": email, "password": SEED_PASSWORD}
+        )["access_token"]
+        page = http_json(
+            f"{args.api_url}/api/v1/tasks/mine?limit=50&status=open,in_progress", token=token
+        )
+        lines += [f"{token}\t{t['id']}\t{email}\t{SEED_PASSWORD}" for t in page["items"]]
+    if not lines:
+        raise SystemExit("bench: the seeded users have no open tasks; is the API on --mongo-db?")
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+
+def run_wrk(args: argparse.Namespace, url: str, scenario: str, datafile: Path) -> WrkResult:
+    command = [shutil.which("wrk") or "wrk", f"-t{args.threads}", f"-c{args.connections}"]
+    command += [f"-d{args.duration}", f"--timeout={args.timeout}", "--latency"]
+    command += ["-s", str(SCRIPT), url, "--"]
+    command += [scenario, str(datafile)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result for {scenario}:\n{out}")
+    data = json.loads(line.removeprefix("WRK_JSON "))
+    return WrkResult(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        status_errors=data["status_errors"],
+        socket_errors=data["socket_errors"],
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        failures=tuple(sorted(data.get("failures", {}).items())),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Processes:
+    """Processes whose CPU is measured: `roots`, command lines containing `pattern`, and all
+    their descendants. Empty: not measured."""
+
+    roots: frozenset[int] = frozenset()
+    pattern: str = ""
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(set(self.roots), self.pattern or None) if self else 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.roots or self.pattern)
+
+
+def per_request_ms(used: float, result: WrkResult, processes: Processes) -> float | None:
+    return used * 1000 / result.requests if processes and result.requests and used > 0 else None
+
+
+def measured(
+    args: argparse.Namespace, url: str, scenario: str, datafile: Path, server: Processes
+) -> Row:
+    db = Processes(pattern=args.db_cmdline)
+    before = server.cpu_seconds(), db.cpu_seconds()
+    result = run_wrk(args, url, scenario, datafile)
+    used = server.cpu_seconds() - before[0], db.cpu_seconds() - before[1]
+    return Row(
+        tasks=0,
+        scenario=scenario,
+        result=result,
+        cpu_ms=per_request_ms(used[0], result, server),
+        db_cpu_ms=per_request_ms(used[1], result, db),
+    )
+
+
+# --- the floor app -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return
+        except (URLError, HTTPError, OSError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}/healthz did not answer within {timeout}s")
+
+
+@contextmanager
+def floor_app(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
+    """(URL, pid) of the floor app: --floor-url, or one started here with granian."""
+    if args.floor_url:
+        yield args.floor_url, None
+        return
+    port = free_port()
+    granian = shutil.which("granian", path=str(Path(sys.executable).parent)) or "granian"
+    command = [granian, "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(args.floor_workers)]
+    command += ["--blocking-threads", str(args.floor_threads), "--no-access-log"]
+    command += ["--working-dir", str(BENCH_DIR), "floor_app:app"]
+    env = {**os.environ, "MONGO_URL": args.mongo_url, "MONGO_DB": args.mongo_db}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+def bench_dataset(
+    args: argparse.Namespace, size: int, floor: tuple[str, int | None], workdir: Path
+) -> list[Row]:
+    tasks = prepare_dataset(args, size)
+    datafile = workdir / f"data-{size}.tsv"
+    write_datafile(args, datafile)
+    api = Processes(frozenset(int(p) for p in args.api_pids.split(",") if p), args.api_cmdline)
+    rows = []
+    run_wrk(args_with(args, duration="1s"), args.api_url, "get", datafile)  # warm-up
+    for scenario in args.scenarios:
+        time.sleep(args.settle)
+        rows.append(replace(measured(args, args.api_url, scenario, datafile, api), tasks=tasks))
+        if scenario == "get":  # the floor right after ours, under the same conditions
+            rows.append(replace(bench_floor(args, floor, datafile), tasks=tasks))
+    if "get" not in args.scenarios:
+        rows.append(replace(bench_floor(args, floor, datafile), tasks=tasks))
+    return rows
+
+
+def bench_floor(args: argparse.Namespace, floor: tuple[str, int | None], datafile: Path) -> Row:
+    floor_url, floor_pid = floor
+    run_wrk(args_with(args, duration="1s"), floor_url, "get", datafile)  # warm-up
+    time.sleep(args.settle)
+    processes = Processes(frozenset({floor_pid}) if floor_pid else frozenset())
+    return replace(measured(args, floor_url, "get", datafile, processes), floor=True)
+
+
+def args_with(args: argparse.Namespace, **changes: object) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def floor_of(rows: list[Row], tasks: int) -> Row | None:
+    return next((r for r in rows if r.floor and r.tasks == tasks), None)
+
+
+def floor_ratio(rows: list[Row], row: Row) -> tuple[float, float] | None:
+    """(ours/floor req/s, ours/floor p50) for get-by-id when both answered."""
+    floor = floor_of(rows, row.tasks)
+    if row.scenario != "get" or row.floor or not floor:
+        return None
+    if not (row.result.answered and floor.result.answered):
+        return None
+    return row.result.rps / floor.result.rps, row.result.p50_ms / floor.result.p50_ms
+
+
+def errors(result: WrkResult) -> str:
+    """Failed requests, with their HTTP statuses: `12 (409: 10, 412: 2)`."""
+    total = result.status_errors + result.socket_errors
+    codes = ", ".join(f"{code}: {n}" for code, n in result.failures)
+    return f"{total} ({codes})" if codes else str(total)
+
+
+def latency(result: WrkResult, value: float) -> str:
+    return fmt(value, 2) if result.answered else "no response"
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = [
+        "| tasks | endpoint | req/s | p50 ms | p99 ms | API CPU ms/req | DB CPU ms/req "
+        "| errors | ours/floor |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        r = row.result
+        name = "floor: bare Flask + find_one" if row.floor else SCENARIOS[row.scenario]
+        ratios = floor_ratio(rows, row)
+        ratio = f"{ratios[0]:.2f}x req/s, {ratios[1]:.2f}x p50" if ratios else ""
+        lines.append(
+            f"| {row.tasks:,} | {name} | {fmt(r.rps, 0)} | {latency(r, r.p50_ms)} | "
+            f"{latency(r, r.p99_ms)} | {fmt(row.cpu_ms, 2)} | {fmt(row.db_cpu_ms, 2)} | "
+            f"{errors(r)} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def targets(rows: list[Row]) -> list[str]:
+    notes = []
+    for row in rows:
+        if ratios := floor_ratio(rows, row):
+            notes.append(f"get by id at {row.tasks:,} tasks: {ratios[0]:.2f}x the floor (≥ 0.6x)")
+        if not row.result.answered:
+            name = "floor" if row.floor else SCENARIOS[row.scenario]
+            notes.append(f"{name} at {row.tasks:,} tasks: no response within the run")
+    mine = sorted((r.tasks, r.result.p50_ms) for r in rows if r.scenario == "mine")
+    if len(mine) >= 2 and mine[0][1] and mine[-1][1]:
+        (small, p50_small), (large, p50_large) = mine[0], mine[-1]
+        notes.append(
+            f"my tasks p50 at {large:,} / at {small:,} tasks: {p50_large / p50_small:.2f}x (≤ 1.5x)"
+        )
+    if any(r.result.status_errors or r.result.socket_errors for r in rows):
+        notes.append(
+            "errors: non-2xx (429: raise RATE_LIMIT_*; 409/412: two updates of one task raced) "
+            "or socket errors and timeouts"
+        )
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("bench: wrk is not installed (scripts/ensure-services.sh installs it)")
+    wait_healthy(args.api_url)
+    if args.fresh:
+        drop_database(args)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp, floor_app(args) as floor:
+        for size in args.datasets:
+            rows += bench_dataset(args, size, floor, Path(tmp))
+    settings = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}"
+    print(f"\n{settings}, {os.cpu_count()} CPUs, API {args.api_url}\n")
+    print(markdown(rows))
+    print()
+    for note in targets(rows):
+        print(f"- {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
