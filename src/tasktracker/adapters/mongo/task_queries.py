@@ -138,30 +138,6 @@ def _one_or_in(values: list[str]) -> Any:
     return values[0] if len(values) == 1 else {"$in": values}
 
 
-# Index names from adapters/mongo/connection.py TASK_INDEXES.
-SORT_INDEX = {
-    "created_at": "created",
-    "updated_at": "updated",
-    "due_date": "due",
-    "priority": "priority_order",
-}
-
-
-def index_hint(flt: TaskFilter, sort: Sort) -> str:
-    """The index a page is read through. Naming it keeps every page an index scan whatever the
-    server's planner would guess (SecantusDB's scans the collection for filter combinations)."""
-    if sort.key == "created_at":
-        if flt.assignee is not None:
-            return "assignee_status_created" if len(flt.status) == 1 else "assignee_created"
-        if flt.overdue is True:
-            return "status_dated"
-        if flt.status:
-            return "status_created"
-        if flt.priority:
-            return "priority_created"
-    return SORT_INDEX[sort.key]
-
-
 def list_query(flt: TaskFilter, sort: Sort, cursor: str | None, now: datetime) -> dict[str, Any]:
     """The MongoDB filter for one page (exposed so tests can `explain()` it)."""
     query = filter_query(flt, now)
@@ -178,8 +154,7 @@ class TaskQueries:
         self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
     ) -> Page:
         query = list_query(flt, sort, cursor, now)
-        cursor = self._tasks.find(query).sort(sort.spec()).hint(index_hint(flt, sort))
-        docs = list(cursor.limit(limit + 1))
+        docs = list(self._tasks.find(query).sort(sort.spec()).limit(limit + 1))
         more = len(docs) > limit
         docs = docs[:limit]
         next_cursor = None
@@ -189,10 +164,8 @@ class TaskQueries:
         return Page([task_from_doc(d) for d in docs], next_cursor)
 
     def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        flt = TaskFilter(assignee=assignee)
-        query = filter_query(flt, datetime.now(UTC))
-        cursor = self._tasks.find(query).sort(Sort().spec()).hint(index_hint(flt, Sort()))
-        cursor = cursor.limit(limit)
+        query = filter_query(TaskFilter(assignee=assignee), datetime.now(UTC))
+        cursor = self._tasks.find(query).sort(Sort().spec()).limit(limit)
         return [task_from_doc(d) for d in cursor]
 
     def summary(self, now: datetime) -> dict[str, int]:
