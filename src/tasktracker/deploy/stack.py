@@ -31,8 +31,8 @@ from tasktracker.settings import SettingsError
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-# Stopped in this order: the front first, the data last.
-STOP_ORDER = ("nginx", "api-", "agent", "scheduler", "memcached", "mongodb")
+# Stopped in these phases, each process of a phase at once: the front first, the data last.
+STOP_PHASES = (("nginx",), ("api-", "agent", "scheduler"), ("memcached", "mongodb"))
 
 
 class StackError(Exception):
@@ -251,7 +251,7 @@ class Stack:
         if not self.pid_dir.exists():
             return []
         records = [Process(**json.loads(p.read_text())) for p in self.pid_dir.glob("*.json")]
-        return sorted(records, key=lambda r: _stop_rank(r.name))
+        return sorted(records, key=lambda r: (_phase(r.name), r.name))
 
     def running(self) -> list[str]:
         return [p.name for p in self.processes() if is_ours(p)]
@@ -269,13 +269,16 @@ class Stack:
             _signal_group(record.pid, sig)
 
     def down(self) -> list[str]:
-        """Stop every process this stack started; answer their names."""
-        stopped = []
-        for record in self.processes():
-            if is_ours(record) or not _alive(record.pid):
-                stop_group(record.pid)
-                stopped.append(record.name)
-            (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
+        """Stop every process this stack started, phase by phase; answer their names."""
+        stopped: list[str] = []
+        for phase in range(len(STOP_PHASES) + 1):
+            records = [r for r in self.processes() if _phase(r.name) == phase]
+            # A dead leader may have left workers behind in its group: stop the group anyway.
+            groups = [r.pid for r in records if is_ours(r) or not _alive(r.pid)]
+            stop_groups(groups)
+            for record in records:
+                (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
+            stopped += [r.name for r in records if r.pid in groups]
         return stopped
 
     # --- waiting --------------------------------------------------------------------------
@@ -297,11 +300,11 @@ class Stack:
             time.sleep(0.1)
 
 
-def _stop_rank(name: str) -> int:
-    for rank, prefix in enumerate(STOP_ORDER):
-        if name.startswith(prefix):
-            return rank
-    return len(STOP_ORDER)
+def _phase(name: str) -> int:
+    for phase, prefixes in enumerate(STOP_PHASES):
+        if name.startswith(prefixes):
+            return phase
+    return len(STOP_PHASES)
 
 
 def start_time(pid: int) -> int:
@@ -339,16 +342,15 @@ def _signal_group(pgid: int, sig: signal.Signals) -> bool:
     return True
 
 
-def stop_group(pgid: int) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after STOP_TIMEOUT."""
-    if not _signal_group(pgid, signal.SIGTERM):
-        return
+def stop_groups(pgids: list[int]) -> None:
+    """SIGTERM the process groups, then SIGKILL what is left of them after STOP_TIMEOUT."""
+    pgids = [pgid for pgid in pgids if _signal_group(pgid, signal.SIGTERM)]
     deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        if not _group_alive(pgid):
-            return
+    while pgids and time.monotonic() < deadline:
+        pgids = [pgid for pgid in pgids if _group_alive(pgid)]
         time.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
+    for pgid in pgids:
+        _signal_group(pgid, signal.SIGKILL)
 
 
 def _group_alive(pgid: int) -> bool:
