@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
+
 from tasktracker.deploy.nginx import NginxConfig, render
 from tasktracker.settings import SettingsError
 
@@ -58,7 +60,11 @@ class StackOptions:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackOptions:
-        env = dict(os.environ if env is None else env)
+        """From `env`, else from the environment over `.env` (like the app's settings)."""
+        if env is None:
+            dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+            env = {**dotenv, **os.environ}
+        env = dict(env)
         return cls(
             state_dir=Path(env.get("STACK_DIR") or "var/stack").absolute(),
             port=_int_setting(env, "STACK_PORT", 8080, 1, 65535),
@@ -102,10 +108,7 @@ class Stack:
 
     def up(self) -> str:
         """Start everything; answer nginx's URL. On any failure stop what was started."""
-        if running := self.running():
-            raise StackError(f"already running ({', '.join(running)}); stop it with stack down")
-        for path in (self.pid_dir, self.log_dir, self.dir / "tmp"):
-            path.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         try:
             env = self.service_env()
             for name in self.options.replica_names():
@@ -121,12 +124,23 @@ class Stack:
             )
             for name in self.options.replica_names():
                 self.wait_ready(name, f"{self.replica_url(name)}/readyz")
+            if self.options.agent_metrics_port:
+                self.wait_port("agent", self.options.agent_metrics_port)
             self.start_nginx()
             self.wait_ready("nginx", f"{self.options.url}/readyz")
         except BaseException:
             self.down()
             raise
         return self.options.url
+
+    def prepare(self) -> None:
+        """Make the state directories; forget the records of a stack that is gone."""
+        if running := self.running():
+            raise StackError(f"already running ({', '.join(running)}); stop it with stack down")
+        for path in (self.pid_dir, self.log_dir, self.dir / "tmp"):
+            path.mkdir(parents=True, exist_ok=True)
+        for stale in self.pid_dir.glob("*.json"):
+            stale.unlink()
 
     def service_env(self) -> dict[str, str]:
         """The environment every TaskTracker process of the stack shares."""
@@ -269,16 +283,16 @@ class Stack:
             _signal_group(record.pid, sig)
 
     def down(self) -> list[str]:
-        """Stop every process this stack started, phase by phase; answer their names."""
+        """Stop every process this stack started and still running, phase by phase; answer
+        their names. A recorded pid that is gone (or now another process) is left alone."""
         stopped: list[str] = []
         for phase in range(len(STOP_PHASES) + 1):
             records = [r for r in self.processes() if _phase(r.name) == phase]
-            # A dead leader may have left workers behind in its group: stop the group anyway.
-            groups = [r.pid for r in records if is_ours(r) or not _alive(r.pid)]
-            stop_groups(groups)
+            ours = [r for r in records if is_ours(r)]
+            stop_groups([r.pid for r in ours])
             for record in records:
                 (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
-            stopped += [r.name for r in records if r.pid in groups]
+            stopped += [r.name for r in ours]
         return stopped
 
     # --- waiting --------------------------------------------------------------------------
