@@ -18,7 +18,7 @@ from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.deploy.commands import add_deploy_commands
 from tasktracker.domain.errors import DomainError
-from tasktracker.logging_setup import configure_logging
+from tasktracker.logging_setup import GRANIAN_LOGGING, configure_logging
 from tasktracker.settings import Settings, SettingsError, load_settings
 
 
@@ -122,6 +122,7 @@ def cmd_api(_args: argparse.Namespace) -> int:
         blocking_threads=settings.api_threads,
         respawn_failed_workers=True,
         log_access=False,
+        log_dictconfig=GRANIAN_LOGGING,
     )
     print(
         f"TaskTracker API (granian, {settings.api_workers} worker(s) x "

@@ -24,6 +24,14 @@ EXTRA_FIELDS = (
     "user_id",
 )
 
+# granian's own lines (workers starting, stopping) go through our handlers, as text or JSON.
+GRANIAN_LOGGING = {
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    }
+}
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
