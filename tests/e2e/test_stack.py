@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasktracker.deploy.stack import Stack, StackOptions, free_port
+from tasktracker.deploy.stack import Stack, StackOptions, free_port, is_ours
 from tests.conftest import FAST_HASHING, GENEROUS_LIMITS, TEST_JWT_SECRET
 from tests.helpers import wait_until
 from tests.integration.messaging.conftest import amqp_url
@@ -79,8 +79,9 @@ def stack(mongo_url, memcached_servers, rabbitmq_vhost, smtp, tmp_path_factory) 
     running = Stack(StackOptions.from_env(env))
     running.up()
     yield running
+    started = running.processes()
     running.down()
-    assert running.running() == []
+    assert not any(is_ours(record) for record in started)
 
 
 def url(stack: Stack, path: str) -> str:
