@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from tasktracker.deploy.nginx import NginxConfig, render
+from tasktracker.metrics import MULTIPROC_ENV
 from tasktracker.settings import SettingsError
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -144,12 +145,14 @@ class Stack:
 
     def service_env(self) -> dict[str, str]:
         """The environment every TaskTracker process of the stack shares."""
-        base = self.options.env
+        # Each replica keeps its workers' metrics in its own DATA_DIR.
+        base = {k: v for k, v in self.options.env.items() if k != MULTIPROC_ENV}
+        amqp_url = self.check_amqp(base.get("AMQP_URL") or DEFAULT_AMQP_URL)
         return {
             **base,
             "HOST": self.options.host,
+            "AMQP_URL": amqp_url,
             "MONGO_URL": base.get("MONGO_URL") or self.start_mongodb(),
-            "AMQP_URL": self.check_amqp(base.get("AMQP_URL") or DEFAULT_AMQP_URL),
             "MEMCACHED_SERVERS": base.get("MEMCACHED_SERVERS") or self.start_memcached(),
             "JWT_SECRET": base.get("JWT_SECRET") or self.jwt_secret(),
             "PUBLIC_URL": base.get("PUBLIC_URL") or self.options.url,
