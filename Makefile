@@ -1,10 +1,10 @@
-# TaskTracker — the two commands: `make run` and `make test`.
+# TaskTracker — the two commands: `make run` and `make test`; `make stack` for the topology.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint clean bench bench-run
+.PHONY: run test lint clean stack stack-down bench bench-run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,18 @@ test: $(VENV)/.test-installed
 	scripts/ensure-services.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
+
+## The production topology on this machine, in the background: nginx on STACK_PORT (8080) in
+## front of STACK_REPLICAS (2) granian replicas, the agent, and MongoDB (SecantusDB unless
+## MONGO_URL), Memcached (unless MEMCACHED_SERVERS) and RabbitMQ (127.0.0.1:5672 or AMQP_URL).
+## State, pids and logs in ./var/stack; prints the URL.
+stack: $(VENV)/.run-installed
+	scripts/ensure-services.sh
+	$(BIN)/tasktracker stack up
+
+## Stop exactly what `make stack` started.
+stack-down: $(VENV)/.run-installed
+	$(BIN)/tasktracker stack down
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests bench

@@ -103,7 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--floor-threads", type=int, default=8)
     args = p.parse_args(argv)
     if not args.mongo_url:
-        p.error("--mongo-url (or MONGO_URL) is needed to seed the API's database")
+        args.mongo_url, args.mongo_db = stack_database(args.mongo_db)
+    if not args.mongo_url:
+        p.error("--mongo-url (or MONGO_URL, or a running `make stack`) names the API's database")
     args.datasets = [int(n) for n in args.datasets.split(",") if n]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(args.scenarios) - set(SCENARIOS)
@@ -167,6 +169,15 @@ def http_json(url: str, body: dict | None = None, token: str | None = None) -> d
 
 def seed_email(index: int) -> str:
     return f"{SEED_PREFIX}{index:05d}@{SEED_DOMAIN}"
+
+
+def stack_database(default_db: str) -> tuple[str | None, str]:
+    """The database of a running `make stack` (var/stack/endpoints.json), if there is one."""
+    endpoints = Path(os.environ.get("STACK_DIR") or "var/stack") / "endpoints.json"
+    if not endpoints.exists():
+        return None, default_db
+    data = json.loads(endpoints.read_text())
+    return data["mongo_url"], data.get("mongo_db") or default_db
 
 
 def prepare_dataset(args: argparse.Namespace, size: int) -> int:

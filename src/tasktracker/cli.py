@@ -1,22 +1,26 @@
-"""The `tasktracker` command: run | agent | create-admin."""
+"""The `tasktracker` command: run | api | agent | create-admin | nginx-config | stack."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import multiprocessing
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from werkzeug.serving import make_server
 
+from tasktracker import metrics
 from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.deploy.commands import add_deploy_commands
 from tasktracker.domain.errors import DomainError
-from tasktracker.logging_setup import configure_logging
+from tasktracker.logging_setup import GRANIAN_LOGGING, configure_logging
 from tasktracker.seed import add_seed_command
-from tasktracker.settings import SettingsError, load_settings
+from tasktracker.settings import Settings, SettingsError, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,11 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
 
+    api = commands.add_parser(
+        "api",
+        help="serve the API with granian: API_WORKERS processes of API_THREADS threads, no "
+        "background work (a stateless replica; run `tasktracker agent` beside it)",
+    )
+    api.set_defaults(handler=cmd_api)
+
     agent = commands.add_parser("agent", help="run the SOA agent (letters) and the outbox relay")
     agent.add_argument(
         "--no-relay", action="store_true", help="consume only; leave the outbox to other relays"
     )
     agent.set_defaults(handler=cmd_agent)
+
+    add_deploy_commands(commands)
 
     admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
     admin.add_argument("--email")
@@ -88,10 +101,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(_args: argparse.Namespace) -> int:
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    settings = load_settings()
+    if settings.embedded_database and settings.api_workers > 1:
+        raise SettingsError(
+            "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
+        )
+    configure_logging(settings, process_name=settings.instance_name or "api")
+    # Workers are fresh interpreters that find the metrics directory in their environment.
+    metrics.prepare_multiprocess_dir(Path(settings.data_dir) / "prometheus")
+    multiprocessing.set_start_method("spawn", force=True)
+    server = Server(
+        "tasktracker.wsgi:create",
+        factory=True,
+        interface=Interfaces.WSGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.api_workers,
+        blocking_threads=settings.api_threads,
+        respawn_failed_workers=True,
+        log_access=False,
+        log_dictconfig=GRANIAN_LOGGING,
+    )
+    print(
+        f"TaskTracker API (granian, {settings.api_workers} worker(s) x "
+        f"{settings.api_threads} threads): http://{settings.host}:{settings.port}/",
+        flush=True,
+    )
+    server.serve()
+    return 0
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings, process_name="agent")
     container = bootstrap(settings)
+    start_agent_metrics(settings)
     background = Background(container, relay=not args.no_relay).start()
     print("TaskTracker agent: consuming welcome, password_reset, alerts", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -103,6 +151,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
         background.stop()
         container.close()
     return 0
+
+
+def start_agent_metrics(settings: Settings) -> None:
+    if settings.agent_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.agent_metrics_port, settings.host, metrics.registry())
+        print(f"TaskTracker agent metrics: http://{settings.host}:{settings.agent_metrics_port}/")
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:

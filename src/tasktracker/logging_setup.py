@@ -12,6 +12,25 @@ from tasktracker.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FILE = "tasktracker.log"
+# Fields a log call may pass with `extra=`; JSON lines carry them as fields of their own.
+EXTRA_FIELDS = (
+    "request_id",
+    "correlation_id",
+    "event_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "user_id",
+)
+
+# granian's own lines (workers starting, stopping) go through our handlers, as text or JSON.
+GRANIAN_LOGGING = {
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    }
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in EXTRA_FIELDS:
+            if (value := getattr(record, name, None)) is not None:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     # How long a letter being sent is reserved for one agent; longer than SMTP_TIMEOUT.
     delivery_lease: float = Field(120.0, gt=0, le=86_400, validation_alias="DELIVERY_LEASE")
 
+    # Serving (`tasktracker api`): granian worker processes and threads per worker.
+    api_workers: int = Field(1, ge=1, le=64, validation_alias="API_WORKERS")
+    api_threads: int = Field(8, ge=1, le=256, validation_alias="API_THREADS")
+    # Named in the X-Served-By response header (unset: no header); e.g. api-1 behind nginx.
+    instance_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]{0,64}$", validation_alias="INSTANCE_NAME"
+    )
+    # How many proxies in front of the API to trust for X-Forwarded-For/-Proto (0: none).
+    trusted_proxies: int = Field(0, ge=0, le=5, validation_alias="TRUSTED_PROXIES")
+    # The agent's Prometheus port (0: no metrics server).
+    agent_metrics_port: int = Field(0, ge=0, le=65535, validation_alias="AGENT_METRICS_PORT")
+
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
 
@@ -140,7 +152,13 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "mongo_url", "amqp_url", "memcached_servers", "smtp_url", "jwt_secret", "public_url"
+        "mongo_url",
+        "amqp_url",
+        "memcached_servers",
+        "smtp_url",
+        "jwt_secret",
+        "public_url",
+        "instance_name",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

@@ -176,15 +176,20 @@ def test_api8_cors_allows_only_the_configured_origins(mongo_url, memcached_serve
         container.close()
 
 
-# API9:2023 Improper Inventory Management — the OpenAPI document lists every route served.
+# API9:2023 Improper Inventory Management — the OpenAPI document lists every route served; the
+# few operational routes outside it (probes, metrics, the docs themselves) are listed here, and
+# nginx does not expose /metrics.
+OPERATIONAL_ROUTES = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/static/{path:filename}"}
+
+
 def test_api9_every_served_route_is_documented(app, client):
     documented = set(client.get("/openapi.json").get_json()["paths"])
     served = {
         rule.rule.replace("<", "{").replace(">", "}")
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith(("/api/v1", "/users", "/tasks", "/scheduler"))
+        if not rule.rule.startswith("/docs")
     }
-    assert served <= documented
+    assert served - OPERATIONAL_ROUTES <= documented
 
 
 # API10:2023 Unsafe Consumption of APIs — input from outside is validated before use: operator

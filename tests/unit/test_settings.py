@@ -425,3 +425,70 @@ def test_each_data_dir_gets_its_own_generated_secret(tmp_path):
     one = resolve_jwt_secret(load_settings(data_dir=tmp_path / "one"))
     two = resolve_jwt_secret(load_settings(data_dir=tmp_path / "two"))
     assert one != two
+
+
+# --- serving and the local stack ---------------------------------------------------------------
+
+
+def test_serving_defaults_one_worker_eight_threads_no_proxy_no_instance_name():
+    s = load_settings()
+    assert (s.api_workers, s.api_threads) == (1, 8)
+    assert s.trusted_proxies == 0
+    assert s.instance_name is None
+    assert s.agent_metrics_port == 0
+
+
+def test_serving_variables_are_read(monkeypatch):
+    for name, value in {
+        "API_WORKERS": "4",
+        "API_THREADS": "16",
+        "TRUSTED_PROXIES": "1",
+        "INSTANCE_NAME": "api-2",
+        "AGENT_METRICS_PORT": "9101",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.api_workers, s.api_threads, s.trusted_proxies) == (4, 16, 1)
+    assert (s.instance_name, s.agent_metrics_port) == ("api-2", 9101)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_WORKERS", "0"),
+        ("API_THREADS", "many"),
+        ("TRUSTED_PROXIES", "-1"),
+        ("INSTANCE_NAME", "api 1\r\nX-Evil: 1"),
+        ("AGENT_METRICS_PORT", "70000"),
+    ],
+)
+def test_bad_serving_values_name_the_variable(monkeypatch, name, value):
+    assert name in bad_setting(monkeypatch, name, value)
+
+
+def test_several_api_workers_need_a_shared_database(monkeypatch, capsys):
+    from tasktracker.cli import main
+
+    monkeypatch.setenv("API_WORKERS", "2")
+    assert main(["api"]) == 2
+    assert "API_WORKERS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("STACK_PORT", "0"), ("STACK_REPLICAS", "two"), ("STACK_API_PORT", "x")]
+)
+def test_bad_stack_values_name_the_variable(name, value):
+    from tasktracker.deploy.stack import StackOptions
+
+    with pytest.raises(SettingsError, match=name):
+        StackOptions.from_env({name: value})
+
+
+def test_stack_defaults():
+    from tasktracker.deploy.stack import StackOptions
+
+    options = StackOptions.from_env({})
+    assert (options.port, options.replicas, options.api_port) == (8080, 2, 8001)
+    assert options.replica_names() == ["api-1", "api-2"]
+    assert options.replica_port("api-2") == 8002
+    assert options.url == "http://127.0.0.1:8080"

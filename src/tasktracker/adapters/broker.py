@@ -16,6 +16,7 @@ from typing import Any
 from kombu import Connection, Exchange, Queue
 
 from tasktracker.domain.events import Event, EventType
+from tasktracker.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,18 @@ class Broker:
         )
 
     def publish(self, event: Event) -> None:
-        self.publish_raw(
-            json.dumps(event.to_message()).encode(),
-            EVENTS_EXCHANGE,
-            str(event.type),
-            message_id=event.event_id,
-            correlation_id=event.correlation_id,
-        )
+        try:
+            self.publish_raw(
+                json.dumps(event.to_message()).encode(),
+                EVENTS_EXCHANGE,
+                str(event.type),
+                message_id=event.event_id,
+                correlation_id=event.correlation_id,
+            )
+        except PublishFailed:
+            EVENTS_FAILED.labels(str(event.type)).inc()
+            raise
+        EVENTS_PUBLISHED.labels(str(event.type)).inc()
 
     def publish_raw(
         self, body: bytes, exchange: Exchange, routing_key: str, **properties: Any

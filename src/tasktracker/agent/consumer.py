@@ -29,6 +29,7 @@ from tasktracker.adapters.mailer import Mailer, MailError
 from tasktracker.adapters.mongo.deliveries import Claim, DeliveryRepository
 from tasktracker.agent.letters import LetterBuilder, LetterError
 from tasktracker.domain.events import Event, EventType, MalformedEvent, parse_event
+from tasktracker.metrics import LETTERS_FAILED, LETTERS_SENT
 from tasktracker.services.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,27 @@ class Agent(ConsumerMixin):
             return Outcome.DONE
         if claim is Claim.BUSY:
             return Outcome.RETRY
+        outcome = self.send(event, builder)
+        if outcome is not Outcome.DONE:
+            LETTERS_FAILED.labels(str(event.type)).inc()
+            return outcome
+        LETTERS_SENT.labels(str(event.type)).inc()
+        try:
+            self._deliveries.mark_sent(event.event_id, self.owner, self._clock())
+        except Exception as exc:
+            # The letter is out: sending it again would be worse than a stale claim.
+            log.error("agent: event %s sent but not recorded: %s", event.event_id, exc)
+        log.info(
+            "agent: %s letter sent for event %s correlation_id=%s",
+            event.type,
+            event.event_id,
+            event.correlation_id or "-",
+            extra={"event_id": event.event_id, "correlation_id": event.correlation_id},
+        )
+        return Outcome.DONE
+
+    def send(self, event: Event, builder: LetterBuilder) -> Outcome:
+        """Hand the letter to the mailer; on failure give the claim up."""
         try:
             self._mailer.send(builder(event))
         except LetterError as exc:
@@ -160,12 +182,6 @@ class Agent(ConsumerMixin):
             log.exception("agent: letter for %s failed", event.event_id)
             self._deliveries.release(event.event_id, self.owner)
             return Outcome.RETRY
-        try:
-            self._deliveries.mark_sent(event.event_id, self.owner, self._clock())
-        except Exception as exc:
-            # The letter is out: sending it again would be worse than a stale claim.
-            log.error("agent: event %s sent but not recorded: %s", event.event_id, exc)
-        log.info("agent: %s letter sent for event %s", event.type, event.event_id)
         return Outcome.DONE
 
     def dead_letter(self, queue: str, message: Message, reason: str) -> None:

@@ -6,11 +6,13 @@ from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tasktracker import __version__
 from tasktracker.api.auth import auth_api
 from tasktracker.api.health import health_api
 from tasktracker.api.legacy import legacy_api
+from tasktracker.api.metrics import metrics_api
 from tasktracker.api.observability import init_request_logging
 from tasktracker.api.problems import problem, register_error_handlers, validation_problem
 from tasktracker.api.rate_limits import init_rate_limits
@@ -47,7 +49,8 @@ def create_app(container: Container) -> OpenAPI:
     app.config["MAX_CONTENT_LENGTH"] = container.settings.max_body_bytes
     app.extensions["tasktracker"] = container
 
-    init_request_logging(app)
+    init_proxy_fix(app, container.settings.trusted_proxies)
+    init_request_logging(app, container.settings.instance_name)
     app.before_request(reject_unparsable_body)
     init_security(app, container)
     limits = init_rate_limits(app, container.settings)
@@ -59,9 +62,20 @@ def create_app(container: Container) -> OpenAPI:
     app.register_api(tasks_api(container))
     app.register_api(legacy_api(container, limits))
     app.register_blueprint(health_api(container))
+    app.register_blueprint(metrics_api(container))
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     app.after_request(add_security_headers)
     return app
+
+
+def init_proxy_fix(app: Flask, trusted_proxies: int) -> None:
+    """Behind nginx (TRUSTED_PROXIES=1) the client address and scheme come from the
+    X-Forwarded-For/-Proto headers the proxy sets; with 0 those headers are ignored, so a client
+    cannot pick the address its rate limits count against."""
+    if trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies
+        )
 
 
 def init_cors(app: Flask, origins: list[str]) -> None:

@@ -18,7 +18,7 @@ from flask_limiter.util import get_remote_address
 from tasktracker.api.problems import problem
 from tasktracker.settings import Settings
 
-EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "openapi_json"})
+EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape", "openapi_json"})
 
 Decorator = Callable[[Any], Any]
 

@@ -1,0 +1,1 @@
+"""Deployment: the nginx configuration and the local production stack (`make stack`)."""

@@ -1,0 +1,221 @@
+"""The production topology through `tasktracker.deploy.stack` (what `make stack` runs): real
+nginx in front of 2 granian replicas of 2 workers each, the agent process mailing into an
+aiosmtpd server, on SecantusDB (or MONGO_URL), RabbitMQ and Memcached."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from tasktracker.deploy.stack import Stack, StackOptions, free_port, is_ours
+from tests.conftest import FAST_HASHING, GENEROUS_LIMITS, TEST_JWT_SECRET
+from tests.helpers import wait_until
+from tests.integration.messaging.conftest import amqp_url
+from tests.integration.messaging.smtp import SmtpServer, text_of
+
+pytestmark = pytest.mark.e2e
+
+REPLICAS = ("api-1", "api-2")
+LOAD_REQUESTS = 600
+KILL_AFTER = 150
+
+
+def two_free_ports() -> int:
+    """A port p with p + 1 free too (replica i listens on STACK_API_PORT + i - 1)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            if port < 65535 and sock.connect_ex(("127.0.0.1", port + 1)) != 0:
+                return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def env_setting(name: str, value: object) -> tuple[str, str]:
+    return name.upper(), str(value)
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_url, memcached_servers, rabbitmq_vhost, smtp, tmp_path_factory) -> Iterator[Stack]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "PROMETHEUS_"))}
+    env.update(dict(env_setting(k, v) for k, v in {**FAST_HASHING, **GENEROUS_LIMITS}.items()))
+    env.update(
+        STACK_DIR=str(tmp_path_factory.mktemp("stack")),
+        STACK_PORT=str(free_port()),
+        STACK_API_PORT=str(two_free_ports()),
+        STACK_REPLICAS="2",
+        AGENT_METRICS_PORT=str(free_port()),
+        API_WORKERS="2",
+        MONGO_URL=mongo_url,
+        MONGO_DB=f"tt_stack_{uuid.uuid4().hex[:8]}",
+        MEMCACHED_SERVERS=memcached_servers,
+        AMQP_URL=amqp_url(5672, rabbitmq_vhost),
+        SMTP_URL=smtp.url,
+        JWT_SECRET=TEST_JWT_SECRET,
+        AGENT_RETRY_DELAY="0.05",
+        OUTBOX_RELAY_INTERVAL="0.5",
+    )
+    running = Stack(StackOptions.from_env(env))
+    running.up()
+    yield running
+    started = running.processes()
+    running.down()
+    assert not any(is_ours(record) for record in started)
+
+
+def url(stack: Stack, path: str) -> str:
+    return f"{stack.options.url}{path}"
+
+
+def signup_and_login(base: str, username: str, **headers: str) -> dict[str, str]:
+    body = {"username": username, "email": f"{username}@example.com", "password": "pw " * 4}
+    r = requests.post(f"{base}/api/v1/auth/signup", json=body, headers=headers, timeout=10)
+    assert r.status_code == 201, r.text
+    login = {"email": body["email"], "password": body["password"]}
+    r = requests.post(f"{base}/api/v1/auth/login", json=login, timeout=10)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_requests_through_nginx_reach_every_replica(stack):
+    with requests.Session() as session:
+        served = Counter(
+            session.get(url(stack, "/healthz"), timeout=5).headers["X-Served-By"] for _ in range(20)
+        )
+    assert set(served) == set(REPLICAS)
+
+
+def test_nginx_sets_request_ids_caps_bodies_gzips_json_and_hides_metrics(stack):
+    r = requests.get(url(stack, "/healthz"), headers={"X-Request-ID": "client-id-1"}, timeout=5)
+    assert r.headers["X-Request-ID"] == "client-id-1"
+    made = requests.get(url(stack, "/healthz"), headers={"X-Request-ID": "bad id!"}, timeout=5)
+    assert made.headers["X-Request-ID"] not in ("", "bad id!")
+
+    spec = requests.get(url(stack, "/openapi.json"), headers={"Accept-Encoding": "gzip"}, timeout=5)
+    assert spec.headers["Content-Encoding"] == "gzip"
+    assert "paths" in spec.json()
+
+    big = requests.post(
+        url(stack, "/api/v1/auth/signup"), data=b"x" * (2 * 1024 * 1024), timeout=10
+    )
+    assert big.status_code == 413
+    assert requests.get(url(stack, "/metrics"), timeout=5).status_code == 404
+
+
+def test_signup_through_nginx_mails_a_welcome_letter_and_logs_the_request_id(stack, smtp):
+    request_id = f"e2e-{uuid.uuid4().hex}"
+    signup_and_login(stack.options.url, "stackwelcome", **{"X-Request-ID": request_id})
+
+    [letter] = wait_until(lambda: smtp.letters_to("stackwelcome@example.com"), timeout=30)
+    assert "Hello stackwelcome," in text_of(letter)
+
+    agent_log = Path(stack.process("agent").log)
+    line = wait_until(
+        lambda: next((x for x in agent_log.read_text().splitlines() if request_id in x), None),
+        timeout=15,
+    )
+    assert "letter sent for event" in line
+    assert f"correlation_id={request_id}" in line
+    agent_metrics = f"http://127.0.0.1:{stack.options.agent_metrics_port}/metrics"
+    sent = scrape(agent_metrics, "tasktracker_letters_sent_total", type="user.registered")
+    assert sent >= 1
+
+
+def scrape(address: str, sample: str, **labels: str) -> float:
+    text = requests.get(address, timeout=5).text
+    return sum_samples(text_string_to_metric_families(text), sample, labels)
+
+
+def sum_samples(families, sample: str, labels: dict[str, str]) -> float:
+    return sum(
+        s.value
+        for family in families
+        for s in family.samples
+        if s.name == sample and labels.items() <= s.labels.items()
+    )
+
+
+def per_worker_counts(metrics_dir: Path, tmp_path: Path, **labels: str) -> dict[str, float]:
+    """Each worker's own count, read from its file alone (prometheus_client's public reader)."""
+    counts = {}
+    for db in metrics_dir.glob("counter_*.db"):
+        alone = tmp_path / db.stem
+        alone.mkdir(parents=True)
+        shutil.copy(db, alone / db.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))
+        counts[db.stem] = sum_samples(registry.collect(), "tasktracker_http_requests_total", labels)
+    return counts
+
+
+def test_metrics_of_a_replica_add_up_both_of_its_workers(stack, tmp_path):
+    base = stack.replica_url("api-1")
+    labels = {"route": "/healthz", "status": "200", "method": "GET"}
+    metrics_dir = stack.dir / "api-1" / "prometheus"
+
+    def both_workers_counted() -> bool:
+        for _ in range(20):  # fresh connections, so the kernel may hand them to either worker
+            assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+        counts = per_worker_counts(metrics_dir, tmp_path / uuid.uuid4().hex, **labels)
+        return sum(1 for n in counts.values() if n > 0) >= 2
+
+    wait_until(both_workers_counted, timeout=30, interval=0)
+    workers = per_worker_counts(metrics_dir, tmp_path / "final", **labels)
+    total = scrape(f"{base}/metrics", "tasktracker_http_requests_total", **labels)
+    assert total == sum(workers.values())
+    assert scrape(f"{base}/metrics", "tasktracker_outbox_pending") >= 0
+
+
+def test_a_replica_killed_during_load_costs_no_get_request(stack):
+    """Runs last in this module: it leaves api-2 dead."""
+    base = stack.options.url
+    auth = signup_and_login(base, "stackload")
+    created = requests.post(f"{base}/api/v1/tasks", json={"title": "t"}, headers=auth, timeout=10)
+    task_url = f"{base}/api/v1/tasks/{created.json()['id']}"
+    done = threading.Semaphore(0)
+    local = threading.local()
+
+    def get(_: int) -> tuple[int | str, str]:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        try:
+            r = session.get(task_url, headers=auth, timeout=15)
+            return r.status_code, r.headers.get("X-Served-By", "?")
+        except requests.RequestException as exc:
+            return type(exc).__name__, "?"
+        finally:
+            done.release()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = pool.map(get, range(LOAD_REQUESTS))
+        for _ in range(KILL_AFTER):
+            assert done.acquire(timeout=30)
+        stack.kill("api-2", signal.SIGKILL)
+        outcomes = list(results)
+
+    failures = [status for status, _ in outcomes if status != 200]
+    assert failures == []
+    served = [who for _, who in outcomes]
+    assert "api-2" in served[:KILL_AFTER]
+    assert set(served[-100:]) == {"api-1"}

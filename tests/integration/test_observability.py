@@ -1,0 +1,128 @@
+"""Serving behind a proxy: /metrics, X-Served-By, the trusted X-Forwarded-For, JSON log fields."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tasktracker.api.app import create_app
+from tasktracker.bootstrap import bootstrap
+from tasktracker.logging_setup import JsonFormatter
+from tests.conftest import make_settings
+from tests.helpers import Api
+
+
+@pytest.fixture
+def build(mongo_url, memcached_servers, tmp_path):
+    """An app with the given settings; each gets its own database (and rate-limit counters)."""
+    built: list = []
+
+    def make(**overrides: object) -> Api:
+        settings = make_settings(
+            mongo_url, tmp_path, memcached_servers=memcached_servers, **overrides
+        )
+        container = bootstrap(settings)
+        built.append(container)
+        return Api(create_app(container).test_client(), container)
+
+    yield make
+    for container in built:
+        container.client.drop_database(container.settings.mongo_db)
+        container.close()
+
+
+def samples(client, name: str) -> dict[tuple, float]:
+    text = client.get("/metrics").get_data(as_text=True)
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def test_metrics_count_requests_by_route_template_and_status(api, client):
+    member = api.member()
+    task = api.create_task(member)
+    before = samples(client, "tasktracker_http_requests_total")
+    for _ in range(3):
+        assert client.get(f"/api/v1/tasks/{task['id']}", headers=member.headers).status_code == 200
+    assert (
+        client.get("/api/v1/tasks/000000000000000000000000", headers=member.headers).status_code
+        == 404
+    )
+    after = samples(client, "tasktracker_http_requests_total")
+
+    def grew(route: str, status: str) -> float:
+        key = (("method", "GET"), ("route", route), ("status", status))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("/api/v1/tasks/<task_id>", "200") == 3
+    assert grew("/api/v1/tasks/<task_id>", "404") == 1
+    # Raw paths never become labels: their number is unbounded.
+    assert not any(task["id"] in str(key) for key in after)
+    latency = samples(client, "tasktracker_http_request_duration_seconds_count")
+    assert (
+        latency[(("method", "GET"), ("route", "/api/v1/tasks/<task_id>"), ("status", "200"))] >= 3
+    )
+
+
+def test_metrics_show_the_outbox_backlog_and_published_events(api, client, container):
+    api.member()
+    pending = samples(client, "tasktracker_outbox_pending")
+    assert pending == {(): float(container.outbox.pending_count())}
+    published = samples(client, "tasktracker_events_published_total")
+    assert published.get((("type", "user.registered"),), 0) >= 1
+
+
+def test_metrics_and_probes_are_exempt_from_rate_limits(build):
+    api = build(rate_limit_api="2/minute")
+    alice = api.member("alice")
+    for _ in range(2):
+        assert api.client.get("/api/v1/tasks", headers=alice.headers).status_code == 200
+    assert api.client.get("/api/v1/tasks", headers=alice.headers).status_code == 429
+    for _ in range(5):
+        assert api.client.get("/metrics").status_code == 200
+        assert api.client.get("/healthz").status_code == 200
+
+
+def test_the_instance_name_is_named_in_x_served_by(build):
+    assert build(instance_name="api-7").client.get("/healthz").headers["X-Served-By"] == "api-7"
+    assert "X-Served-By" not in build().client.get("/healthz").headers
+
+
+def signup_from(api: Api, name: str, forwarded_for: str) -> int:
+    body = {"username": name, "email": f"{name}@example.com", "password": "pw " * 4}
+    return api.client.post(
+        "/api/v1/auth/signup",
+        json=body,
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    ).status_code
+
+
+def test_behind_a_trusted_proxy_limits_count_the_forwarded_client_address(build):
+    api = build(rate_limit_signup="1/minute", trusted_proxies=1)
+    assert signup_from(api, "fwd1", "203.0.113.1") == 201
+    assert signup_from(api, "fwd2", "203.0.113.2") == 201
+    assert signup_from(api, "fwd3", "203.0.113.2") == 429
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(build):
+    api = build(rate_limit_signup="1/minute")
+    assert signup_from(api, "direct1", "203.0.113.1") == 201
+    # A client cannot escape its limit by making up X-Forwarded-For.
+    assert signup_from(api, "direct2", "203.0.113.2") == 429
+
+
+def test_json_request_lines_carry_the_request_id_as_a_field(client, caplog):
+    with caplog.at_level(logging.INFO, logger="tasktracker.request"):
+        client.get("/healthz", headers={"X-Request-ID": "json-req-1"})
+    [record] = [r for r in caplog.records if r.name == "tasktracker.request"]
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["request_id"] == "json-req-1"
+    assert entry["method"] == "GET" and entry["path"] == "/healthz" and entry["status"] == 200
+    assert "duration_ms" in entry
