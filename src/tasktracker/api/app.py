@@ -8,6 +8,7 @@ from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 
 from tasktracker import __version__
+from tasktracker.api.alerts import alerts_api
 from tasktracker.api.auth import auth_api
 from tasktracker.api.health import health_api
 from tasktracker.api.legacy import legacy_api
@@ -57,6 +58,7 @@ def create_app(container: Container) -> OpenAPI:
     app.register_api(auth_api(container, limits))
     app.register_api(users_api(container))
     app.register_api(tasks_api(container))
+    app.register_api(alerts_api(container))
     app.register_api(legacy_api(container, limits))
     app.register_blueprint(health_api(container))
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
