@@ -3,7 +3,7 @@ aggregation that gathers every member's pending tasks."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -17,8 +17,6 @@ from tasktracker.domain.tasks import Status
 SCHEDULE_INDEXES = [IndexModel([("created_at", ASCENDING)], name="created")]
 RUN_INDEXES = [IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="expire")]
 PENDING_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
-# Tasks without a due date sort after every dated one within their bucket.
-NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 PENDING_INDEX = "status_due"
 
 
@@ -151,61 +149,57 @@ class LeaseRepository:
 def pending_digest_pipeline(now: datetime, soon_until: datetime, cap: int) -> list[dict]:
     """Open and in-progress tasks grouped by assignee, joined with active users.
 
-    Each group keeps counts and its first `cap` tasks ($topN: bounded memory per member) in
-    digest order: overdue, due soon, the rest; by due date, then age, within each."""
-    due = {"$ifNull": ["$due_date", NO_DUE_DATE]}
-    bucket = {
-        "$switch": {
-            "branches": [
-                {"case": {"$lt": [due, now]}, "then": 0},
-                {"case": {"$lt": [due, soon_until]}, "then": 1},
-            ],
-            "default": 2,
-        }
+    Due-date order is digest order (overdue, then due soon, then later), except that undated
+    tasks must come last: the first $group splits each member's tasks into dated and undated,
+    keeping counts and the first `cap` of each by due date then age ($topN: bounded memory
+    per member); the second merges the two, dated first. Expressions run in accumulators only,
+    never once per task in a stage of their own."""
+    dated = {"$gt": ["$due_date", None]}
+    before = {
+        name: {"$sum": {"$cond": [{"$lt": ["$due_date", when]}, 1, 0]}}
+        for name, when in (("before_now", now), ("before_soon", soon_until))
     }
     task = {
-        "id": {"$toString": "$_id"},
+        "id": "$_id",
         "title": "$title",
         "status": "$status",
         "priority": "$priority",
         "due_date": "$due_date",
-        "bucket": "$bucket",
     }
+    first_part = {"$arrayElemAt": ["$parts", 0]}
+    second_part = {"$ifNull": [{"$arrayElemAt": ["$parts", 1]}, []]}
     return [
         {"$match": {"status": {"$in": PENDING_STATUSES}}},
         {
-            "$project": {
-                "assignee": 1,
-                "title": 1,
-                "status": 1,
-                "priority": 1,
-                "due_date": 1,
-                "sk_created": 1,
-                "due": due,
-                "bucket": bucket,
-            }
-        },
-        {
             "$group": {
-                "_id": "$assignee",
+                "_id": {"a": "$assignee", "dated": dated},
                 "total": {"$sum": 1},
-                "overdue": {"$sum": {"$cond": [{"$eq": ["$bucket", 0]}, 1, 0]}},
-                "due_soon": {"$sum": {"$cond": [{"$eq": ["$bucket", 1]}, 1, 0]}},
+                **before,
                 "tasks": {
-                    "$topN": {
-                        "n": cap,
-                        "sortBy": {"bucket": 1, "due": 1, "sk_created": 1},
-                        "output": task,
-                    }
+                    "$topN": {"n": cap, "sortBy": {"due_date": 1, "sk_created": 1}, "output": task}
                 },
             }
         },
-        {"$match": {"_id": {"$type": "string"}}},
+        {"$sort": {"_id.a": 1, "_id.dated": -1}},
+        {
+            "$group": {
+                "_id": "$_id.a",
+                "total": {"$sum": "$total"},
+                "overdue": {"$sum": {"$cond": ["$_id.dated", "$before_now", 0]}},
+                "due_soon": {
+                    "$sum": {
+                        "$cond": ["$_id.dated", {"$subtract": ["$before_soon", "$before_now"]}, 0]
+                    }
+                },
+                "parts": {"$push": "$tasks"},
+            }
+        },
         {
             "$addFields": {
+                "tasks": {"$slice": [{"$concatArrays": [first_part, second_part]}, cap]},
                 "user_oid": {
                     "$convert": {"input": "$_id", "to": "objectId", "onError": None, "onNull": None}
-                }
+                },
             }
         },
         {
@@ -232,16 +226,16 @@ def pending_digest_pipeline(now: datetime, soon_until: datetime, cap: int) -> li
     ]
 
 
-def digest_from_doc(doc: dict[str, Any]) -> MemberDigest:
+def digest_from_doc(doc: dict[str, Any], now: datetime, soon_until: datetime) -> MemberDigest:
     tasks = [
         DigestTask(
-            id=t["id"],
+            id=str(t["id"]),
             title=t["title"],
             status=t["status"],
             priority=t.get("priority") or "medium",
-            due_date=t.get("due_date"),
-            overdue=t["bucket"] == 0,
-            due_soon=t["bucket"] == 1,
+            due_date=(due := t.get("due_date")),
+            overdue=due is not None and due < now,
+            due_soon=due is not None and now <= due < soon_until,
         )
         for t in doc["tasks"]
     ]
@@ -265,4 +259,4 @@ class PendingTaskDigests:
         `status_due` index (status is its prefix)."""
         pipeline = pending_digest_pipeline(now, soon_until, cap)
         cursor = self._tasks.aggregate(pipeline, hint=PENDING_INDEX, allowDiskUse=True)
-        return [digest_from_doc(doc) for doc in cursor]
+        return [digest_from_doc(doc, now, soon_until) for doc in cursor]
