@@ -221,3 +221,34 @@ def test_the_digest_aggregation_reads_pending_tasks_through_an_index(container):
     text = str(plan)
     assert "IXSCAN" in text and PENDING_INDEX in text
     assert "COLLSCAN" not in text
+
+
+def test_the_built_in_digest_follows_its_settings_and_cannot_be_deleted(api, container):
+    boss = api.admin()
+    digest = container.alerts.ensure_default_digest("07:30", "Europe/Berlin")
+    assert digest is not None and digest.builtin
+    [item] = api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"]
+    assert (item["id"], item["time"], item["timezone"]) == (
+        "daily-digest",
+        "07:30",
+        "Europe/Berlin",
+    )
+    assert_problem(api.client.delete(f"{SCHEDULES}/daily-digest", headers=boss.headers), 409)
+
+    container.alerts.ensure_default_digest("08:00", "UTC")  # the settings changed
+    [item] = api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"]
+    assert (item["time"], item["timezone"]) == ("08:00", "UTC")
+    assert container.alerts.ensure_default_digest("", "UTC") is None  # disabled
+    assert api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"] == []
+
+
+def test_the_scheduler_command_refuses_a_bad_digest_time_in_one_line(settings, monkeypatch):
+    from tests.integration.test_cli import run_cli
+
+    monkeypatch.setenv("ALERT_DIGEST_TIME", "25:00")
+    result = run_cli(settings, "scheduler")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tasktracker: invalid setting ALERT_DIGEST_TIME: "
+        "Value error, expected 'HH:MM' (00:00-23:59), or empty to disable"
+    ]

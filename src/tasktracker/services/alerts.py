@@ -14,7 +14,7 @@ from tasktracker.adapters.mongo.alerts import (
     PendingTaskDigests,
     ScheduleRepository,
 )
-from tasktracker.domain.errors import NotFound
+from tasktracker.domain.errors import Conflict, NotFound
 from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.schedules import (
     DEFAULT_DIGEST_ID,
@@ -87,6 +87,11 @@ class AlertService:
         return schedule
 
     def delete(self, actor: User, schedule_id: str) -> None:
+        if schedule_id == DEFAULT_DIGEST_ID and self._schedules.get(schedule_id):
+            raise Conflict(
+                "the built-in daily digest follows ALERT_DIGEST_TIME and ALERT_DIGEST_TIMEZONE; "
+                "set ALERT_DIGEST_TIME empty to turn it off"
+            )
         if not self._schedules.delete(schedule_id):
             raise NotFound(f"no alert schedule with id '{schedule_id}'")
         log.info("alert schedule %s deleted by %s", schedule_id, actor.id)
