@@ -14,6 +14,7 @@ from tasktracker.services.alerts import DigestPolicy
 from tests.integration.test_legacy_routes import assert_problem, raw
 
 SCHEDULES = "/api/v1/alerts/schedules"
+ALERTS = str(EventType.ALERTS_PENDING_TASKS)
 ZONE_BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -252,3 +253,38 @@ def test_the_scheduler_command_refuses_a_bad_digest_time_in_one_line(settings, m
         "tasktracker: invalid setting ALERT_DIGEST_TIME: "
         "Value error, expected 'HH:MM' (00:00-23:59), or empty to disable"
     ]
+
+
+def test_a_failed_daily_firing_is_retried_and_runs_once(api, container, monkeypatch):
+    """A daily run has no second chance from the reconcile (its next job is tomorrow): the
+    firing itself must retry."""
+    from tasktracker.adapters.mongo.alerts import ScheduleRepository
+    from tasktracker.domain.schedules import new_schedule
+    from tasktracker.scheduler.runner import AlertScheduler
+
+    container.settings.alert_digest_time = ""  # only the schedule below
+    alice = api.member("alice")
+    api.create_task(alice, title="pending", assignee=alice.id)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    daily = new_schedule(ScheduleKind.DAILY, yesterday, time="00:00", timezone="UTC")
+    ScheduleRepository(container.db).add(daily)  # due: today's 00:00 UTC has passed
+    real_fire, calls = container.alerts.fire, []
+
+    def flaky_fire(schedule_id: str):
+        calls.append(schedule_id)
+        if len(calls) == 1:
+            raise ConnectionError("the database went away")
+        return real_fire(schedule_id)
+
+    monkeypatch.setattr(container.alerts, "fire", flaky_fire)
+    runner = AlertScheduler(container).start_thread()
+    try:
+        assert runner.active.wait(10)
+        runner._fire(daily.id)  # what the APScheduler job calls
+    finally:
+        runner.stop()
+    assert calls == [daily.id, daily.id]
+    [run] = container.db.alert_runs.find()
+    assert run["_id"] == daily.run_id(run["fire_time"]) and run["members"] == 1
+    assert run["fire_time"].hour == 0 and run["fire_time"].minute == 0
+    assert container.db.outbox.count_documents({"type": ALERTS}) == 1

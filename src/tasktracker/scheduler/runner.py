@@ -33,6 +33,10 @@ LEASE_NAME = "alert-scheduler"
 JOBS_COLLECTION = "alert_jobs"
 # Stop being active this long before the lease would run out without a renewal.
 LEASE_MARGIN = 0.2
+# A firing that raises (MongoDB unreachable, say) is retried in its thread with backoff.
+FIRE_ATTEMPTS = 6
+FIRE_RETRY_DELAY = 1.0
+FIRE_RETRY_DELAY_MAX = 30.0
 
 
 class SharedClientJobStore(MongoDBJobStore):
@@ -177,10 +181,28 @@ class AlertScheduler:
         log.info("scheduler: alert %s unscheduled (its schedule was deleted)", job_id)
 
     def _fire(self, schedule_id: str) -> None:
+        """Fire with bounded retries (a firing is idempotent, so retrying is safe); a one-off
+        that still fails keeps its document and is scheduled again by the next reconcile."""
         with self._running_lock:
             self._running.add(schedule_id)
         try:
-            self._c.alerts.fire(schedule_id)
+            for attempt in range(1, FIRE_ATTEMPTS + 1):
+                try:
+                    self._c.alerts.fire(schedule_id)
+                    return
+                except Exception as exc:
+                    if attempt == FIRE_ATTEMPTS or not self.active.is_set():
+                        raise
+                    delay = min(FIRE_RETRY_DELAY * 2 ** (attempt - 1), FIRE_RETRY_DELAY_MAX)
+                    log.warning(
+                        "scheduler: alert %s failed (%s); retry %d in %.0fs",
+                        schedule_id,
+                        type(exc).__name__,
+                        attempt,
+                        delay,
+                    )
+                    if self._stop.wait(delay):
+                        raise
         finally:
             with self._running_lock:
                 self._running.discard(schedule_id)
