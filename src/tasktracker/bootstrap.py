@@ -18,6 +18,11 @@ from tasktracker.adapters.broker import Broker, BrokerConfig
 from tasktracker.adapters.cache import Cache, InProcessCache, MemcachedCache
 from tasktracker.adapters.embedded_db import EmbeddedMongo
 from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
+from tasktracker.adapters.mongo.alerts import (
+    AlertRunRepository,
+    PendingTaskDigests,
+    ScheduleRepository,
+)
 from tasktracker.adapters.mongo.connection import (
     connect,
     database,
@@ -34,6 +39,7 @@ from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.services.accounts import AccountService
+from tasktracker.services.alerts import AlertService, DigestPolicy
 from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.events import EventRecorder, OutboxRelay
 from tasktracker.services.password_reset import PasswordResetService
@@ -68,6 +74,7 @@ class Container:
     clock: Clock
     sessions: SessionService
     cache: Cache
+    alerts: AlertService
     embedded_mongo: EmbeddedMongo | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -142,10 +149,28 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
         clock=clock,
         sessions=sessions,
         cache=cache,
+        alerts=make_alerts(settings, db, events, clock),
         embedded_mongo=embedded,
     )
     create_bootstrap_admin(container)
     return container
+
+
+def make_alerts(
+    settings: Settings, db: Database, events: EventRecorder, clock: Clock
+) -> AlertService:
+    policy = DigestPolicy(
+        due_soon=timedelta(hours=settings.alert_due_soon_hours),
+        max_tasks=settings.alert_max_tasks,
+    )
+    return AlertService(
+        ScheduleRepository(db),
+        AlertRunRepository(db),
+        PendingTaskDigests(db),
+        events,
+        clock,
+        policy,
+    )
 
 
 def build_cache(settings: Settings) -> Cache:

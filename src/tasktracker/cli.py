@@ -1,4 +1,5 @@
-"""The `tasktracker` command: run | api | agent | create-admin | nginx-config | stack."""
+"""The `tasktracker` command: run | api | agent | scheduler | create-admin | seed | nginx-config |
+stack."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.deploy.commands import add_deploy_commands
 from tasktracker.domain.errors import DomainError
 from tasktracker.logging_setup import GRANIAN_LOGGING, configure_logging
+from tasktracker.scheduler.runner import AlertScheduler
 from tasktracker.seed import add_seed_command
 from tasktracker.settings import Settings, SettingsError, load_settings
 
@@ -39,12 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="serve the API with the agent and the outbox relay as threads "
+        help="serve the API with the agent, the outbox relay and the scheduler as threads "
         "(embedded default: no services needed)",
     )
     run.add_argument("--no-agent", action="store_true", help="leave letters to `tasktracker agent`")
     run.add_argument(
         "--no-relay", action="store_true", help="leave the outbox to relays in other processes"
+    )
+    run.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="leave scheduled alerts to `tasktracker scheduler` processes",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -62,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent.set_defaults(handler=cmd_agent)
 
     add_deploy_commands(commands)
+    scheduler = commands.add_parser(
+        "scheduler",
+        help="run the alert scheduler (several may run: one is active, the others stand by)",
+    )
+    scheduler.set_defaults(handler=cmd_scheduler)
 
     admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
     admin.add_argument("--email")
@@ -87,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Links in letters point at the port actually bound (PORT=0 picks a free one).
         settings.public_url = f"http://{settings.host}:{server.server_port}"
     background = Background(container, agent=not args.no_agent, relay=not args.no_relay).start()
+    scheduler = None if args.no_scheduler else AlertScheduler(container).start_thread()
     base = f"http://{settings.host}:{server.server_port}"
     print(f"TaskTracker API: {base}/  docs: {base}/docs/  spec: {base}/openapi.json", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -96,6 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("TaskTracker: shutting down", flush=True)
     finally:
         server.server_close()
+        if scheduler:
+            scheduler.stop()
         background.stop()
         container.close()
     return 0
@@ -159,6 +174,23 @@ def start_agent_metrics(settings: Settings) -> None:
 
         start_http_server(settings.agent_metrics_port, settings.host, metrics.registry())
         print(f"TaskTracker agent metrics: http://{settings.host}:{settings.agent_metrics_port}/")
+
+
+def cmd_scheduler(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings, process_name="scheduler")
+    container = bootstrap(settings)
+    scheduler = AlertScheduler(container)
+    print(f"TaskTracker scheduler {scheduler.owner}: started", flush=True)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        scheduler.run()
+    except KeyboardInterrupt:
+        print("TaskTracker scheduler: shutting down", flush=True)
+    finally:
+        scheduler.stop()
+        container.close()
+    return 0
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:

@@ -142,6 +142,18 @@ class Settings(BaseSettings):
     trusted_proxies: int = Field(0, ge=0, le=5, validation_alias="TRUSTED_PROXIES")
     # The agent's Prometheus port (0: no metrics server).
     agent_metrics_port: int = Field(0, ge=0, le=65535, validation_alias="AGENT_METRICS_PORT")
+    # Scheduled alerts: the built-in daily digest (an empty time disables it), what a digest
+    # holds, and the scheduler's lease (one active scheduler among several processes).
+    alert_digest_time: str = Field("09:00", validation_alias="ALERT_DIGEST_TIME")
+    alert_digest_timezone: str = Field("UTC", validation_alias="ALERT_DIGEST_TIMEZONE")
+    alert_due_soon_hours: float = Field(
+        48.0, gt=0, le=8760, validation_alias="ALERT_DUE_SOON_HOURS"
+    )
+    alert_max_tasks: int = Field(20, ge=1, le=200, validation_alias="ALERT_MAX_TASKS")
+    scheduler_lease: float = Field(15.0, ge=0.5, le=3600, validation_alias="SCHEDULER_LEASE")
+    scheduler_poll_interval: float = Field(
+        1.0, gt=0, le=60, validation_alias="SCHEDULER_POLL_INTERVAL"
+    )
 
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
@@ -235,6 +247,41 @@ class Settings(BaseSettings):
         if value and not value.startswith(("amqp://", "amqps://", "pyamqp://")):
             raise ValueError("must start with amqp:// or amqps://")
         return value
+
+    @field_validator("alert_digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        from tasktracker.domain.errors import InvalidInput
+        from tasktracker.domain.schedules import parse_daily_time
+
+        value = value.strip()
+        if value:
+            try:
+                hour, minute = parse_daily_time(value)
+            except InvalidInput:
+                raise ValueError("expected 'HH:MM' (00:00-23:59), or empty to disable") from None
+            value = f"{hour:02d}:{minute:02d}"
+        return value
+
+    @field_validator("alert_digest_timezone")
+    @classmethod
+    def _digest_zone(cls, value: str) -> str:
+        from tasktracker.domain.errors import InvalidInput
+        from tasktracker.domain.schedules import zone
+
+        try:
+            zone(value)
+        except InvalidInput:
+            raise ValueError("expected an IANA time zone such as 'Europe/Berlin'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _scheduler_timing(self) -> Settings:
+        if self.scheduler_poll_interval * 2 > self.scheduler_lease:
+            raise SettingsError(
+                "invalid setting SCHEDULER_POLL_INTERVAL: must be at most half of SCHEDULER_LEASE"
+            )
+        return self
 
     @field_validator("mongo_url")
     @classmethod

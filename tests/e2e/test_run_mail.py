@@ -37,3 +37,37 @@ def test_a_signup_produces_a_welcome_letter_file(tmp_path):
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
+
+
+def test_a_now_alert_produces_a_digest_file_from_the_scheduler_thread(tmp_path):
+    from tests.e2e.test_run_server import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    data_dir = tmp_path / "var"
+    server = RunningServer(data_dir)
+    try:
+        login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        token = requests.post(f"{server.base}/api/v1/auth/login", json=login, timeout=5).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        me = requests.get(f"{server.base}/api/v1/users/me", headers=headers, timeout=5).json()
+        task = {"title": "water the plants", "assignee": me["id"]}
+        r = requests.post(f"{server.base}/api/v1/tasks", json=task, headers=headers, timeout=5)
+        assert r.status_code == 201
+        schedules = f"{server.base}/api/v1/alerts/schedules"
+        listed = requests.get(schedules, headers=headers, timeout=5).json()["items"]
+        assert [s["id"] for s in listed if s["builtin"]] == ["daily-digest"]
+        r = requests.post(schedules, json={"type": "now"}, headers=headers, timeout=5)
+        assert r.status_code == 201
+
+        mail_dir = data_dir / "mail"
+
+        def digests() -> list:
+            files = mail_dir.glob("*.pending_tasks.eml") if mail_dir.exists() else []
+            return [email.message_from_bytes(f.read_bytes(), policy=default) for f in files]
+
+        [letter] = wait_until(digests, timeout=15)
+        assert letter["To"] == ADMIN_EMAIL
+        assert "water the plants" in letter.get_body(("plain",)).get_content()
+        assert server.stop() == 0
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()

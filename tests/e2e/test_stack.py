@@ -30,6 +30,7 @@ from tests.integration.messaging.smtp import SmtpServer, text_of
 pytestmark = pytest.mark.e2e
 
 REPLICAS = ("api-1", "api-2")
+STACK_ADMIN = ("stack-admin@example.com", "stack admin password")
 LOAD_REQUESTS = 600
 KILL_AFTER = 150
 
@@ -75,6 +76,8 @@ def stack(mongo_url, memcached_servers, rabbitmq_vhost, smtp, tmp_path_factory) 
         JWT_SECRET=TEST_JWT_SECRET,
         AGENT_RETRY_DELAY="0.05",
         OUTBOX_RELAY_INTERVAL="0.5",
+        ADMIN_EMAIL=STACK_ADMIN[0],
+        ADMIN_PASSWORD=STACK_ADMIN[1],
     )
     running = Stack(StackOptions.from_env(env))
     running.up()
@@ -96,6 +99,32 @@ def signup_and_login(base: str, username: str, **headers: str) -> dict[str, str]
     r = requests.post(f"{base}/api/v1/auth/login", json=login, timeout=10)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_a_now_alert_through_nginx_reaches_the_stack_scheduler_and_mails_a_digest(stack, smtp):
+    assert "scheduler" in stack.running()
+    member = signup_and_login(stack.options.url, "stackdigest")
+    me = requests.get(url(stack, "/api/v1/users/me"), headers=member, timeout=5).json()
+    task = {"title": "digest me", "assignee": me["id"]}
+    assert (
+        requests.post(url(stack, "/api/v1/tasks"), json=task, headers=member, timeout=5).status_code
+        == 201
+    )
+    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
+    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
+    admin = {"Authorization": f"Bearer {token['access_token']}"}
+
+    r = requests.post(
+        url(stack, "/api/v1/alerts/schedules"), json={"type": "now"}, headers=admin, timeout=5
+    )
+    assert r.status_code == 201, r.text
+
+    def digests() -> list:
+        letters = smtp.letters_to("stackdigest@example.com")
+        return [m for m in letters if "digest me" in text_of(m)]
+
+    wait_until(digests, timeout=30)
+    assert len(digests()) == 1  # one digest for one alert, from the one active scheduler
 
 
 def test_requests_through_nginx_reach_every_replica(stack):

@@ -433,13 +433,6 @@ def test_get_tasks_shows_tasks_created_through_the_resource_api(api):
 # --- scheduler ---------------------------------------------------------------------------------
 
 
-def test_scheduler_routes_answer_501_for_admins(api):
-    boss = api.admin()
-    r = api.client.post("/scheduler/scheduler_alert", json={"type": "now"}, headers=raw(boss.token))
-    assert_problem(r, 501)
-    assert_problem(api.client.get("/scheduler/scheduler_jobs", headers=raw(boss.token)), 501)
-
-
 def test_scheduler_routes_need_a_token_and_the_admin_role(api):
     alice = api.member()
     assert_problem(api.client.post("/scheduler/scheduler_alert", json={"type": "now"}), 401)

@@ -448,3 +448,18 @@ def test_without_admin_settings_bootstrap_creates_no_user(mongo_url, tmp_path):
     finally:
         c.client.drop_database(settings.mongo_db)
         c.close()
+
+
+def test_replicas_starting_together_create_one_bootstrap_admin(container):
+    """Every process of a stack runs the bootstrap at start: the race must not crash any."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def bootstrap_admin(_n: int):
+        return container.accounts.ensure_admin("first@example.com", "first admin password")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(bootstrap_admin, range(6)))
+    created = [r for r in results if r is not None]
+    assert len(created) >= 1
+    assert {r.id for r in created} == {created[0].id}
+    assert container.users.count_active_admins() == 1

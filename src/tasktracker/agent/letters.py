@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,6 +42,23 @@ def _field(payload: dict[str, Any], name: str) -> str:
     return value
 
 
+def digest_task(task: dict[str, Any]) -> dict[str, Any]:
+    """One digest line: the due date shown as `YYYY-MM-DD HH:MM UTC`."""
+    due = task.get("due_date")
+    if isinstance(due, str):
+        try:
+            due = datetime.fromisoformat(due).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        except ValueError:
+            raise LetterError("a task in the payload has a malformed due_date") from None
+    return {
+        "title": str(task.get("title", "")),
+        "status": str(task.get("status", "")),
+        "due_date": due,
+        "overdue": bool(task.get("overdue")),
+        "due_soon": bool(task.get("due_soon")),
+    }
+
+
 class LetterWriter:
     def __init__(self, resets: PasswordResetService, public_url: str) -> None:
         self._env = template_environment()
@@ -76,9 +94,18 @@ class LetterWriter:
     def pending_tasks(self, event: Event) -> Letter:
         p = event.payload
         tasks = p.get("tasks")
-        if not isinstance(tasks, list):
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             raise LetterError("the event payload has no 'tasks' list")
-        context = {"username": _field(p, "username"), "email": _field(p, "email"), "tasks": tasks}
+        counts = p.get("counts") if isinstance(p.get("counts"), dict) else {}
+        context = {
+            "username": _field(p, "username"),
+            "email": _field(p, "email"),
+            "tasks": [digest_task(t) for t in tasks],
+            "total": int(counts.get("total", len(tasks))),
+            "overdue": int(counts.get("overdue", sum(bool(t.get("overdue")) for t in tasks))),
+            "due_soon": int(counts.get("due_soon", 0)),
+            "more": int(p.get("more", 0)),
+        }
         return self._render(event, "pending_tasks", "Your open TaskTracker tasks", context)
 
     def _render(self, event: Event, template: str, subject: str, context: dict[str, Any]) -> Letter:

@@ -9,6 +9,7 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tasktracker import __version__
+from tasktracker.api.alerts import alerts_api
 from tasktracker.api.auth import auth_api
 from tasktracker.api.health import health_api
 from tasktracker.api.legacy import legacy_api
@@ -60,6 +61,7 @@ def create_app(container: Container) -> OpenAPI:
     app.register_api(auth_api(container, limits))
     app.register_api(users_api(container))
     app.register_api(tasks_api(container))
+    app.register_api(alerts_api(container))
     app.register_api(legacy_api(container, limits))
     app.register_blueprint(health_api(container))
     app.register_blueprint(metrics_api(container))

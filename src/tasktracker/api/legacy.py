@@ -3,6 +3,7 @@ shapes. Each handler is a thin adapter over the same services as the resource AP
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from flask import request
@@ -10,7 +11,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, BeforeValidator, EmailStr, Field, ValidationError
 
 from tasktracker.api.auth import RESET_REQUESTED
-from tasktracker.api.presenters import legacy_task_json, legacy_user_json
+from tasktracker.api.presenters import legacy_job_json, legacy_task_json, legacy_user_json
 from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime
 from tasktracker.api.security import (
@@ -22,14 +23,18 @@ from tasktracker.api.security import (
     requires,
 )
 from tasktracker.bootstrap import Container
-from tasktracker.domain.errors import Forbidden, InvalidInput, NotImplementedYet
+from tasktracker.domain.errors import Forbidden, InvalidInput
+from tasktracker.domain.schedules import ScheduleKind
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role
 from tasktracker.services.tasks import TaskDraft
+from tasktracker.settings import Settings
 
 TAG = Tag(name="legacy", description="The original project's routes (kept for compatibility)")
 SECURITY = [{"bearer": []}]
 RECENT_COUNT = 10
+# A legacy `daily` alert without `run_at` while ALERT_DIGEST_TIME is empty (digest disabled).
+DEFAULT_DAILY_TIME = "09:00"
 
 STATUS_ALIASES = {
     "open": Status.OPEN,
@@ -98,6 +103,11 @@ class LegacyTaskIn(Strict):
 class LegacyScheduleIn(Strict):
     type: Literal["once", "daily", "now"]
     run_at: Annotated[str | None, Field(max_length=64)] = None
+
+
+class LegacyJobScheduled(BaseModel):
+    message: str
+    job_id: str
 
 
 class LegacyMessage(BaseModel):
@@ -225,17 +235,33 @@ def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
         """The ten newest tasks."""
         return tasks_json(c.task_queries.newest(RECENT_COUNT))
 
-    @bp.post("/scheduler/scheduler_alert", security=SECURITY, responses={501: Problem})
+    @bp.post(
+        "/scheduler/scheduler_alert",
+        security=SECURITY,
+        responses={200: LegacyJobScheduled, 422: Problem},
+    )
     @requires(Access.ADMIN)
     def scheduler_alert(body: LegacyScheduleIn) -> dict:
-        """Schedule an alert (arrives with the scheduler work; answers 501 until then)."""
-        raise NotImplementedYet("scheduled alerts are not available yet")
+        """Schedule a digest: `once` at `run_at`; `daily` at `run_at`'s time of day (UTC), or
+        at ALERT_DIGEST_TIME in ALERT_DIGEST_TIMEZONE without one; `now` at once."""
+        kind = ScheduleKind(body.type)
+        run_at = legacy_datetime(body.run_at) if body.run_at else None
+        user = current_user()
+        if kind is ScheduleKind.DAILY:
+            time, zone = legacy_daily_time(run_at, c.settings)
+            schedule = c.alerts.create(user, kind, time=time, timezone=zone)
+        elif kind is ScheduleKind.ONCE:
+            schedule = c.alerts.create(user, kind, run_at=run_at)
+        else:
+            schedule = c.alerts.create(user, kind)
+        return {"message": "Job scheduled successfully", "job_id": schedule.id}
 
-    @bp.get("/scheduler/scheduler_jobs", security=SECURITY, responses={501: Problem})
+    @bp.get("/scheduler/scheduler_jobs", security=SECURITY)
     @requires(Access.ADMIN)
-    def scheduler_jobs() -> dict:
-        """List scheduled alerts (arrives with the scheduler work; answers 501 until then)."""
-        raise NotImplementedYet("scheduled alerts are not available yet")
+    def scheduler_jobs() -> list[dict]:
+        """Scheduled alerts as `[{id, next_run_time, trigger}]`."""
+        now = c.clock()
+        return [legacy_job_json(s, now) for s in c.alerts.list()]
 
     return bp
 
@@ -247,6 +273,25 @@ def email_from_json_body() -> str:
         return LegacyForgetPasswordIn.model_validate(data).email
     except ValidationError:
         raise InvalidInput("send the user's email as ?email=... or in a JSON body") from None
+
+
+def legacy_datetime(text: str) -> datetime:
+    """The original's `run_at`: ISO 8601 ('2025-01-31 09:00:00' too); naive means UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            "run_at must be a date and time such as '2025-01-31T09:00:00Z'"
+        ) from None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def legacy_daily_time(run_at: datetime | None, settings: Settings) -> tuple[str, str]:
+    """A daily alert at `run_at`'s time of day (UTC), else at the configured digest time."""
+    if run_at is not None:
+        return f"{run_at:%H:%M}", "UTC"
+    return settings.alert_digest_time or DEFAULT_DAILY_TIME, settings.alert_digest_timezone
 
 
 def raise_forbidden_other_account() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tasktracker.domain.schedules import Schedule
 from tasktracker.domain.tasks import Task
 from tasktracker.domain.users import User
 
@@ -83,3 +84,26 @@ def legacy_user_json(user: User, task_count: int | None = None) -> dict[str, Any
     if task_count is not None:
         body["task_count"] = task_count
     return body
+
+
+def schedule_json(schedule: Schedule, now: datetime) -> dict[str, Any]:
+    return {
+        "id": schedule.id,
+        "type": str(schedule.kind),
+        "run_at": iso(schedule.run_at),
+        "time": schedule.time,
+        "timezone": schedule.timezone,
+        "next_run_time": iso(schedule.next_run_time(now)),
+        "last_run_at": iso(schedule.last_run_at),
+        "builtin": schedule.builtin,
+        "created_at": iso(schedule.created_at),
+    }
+
+
+def legacy_job_json(schedule: Schedule, now: datetime) -> dict[str, Any]:
+    """The original's `scheduler_jobs` item: APScheduler's job id, next run time and trigger."""
+    return {
+        "id": schedule.id,
+        "next_run_time": iso(schedule.next_run_time(now)),
+        "trigger": schedule.describe_trigger(),
+    }

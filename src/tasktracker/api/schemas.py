@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -248,3 +248,37 @@ class TaskSummary(BaseModel):
     done: int
     total: int
     overdue: int
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+class ScheduleIn(Strict):
+    """`once` takes `run_at` (in the future); `daily` takes `time` ('HH:MM') and `timezone`
+    (an IANA zone, default UTC); `now` takes nothing else."""
+
+    type: Literal["once", "daily", "now"]
+    run_at: UtcDatetime | None = None
+    time: Annotated[str | None, Field(max_length=5, examples=["09:00"])] = None
+    timezone: Annotated[str | None, Field(max_length=64, examples=["Europe/Berlin"])] = None
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    type: Literal["once", "daily", "now"]
+    run_at: datetime | None
+    time: str | None
+    timezone: str | None
+    next_run_time: datetime | None
+    last_run_at: datetime | None
+    builtin: bool
+    created_at: datetime
+
+
+class SchedulePage(BaseModel):
+    items: list[ScheduleOut]
+    next_cursor: str | None
+
+
+class ScheduleIdPath(BaseModel):
+    schedule_id: Annotated[str, Field(max_length=64)]

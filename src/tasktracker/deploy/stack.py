@@ -127,6 +127,11 @@ class Stack:
                     "AGENT_METRICS_PORT": str(self.options.agent_metrics_port),
                 },
             )
+            self.start(
+                "scheduler",
+                [sys.executable, "-m", "tasktracker", "scheduler"],
+                {**env, "DATA_DIR": str(self.dir / "scheduler")},
+            )
             for name in self.options.replica_names():
                 self.wait_ready(name, f"{self.replica_url(name)}/readyz")
             if self.options.agent_metrics_port:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.passwords import PasswordHasher
-from tasktracker.domain.errors import AuthenticationFailed, Forbidden, NotFound
+from tasktracker.domain.errors import AuthenticationFailed, Conflict, Forbidden, NotFound
 from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.users import (
     Role,
@@ -146,7 +146,13 @@ class AccountService:
         """Create (or promote) the first admin when no active admin exists; None otherwise."""
         if self._users.count_active_admins() > 0:
             return None
-        return self.create_admin(email, password)
+        try:
+            return self.create_admin(email, password)
+        except Conflict:
+            # Replicas start together: another process may have created it a moment ago.
+            if self._users.count_active_admins() > 0:
+                return None
+            raise
 
     def create_admin(self, email: str, password: str, username: str | None = None) -> User:
         """Create an admin account, or make the existing account with this email an admin."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
+from pathlib import Path
 
 
 class TcpProxy:
@@ -69,6 +71,17 @@ class TcpProxy:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the ephemeral range. While the proxy is stopped, clients keep dialling
+    its port; with an ephemeral port one of them can connect to itself (TCP simultaneous open)
+    and hold the port, so the proxy could not listen there again."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    low = int(ephemeral[0])
+    for _ in range(200):
+        port = random.randrange(20000, min(low, 32768))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")

@@ -11,6 +11,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 
+from tasktracker.adapters.mongo.alerts import RUN_INDEXES, SCHEDULE_INDEXES
 from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
 from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
 from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
@@ -84,6 +85,8 @@ def ensure_indexes(db: Database) -> None:
     db.outbox.create_indexes(OUTBOX_INDEXES)
     db.deliveries.create_indexes(DELIVERY_INDEXES)
     db.password_resets.create_indexes(RESET_INDEXES)
+    db.alert_schedules.create_indexes(SCHEDULE_INDEXES)
+    db.alert_runs.create_indexes(RUN_INDEXES)
 
 
 def warn_if_not_replica_set(client: MongoClient) -> bool:
