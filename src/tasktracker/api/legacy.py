@@ -3,7 +3,7 @@ shapes. Each handler is a thin adapter over the same services as the resource AP
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from flask import request
@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, EmailStr, Field, ValidationErro
 from tasktracker.api.auth import RESET_REQUESTED
 from tasktracker.api.presenters import legacy_job_json, legacy_task_json, legacy_user_json
 from tasktracker.api.rate_limits import RouteLimits
-from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime
+from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime, as_utc
 from tasktracker.api.security import (
     Access,
     current_session_id,
@@ -278,13 +278,11 @@ def email_from_json_body() -> str:
 def legacy_datetime(text: str) -> datetime:
     """The original's `run_at`: ISO 8601 ('2025-01-31 09:00:00' too); naive means UTC."""
     try:
-        value = datetime.fromisoformat(text.strip())
+        return as_utc(datetime.fromisoformat(text.strip()))
     except ValueError:
         raise InvalidInput(
             "run_at must be a date and time such as '2025-01-31T09:00:00Z'"
         ) from None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def legacy_daily_time(run_at: datetime | None, settings: Settings) -> tuple[str, str]:

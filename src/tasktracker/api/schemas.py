@@ -21,9 +21,12 @@ from tasktracker.domain.tasks import Priority, Status
 from tasktracker.domain.users import PASSWORD_MAX_LENGTH, Role
 
 
-def _as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC; stored at millisecond precision like MongoDB."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
@@ -41,7 +44,7 @@ def _plain_schema(model: type[BaseModel]) -> dict[str, Any]:
     return BaseModel.model_json_schema.__func__(model)  # type: ignore[attr-defined]
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=50)]
