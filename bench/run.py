@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 
 from pymongo import MongoClient
+
+from tasktracker.deploy.stack import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 SCRIPT = BENCH_DIR / "scenario.lua"
@@ -277,12 +278,6 @@ def measured(
 
 
 # --- the floor app -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(url: str, timeout: float = 30.0) -> None:

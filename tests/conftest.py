@@ -16,6 +16,7 @@ import pytest
 
 from tasktracker.api.app import create_app
 from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.deploy.stack import free_port
 from tasktracker.settings import Settings, load_settings
 from tests.helpers import Api
 
@@ -38,12 +39,6 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.uri
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

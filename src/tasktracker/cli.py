@@ -8,7 +8,7 @@ import getpass
 import multiprocessing
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -88,6 +88,21 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def run_until_stopped(
+    label: str, work: Callable[[], object], *cleanups: Callable[[], object]
+) -> int:
+    """Run `work` until Ctrl-C or SIGTERM, then the clean-ups in order; exit status 0."""
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        work()
+    except KeyboardInterrupt:
+        print(f"{label}: shutting down", flush=True)
+    finally:
+        for cleanup in cleanups:
+            cleanup()
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tasktracker.api.app import create_app
 
@@ -102,18 +117,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     scheduler = None if args.no_scheduler else AlertScheduler(container).start_thread()
     base = f"http://{settings.host}:{server.server_port}"
     print(f"TaskTracker API: {base}/  docs: {base}/docs/  spec: {base}/openapi.json", flush=True)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("TaskTracker: shutting down", flush=True)
-    finally:
-        server.server_close()
-        if scheduler:
-            scheduler.stop()
-        background.stop()
-        container.close()
-    return 0
+    stop_scheduler = scheduler.stop if scheduler else (lambda: None)
+    return run_until_stopped(
+        "TaskTracker",
+        server.serve_forever,
+        server.server_close,
+        stop_scheduler,
+        background.stop,
+        container.close,
+    )
 
 
 def cmd_api(_args: argparse.Namespace) -> int:
@@ -157,15 +169,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     start_agent_metrics(settings)
     background = Background(container, relay=not args.no_relay).start()
     print("TaskTracker agent: consuming welcome, password_reset, alerts", flush=True)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        signal.pause()
-    except KeyboardInterrupt:
-        print("TaskTracker agent: shutting down", flush=True)
-    finally:
-        background.stop()
-        container.close()
-    return 0
+    return run_until_stopped("TaskTracker agent", signal.pause, background.stop, container.close)
 
 
 def start_agent_metrics(settings: Settings) -> None:
@@ -182,15 +186,9 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     container = bootstrap(settings)
     scheduler = AlertScheduler(container)
     print(f"TaskTracker scheduler {scheduler.owner}: started", flush=True)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        scheduler.run()
-    except KeyboardInterrupt:
-        print("TaskTracker scheduler: shutting down", flush=True)
-    finally:
-        scheduler.stop()
-        container.close()
-    return 0
+    return run_until_stopped(
+        "TaskTracker scheduler", scheduler.run, scheduler.stop, container.close
+    )
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+import struct
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
         self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.port = _free_port()
@@ -24,18 +26,24 @@ class TcpProxy:
         listener.listen(64)
         listener.settimeout(0.05)
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
 
     def stop(self) -> None:
         """Refuse new connections and drop the open ones."""
         listener, self._listener = self._listener, None
         if listener:
             listener.close()
+            # The kernel keeps a closed socket listening while a thread still waits on it.
+            if self._acceptor:
+                self._acceptor.join(timeout=5)
         with self._lock:
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
+            # Reset rather than close: a closed connection whose peer has not closed yet would
+            # sit in FIN_WAIT_2 on the proxy's port, and the proxy could not listen there again.
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
