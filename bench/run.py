@@ -29,7 +29,7 @@ from urllib.error import HTTPError, URLError
 
 from pymongo import MongoClient
 
-from tasktracker.deploy.stack import free_port
+from tasktracker.deploy.processes import free_port, stop_process
 
 BENCH_DIR = Path(__file__).resolve().parent
 SCRIPT = BENCH_DIR / "scenario.lua"
@@ -310,12 +310,7 @@ def floor_app(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
         wait_healthy(url)
         yield url, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
 
 
 # --- one run -----------------------------------------------------------------------------------

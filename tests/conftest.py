@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 
 from tasktracker.api.app import create_app
 from tasktracker.bootstrap import Container, bootstrap
-from tasktracker.deploy.stack import free_port
+from tasktracker.deploy.processes import free_port, wait_for_port
 from tasktracker.settings import Settings, load_settings
 from tests.helpers import Api
 
@@ -41,16 +39,6 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
 class MemcachedProcess:
     """A real memcached the tests can stop and start again on the same port."""
 
@@ -71,7 +59,7 @@ class MemcachedProcess:
         if os.geteuid() == 0:
             args += ["-u", "root"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        wait_for_port("127.0.0.1", self.port)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import threading
 import uuid
 from collections import Counter
@@ -21,7 +20,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasktracker.deploy.stack import Stack, StackOptions, free_port, is_ours
+from tasktracker.deploy.processes import free_port, port_open
+from tasktracker.deploy.stack import Stack, StackOptions, is_ours
 from tests.conftest import FAST_HASHING, GENEROUS_LIMITS, TEST_JWT_SECRET
 from tests.helpers import wait_until
 from tests.integration.messaging.conftest import amqp_url
@@ -39,9 +39,8 @@ def two_free_ports() -> int:
     """A port p with p + 1 free too (replica i listens on STACK_API_PORT + i - 1)."""
     for _ in range(50):
         port = free_port()
-        with socket.socket() as sock:
-            if port < 65535 and sock.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
+        if port < 65535 and not port_open("127.0.0.1", port + 1):
+            return port
     raise RuntimeError("no two consecutive free ports")
 
 

@@ -7,15 +7,9 @@ import sys
 
 import pytest
 
-from tasktracker.deploy.stack import (
-    Process,
-    Stack,
-    StackError,
-    StackOptions,
-    is_ours,
-    start_time,
-)
-from tests.conftest import TEST_JWT_SECRET, free_port
+from tasktracker.deploy.processes import free_port, start_time
+from tasktracker.deploy.stack import Process, Stack, StackError, StackOptions, is_ours
+from tests.conftest import TEST_JWT_SECRET
 from tests.integration.messaging.conftest import amqp_url
 
 pytestmark = pytest.mark.e2e

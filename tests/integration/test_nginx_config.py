@@ -10,7 +10,8 @@ import pytest
 
 from tasktracker.cli import main
 from tasktracker.deploy.nginx import NginxConfig, render
-from tests.conftest import IN_CI, free_port
+from tasktracker.deploy.processes import free_port
+from tests.conftest import IN_CI
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_CONFIG = REPO / "deploy" / "nginx" / "nginx.conf"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -11,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tasktracker.deploy.processes import free_port
 from tasktracker.probe import healthy, main
 
 
@@ -35,26 +35,20 @@ def http_port() -> Iterator[int]:
         server.server_close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_http_probe_needs_a_2xx(http_port: int):
     assert healthy(f"http://127.0.0.1:{http_port}/healthz")
     assert not healthy(f"http://127.0.0.1:{http_port}/other")
-    assert not healthy(f"http://127.0.0.1:{closed_port()}/healthz", timeout=1)
+    assert not healthy(f"http://127.0.0.1:{free_port()}/healthz", timeout=1)
 
 
 def test_tcp_probe_needs_a_listener(http_port: int):
     assert healthy(f"tcp://127.0.0.1:{http_port}")
-    assert not healthy(f"tcp://127.0.0.1:{closed_port()}", timeout=1)
+    assert not healthy(f"tcp://127.0.0.1:{free_port()}", timeout=1)
 
 
 def test_probe_exit_codes(http_port: int):
     assert main([f"http://127.0.0.1:{http_port}/healthz"]) == 0
-    assert main([f"tcp://127.0.0.1:{closed_port()}"]) == 1
+    assert main([f"tcp://127.0.0.1:{free_port()}"]) == 1
     assert main([]) == 2
     run = [sys.executable, "-m", "tasktracker.probe", f"http://127.0.0.1:{http_port}/healthz"]
     assert subprocess.run(run, timeout=30).returncode == 0

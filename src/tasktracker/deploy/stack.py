@@ -14,12 +14,9 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +25,20 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from tasktracker.deploy.nginx import NginxConfig, render
+from tasktracker.deploy.processes import (
+    free_port,
+    http_ok,
+    pid_alive,
+    port_open,
+    signal_group,
+    start_time,
+    stop_groups,
+)
 from tasktracker.metrics import MULTIPROC_ENV
 from tasktracker.settings import SettingsError
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 # Stopped in these phases, each process of a phase at once: the front first, the data last.
 STOP_PHASES = (("nginx",), ("api-", "agent", "scheduler"), ("memcached", "mongodb"))
 
@@ -211,27 +216,19 @@ class Stack:
         return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
     def start_memcached(self) -> str:
-        binary = shutil.which("memcached") or "/usr/bin/memcached"
-        if not os.path.exists(binary):
-            raise StackError("memcached is not installed (scripts/ensure-services.sh installs it)")
         port = free_port()
-        cmd = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64"]
-        if os.geteuid() == 0:
-            cmd += ["-u", "root"]
-        self.start("memcached", cmd)
+        self.start("memcached", memcached_command(port))
         self.wait_port("memcached", port)
         return f"127.0.0.1:{port}"
 
     def check_amqp(self, url: str) -> str:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-        try:
-            socket.create_connection((host, port), timeout=2).close()
-        except OSError:
+        if not port_open(host, port, timeout=2):
             raise StackError(
                 f"RabbitMQ is not reachable at {host}:{port} (start it: rabbitmq-server -detached,"
                 " or set AMQP_URL)"
-            ) from None
+            )
         return url
 
     def jwt_secret(self) -> str:
@@ -302,7 +299,7 @@ class Stack:
         """Signal one process group of the stack (tests kill a replica this way)."""
         record = self.process(name)
         if is_ours(record):
-            _signal_group(record.pid, sig)
+            signal_group(record.pid, sig)
 
     def down(self) -> list[str]:
         """Stop every process this stack started and still running, phase by phase; answer
@@ -320,16 +317,16 @@ class Stack:
     # --- waiting --------------------------------------------------------------------------
 
     def wait_port(self, name: str, port: int) -> None:
-        self._wait(name, lambda: _port_open(self.options.host, port))
+        self._wait(name, lambda: port_open(self.options.host, port))
 
     def wait_ready(self, name: str, url: str) -> None:
-        self._wait(name, lambda: _http_ok(url))
+        self._wait(name, lambda: http_ok(url))
 
     def _wait(self, name: str, ready: Callable[[], bool]) -> None:
         record = self.process(name)
         deadline = time.monotonic() + START_TIMEOUT
         while not ready():
-            if not _alive(record.pid):
+            if not pid_alive(record.pid):
                 raise StackError(f"{name} exited; see {record.log}:\n{_tail(record.log)}")
             if time.monotonic() > deadline:
                 raise StackError(f"{name} not ready after {START_TIMEOUT:.0f}s; see {record.log}")
@@ -343,75 +340,9 @@ def _phase(name: str) -> int:
     return len(STOP_PHASES)
 
 
-def start_time(pid: int) -> int:
-    """When the process started (clock ticks after boot); -1 when there is no such process."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
 def is_ours(record: Process) -> bool:
     """The pid is alive and is still the process we started (not a reused pid)."""
-    return _alive(record.pid) and start_time(record.pid) == record.started
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (our own child, not yet reaped) is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def stop_groups(pgids: list[int]) -> None:
-    """SIGTERM the process groups, then SIGKILL what is left of them after STOP_TIMEOUT."""
-    pgids = [pgid for pgid in pgids if _signal_group(pgid, signal.SIGTERM)]
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while pgids and time.monotonic() < deadline:
-        pgids = [pgid for pgid in pgids if _group_alive(pgid)]
-        time.sleep(0.05)
-    for pgid in pgids:
-        _signal_group(pgid, signal.SIGKILL)
-
-
-def _group_alive(pgid: int) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    return pid_alive(record.pid) and start_time(record.pid) == record.started
 
 
 def _tail(path: str, lines: int = 20) -> str:
@@ -421,7 +352,12 @@ def _tail(path: str, lines: int = 20) -> str:
         return ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def memcached_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line of a memcached on host:port (no UDP, 64 MB; runs as root when we are)."""
+    binary = shutil.which("memcached") or "/usr/bin/memcached"
+    if not os.path.exists(binary):
+        raise StackError("memcached is not installed (scripts/ensure-services.sh installs it)")
+    command = [binary, "-l", host, "-p", str(port), "-U", "0", "-m", "64"]
+    if os.geteuid() == 0:
+        command += ["-u", "root"]
+    return command

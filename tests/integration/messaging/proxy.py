@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 import struct
 import threading
-from pathlib import Path
+
+from tasktracker.deploy.processes import free_port_below_ephemeral
 
 
 class TcpProxy:
@@ -17,7 +17,7 @@ class TcpProxy:
         self._acceptor: threading.Thread | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self.port = _free_port()
+        self.port = free_port_below_ephemeral()
 
     def start(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -76,20 +76,3 @@ class TcpProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-
-
-def _free_port() -> int:
-    """A free port below the ephemeral range. While the proxy is stopped, clients keep dialling
-    its port; with an ephemeral port one of them can connect to itself (TCP simultaneous open)
-    and hold the port, so the proxy could not listen there again."""
-    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    low = int(ephemeral[0])
-    for _ in range(200):
-        port = random.randrange(20000, min(low, 32768))
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.integration.messaging.proxy import _free_port
+from tasktracker.deploy.processes import free_port_below_ephemeral
 
 
 class Collector:
@@ -40,7 +40,7 @@ class Collector:
 
 class SmtpServer:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port_below_ephemeral()
         self.collector = Collector()
         self._controller: Controller | None = None
 
