@@ -17,6 +17,7 @@ from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.deploy.processes import free_port, wait_for_port
 from tasktracker.settings import Settings, load_settings
 from tests.helpers import Api
+from tests.support.clock import Clock
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -114,8 +115,14 @@ def settings(mongo_url: str, memcached_servers: str, tmp_path: Path) -> Settings
 
 
 @pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
-    c = bootstrap(settings)
+def clock() -> Clock:
+    """The application's clock: real time until a test moves or freezes it."""
+    return Clock()
+
+
+@pytest.fixture
+def container(settings: Settings, clock: Clock) -> Iterator[Container]:
+    c = bootstrap(settings, clock=clock)
     try:
         yield c
     finally:

@@ -11,19 +11,13 @@ from tasktracker.adapters.mongo.alerts import PENDING_INDEX, pending_digest_pipe
 from tasktracker.domain.events import EventType
 from tasktracker.domain.schedules import ScheduleKind
 from tasktracker.services.alerts import DigestPolicy
-from tests.integration.test_legacy_routes import assert_problem, raw
+from tests.integration.test_legacy_routes import raw
+from tests.support.problems import assert_problem
+from tests.support.times import iso, soon
 
 SCHEDULES = "/api/v1/alerts/schedules"
 ALERTS = str(EventType.ALERTS_PENDING_TASKS)
 ZONE_BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def soon(seconds: float = 3600) -> datetime:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
 
 
 # --- resource API ------------------------------------------------------------------------------

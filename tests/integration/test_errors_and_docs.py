@@ -19,8 +19,8 @@ from tasktracker.api.app import create_app
 from tasktracker.api.security import AUDIENCE, ISSUER
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import Account
+from tests.support.problems import assert_problem
 
-PROBLEM_JSON = "application/problem+json"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -57,17 +57,6 @@ RESOURCE_ROUTES = {
     ("/api/v1/tasks/{task_id}", "patch"),
     ("/api/v1/tasks/{task_id}", "delete"),
 }
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = json.loads(response.get_data(as_text=True))
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
 
 
 def b64url(data: dict) -> str:

@@ -7,17 +7,7 @@ import uuid
 import pytest
 
 from tests.helpers import DEFAULT_PASSWORD, Account
-
-PROBLEM_JSON = "application/problem+json"
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = response.get_json()
-    assert body["status"] == status
-    assert {"type", "title", "status"} <= body.keys()
-    return body
+from tests.support.problems import assert_problem
 
 
 def legacy_signup(client, username: str | None = None, headers=None, **extra) -> dict:

@@ -8,6 +8,7 @@ from tasktracker.api.app import create_app
 from tasktracker.bootstrap import bootstrap
 from tests.conftest import make_settings
 from tests.helpers import Api
+from tests.support.problems import PROBLEM_JSON, assert_problem
 
 
 @pytest.fixture
@@ -33,10 +34,9 @@ def from_ip(ip: str) -> dict:
 
 
 def assert_too_many(response) -> None:
-    assert response.status_code == 429
-    assert response.headers["Content-Type"] == "application/problem+json"
+    assert_problem(response, 429)
+    assert response.headers["Content-Type"] == PROBLEM_JSON
     assert int(response.headers["Retry-After"]) >= 1
-    assert response.get_json()["status"] == 429
 
 
 def test_login_is_limited_per_client_address(limited):

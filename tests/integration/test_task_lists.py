@@ -16,51 +16,22 @@ from tasktracker.adapters.mongo.task_queries import (
     list_query,
     summary_overdue_query,
 )
-from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.bootstrap import Container
 from tasktracker.domain.tasks import Priority, Status
-from tasktracker.settings import Settings
+from tests.support.clock import Clock
+from tests.support.problems import assert_problem
+from tests.support.times import iso, parse_time
 
 TASKS = "/api/v1/tasks"
-PROBLEM_JSON = "application/problem+json"
 START = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
-class ManualClock:
-    """The application's clock, moved only by the test: equal timestamps (ties on the sort key)
-    and 'now' for overdue are exact, not left to timing."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def container(settings: Settings, clock: ManualClock) -> Iterator[Container]:
-    c = bootstrap(settings, clock=clock)
-    try:
-        yield c
-    finally:
-        c.client.drop_database(settings.mongo_db)
-        c.close()
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def clock() -> Clock:
+    """Frozen, moved only by the test: equal timestamps (ties on the sort key) and 'now' for
+    overdue are exact, not left to timing."""
+    return Clock(START)
 
 
 def get_page(api, who, path: str = TASKS, **params: Any) -> dict:
@@ -116,14 +87,6 @@ def expected_order(tasks: list[dict], sort: str) -> list[str]:
         return (value is not None, value if value is not None else 0, task["id"])
 
     return ids(sorted(tasks, key=sort_key, reverse=descending))
-
-
-def assert_problem(r, status: int) -> dict:
-    assert r.status_code == status, r.get_json()
-    assert r.mimetype == PROBLEM_JSON
-    body = r.get_json()
-    assert body["status"] == status
-    return body
 
 
 # --- pagination and sort orders ----------------------------------------------------------------

@@ -8,27 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bson import ObjectId
 
+from tests.support.problems import PROBLEM_JSON, assert_problem
+from tests.support.times import parse_time
+
 TASKS = "/api/v1/tasks"
-PROBLEM_JSON = "application/problem+json"
 PAST = "2020-01-02T03:04:05Z"
 FUTURE = "2999-01-02T03:04:05Z"
 
 
 def url(task: dict) -> str:
     return f"{TASKS}/{task['id']}"
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def assert_problem(r, status: int) -> dict:
-    assert r.status_code == status, r.get_json()
-    assert r.mimetype == PROBLEM_JSON
-    body = r.get_json()
-    assert body["status"] == status
-    assert body["title"]
-    return body
 
 
 def get_task(api, who, task: dict) -> dict:

@@ -12,18 +12,9 @@ from tasktracker.api.app import create_app
 from tasktracker.bootstrap import bootstrap
 from tests.conftest import make_settings
 from tests.helpers import DEFAULT_PASSWORD
+from tests.support.problems import PROBLEM_JSON, assert_problem
 
-PROBLEM_JSON = "application/problem+json"
 USER_FIELDS = {"id", "username", "email", "role", "active", "created_at"}
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = response.get_json()
-    assert body["status"] == status
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
 
 
 def signup(client, username: str, email: str | None = None, password: str = DEFAULT_PASSWORD):

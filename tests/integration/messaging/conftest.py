@@ -9,7 +9,6 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,11 @@ from kombu import Connection
 from tasktracker.adapters.broker import topology
 from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container, bootstrap
-from tasktracker.services.clock import utc_now
 from tasktracker.settings import Settings
 from tests.conftest import IN_CI, make_settings
 from tests.integration.messaging.proxy import TcpProxy
 from tests.integration.messaging.smtp import SmtpServer
+from tests.support.clock import Clock
 
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 
@@ -98,21 +97,6 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-class ShiftableClock:
-    """The real UTC clock, moved forward on demand (token expiry without sleeping)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return utc_now() + self.offset
-
-
-@pytest.fixture
-def clock() -> ShiftableClock:
-    return ShiftableClock()
-
-
 @pytest.fixture
 def settings(
     mongo_url: str, tmp_path: Path, broker_proxy: TcpProxy, rabbitmq_vhost: str, smtp: SmtpServer
@@ -128,7 +112,7 @@ def settings(
 
 
 @pytest.fixture
-def container(settings: Settings, clock: ShiftableClock) -> Iterator[Container]:
+def container(settings: Settings, clock: Clock) -> Iterator[Container]:
     c = bootstrap(settings, clock=clock)
     try:
         yield c
@@ -145,7 +129,7 @@ def agent_settings(settings: Settings, direct_amqp_url: str, tmp_path: Path) -> 
 
 @pytest.fixture
 def agent_container(
-    agent_settings: Settings, clock: ShiftableClock, container: Container
+    agent_settings: Settings, clock: Clock, container: Container
 ) -> Iterator[Container]:
     c = bootstrap(agent_settings, clock=clock)
     yield c

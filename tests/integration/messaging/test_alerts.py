@@ -20,16 +20,13 @@ from tasktracker.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import Account, Api, wait_until
 from tests.integration.messaging.smtp import html_of, text_of
+from tests.support.times import iso
 
 SCHEDULES = "/api/v1/alerts/schedules"
 DIGEST_SUBJECT = "Your open TaskTracker tasks"
 ALERTS = str(EventType.ALERTS_PENDING_TASKS)
 LEASE = 2.0
 POLL = 0.2
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
