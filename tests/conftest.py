@@ -1,117 +1,26 @@
-"""Test fixtures: a real MongoDB-wire server for the session (SecantusDB, or MONGO_URL), a fresh
-database per test, and the Flask app built by the same composition root as production."""
+"""The one fixture chain of the tests: clock, settings_overrides -> settings -> container -> app ->
+client -> api, on the real services of `tests.support.services` (a MongoDB-wire server for the
+session with a fresh database per test, memcached). The app is built by the same composition
+root as production. A directory's conftest changes the chain only by overriding `clock` or
+`settings_overrides`; this file is the only one that registers plugins."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from tasktracker.api.app import create_app
 from tasktracker.bootstrap import Container, bootstrap
-from tasktracker.deploy.processes import free_port, wait_for_port
-from tasktracker.settings import Settings, load_settings
-from tests.helpers import Api
+from tasktracker.settings import Settings
+from tests.support.api import Api
 from tests.support.clock import Clock
+from tests.support.settings import make_settings
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
-# Cheap argon2 parameters keep the suite fast; production uses argon2-cffi's defaults.
-FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 8192}
-
-
-@pytest.fixture(scope="session")
-def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("MONGO_URL"):
-        yield url
-        return
-    from secantus import SecantusDBServer  # the test extra installs it; a failure here is fatal
-
-    server = SecantusDBServer(storage_path=str(tmp_path_factory.mktemp("secantus")), port=0)
-    server.start()
-    try:
-        yield server.uri
-    finally:
-        server.stop()
-
-
-class MemcachedProcess:
-    """A real memcached the tests can stop and start again on the same port."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("memcached") or "/usr/bin/memcached"
-        if not os.path.exists(binary):
-            raise RuntimeError("memcached is not installed; `make test` installs it")
-        self.binary = binary
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        args = [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64"]
-        if os.geteuid() == 0:
-            args += ["-u", "root"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port("127.0.0.1", self.port)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
-@pytest.fixture(scope="session")
-def memcached() -> Iterator[MemcachedProcess]:
-    server = MemcachedProcess()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def memcached_servers(memcached: MemcachedProcess) -> str:
-    return os.environ.get("MEMCACHED_SERVERS") or memcached.servers
-
-
-# Rate limits high enough that only the rate-limit tests reach them.
-GENEROUS_LIMITS = {
-    "rate_limit_login_ip": "10000/minute",
-    "rate_limit_login_account": "10000/minute",
-    "rate_limit_signup": "10000/minute",
-    "rate_limit_password_reset": "10000/minute",
-    "rate_limit_api": "100000/minute",
-}
-
-
-def make_settings(mongo_url: str, data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "mongo_url": mongo_url,
-        "mongo_db": f"tt_{uuid.uuid4().hex[:12]}",
-        "jwt_secret": TEST_JWT_SECRET,
-        "data_dir": data_dir,
-        "admin_email": None,
-        "admin_password": None,
-        **FAST_HASHING,
-        **GENEROUS_LIMITS,
-    }
-    values.update(overrides)
-    return load_settings(**values)
-
-
-@pytest.fixture
-def settings(mongo_url: str, memcached_servers: str, tmp_path: Path) -> Settings:
-    return make_settings(mongo_url, tmp_path, memcached_servers=memcached_servers)
+pytest_plugins = ["tests.support.services"]
 
 
 @pytest.fixture
@@ -121,27 +30,78 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def container(settings: Settings, clock: Clock) -> Iterator[Container]:
-    c = bootstrap(settings, clock=clock)
-    try:
-        yield c
-    finally:
+def settings_overrides() -> dict[str, object]:
+    """Settings a directory or module changes for all of its tests (none by default)."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    mongo_url: str, memcached_servers: str, tmp_path: Path, settings_overrides: dict[str, object]
+) -> Settings:
+    return make_settings(
+        mongo_url, tmp_path, memcached_servers=memcached_servers, **settings_overrides
+    )
+
+
+@pytest.fixture
+def make_container(clock: Clock) -> Iterator[Callable[[Settings], Container]]:
+    """Builds containers as production does, on the test clock; after the test each one's
+    database is dropped and it is closed (the last built first)."""
+    built: list[tuple[Container, Settings]] = []
+
+    def make(settings: Settings) -> Container:
+        c = bootstrap(settings, clock=clock)
+        built.append((c, settings))
+        return c
+
+    yield make
+    for c, settings in reversed(built):
         c.client.drop_database(settings.mongo_db)
         c.close()
 
 
 @pytest.fixture
-def app(container: Container):
+def container(make_container: Callable[[Settings], Container], settings: Settings) -> Container:
+    return make_container(settings)
+
+
+@pytest.fixture
+def app(container: Container) -> Flask:
     app = create_app(container)
     app.config["TESTING"] = True
     return app
 
 
 @pytest.fixture
-def client(app):
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
-def api(client, container: Container) -> Api:
+def api(client: FlaskClient, container: Container) -> Api:
     return Api(client, container)
+
+
+@pytest.fixture
+def make_api(
+    mongo_url: str,
+    memcached_servers: str,
+    tmp_path: Path,
+    settings_overrides: dict[str, object],
+    make_container: Callable[[Settings], Container],
+) -> Callable[..., Api]:
+    """Another app in the same test, with these settings changed; each has its own database
+    (and so its own rate-limit counters)."""
+
+    def make(**overrides: object) -> Api:
+        settings = make_settings(
+            mongo_url,
+            tmp_path,
+            memcached_servers=memcached_servers,
+            **{**settings_overrides, **overrides},
+        )
+        container = make_container(settings)
+        return Api(create_app(container).test_client(), container)
+
+    return make

@@ -8,16 +8,15 @@ from email.policy import default
 import pytest
 import requests
 
-from tests.e2e.test_run_server import RunningServer
-from tests.helpers import wait_until
+from tests.support.commands import RUN_ADMIN_EMAIL, RUN_ADMIN_PASSWORD, RunningServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_signup_produces_a_welcome_letter_file(tmp_path):
     data_dir = tmp_path / "var"
-    server = RunningServer(data_dir)
-    try:
+    with RunningServer(data_dir) as server:
         signup = {"username": "mia", "email": "mia@example.com", "password": "mia's password"}
         r = requests.post(f"{server.base}/api/v1/auth/signup", json=signup, timeout=5)
         assert r.status_code == 201
@@ -34,18 +33,12 @@ def test_a_signup_produces_a_welcome_letter_file(tmp_path):
         [letter] = wait_until(letters_to_mia, timeout=10)
         assert "Hello mia," in letter.get_body(("plain",)).get_content()
         assert server.stop() == 0
-    finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
 
 
 def test_a_now_alert_produces_a_digest_file_from_the_scheduler_thread(tmp_path):
-    from tests.e2e.test_run_server import ADMIN_EMAIL, ADMIN_PASSWORD
-
     data_dir = tmp_path / "var"
-    server = RunningServer(data_dir)
-    try:
-        login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    with RunningServer(data_dir) as server:
+        login = {"email": RUN_ADMIN_EMAIL, "password": RUN_ADMIN_PASSWORD}
         token = requests.post(f"{server.base}/api/v1/auth/login", json=login, timeout=5).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         me = requests.get(f"{server.base}/api/v1/users/me", headers=headers, timeout=5).json()
@@ -65,9 +58,6 @@ def test_a_now_alert_produces_a_digest_file_from_the_scheduler_thread(tmp_path):
             return [email.message_from_bytes(f.read_bytes(), policy=default) for f in files]
 
         [letter] = wait_until(digests, timeout=15)
-        assert letter["To"] == ADMIN_EMAIL
+        assert letter["To"] == RUN_ADMIN_EMAIL
         assert "water the plants" in letter.get_body(("plain",)).get_content()
         assert server.stop() == 0
-    finally:
-        if server.proc.poll() is None:
-            server.proc.kill()

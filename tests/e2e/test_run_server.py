@@ -3,72 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from queue import Empty, Queue
 
 import pytest
 import requests
 
+from tests.support.commands import RUN_ADMIN_EMAIL, RUN_ADMIN_PASSWORD, RunningServer
+
 pytestmark = pytest.mark.e2e
-
-ADMIN_EMAIL = "root@example.com"
-ADMIN_PASSWORD = "admin password 1"
-URL_LINE = re.compile(r"TaskTracker API: (http://\S+?)/\s")
-START_TIMEOUT = 60
-
-
-class RunningServer:
-    def __init__(self, data_dir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "AMQP_"))}
-        env.update(
-            DATA_DIR=str(data_dir),
-            HOST="127.0.0.1",
-            PORT="0",
-            ADMIN_EMAIL=ADMIN_EMAIL,
-            ADMIN_PASSWORD=ADMIN_PASSWORD,
-            PASSWORD_HASH_TIME_COST="1",
-            PASSWORD_HASH_MEMORY_KIB="8192",
-        )
-        env.pop("JWT_SECRET", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tasktracker", "run"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: Queue[str] = Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.base = self._wait_for_url()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def _wait_for_url(self) -> str:
-        seen = []
-        while True:
-            try:
-                line = self.lines.get(timeout=START_TIMEOUT)
-            except Empty:
-                self.proc.kill()
-                raise AssertionError(f"no URL printed; output: {''.join(seen)}") from None
-            seen.append(line)
-            if match := URL_LINE.search(line):
-                return match.group(1)
-            if self.proc.poll() is not None and self.lines.empty():
-                raise AssertionError(f"server exited: {''.join(seen)}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -78,11 +23,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[RunningServer]:
-    running = RunningServer(data_dir)
-    yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
+    with RunningServer(data_dir) as running:
+        yield running
 
 
 def test_run_serves_the_api_and_keeps_data_across_restarts(server, data_dir):
@@ -107,7 +49,9 @@ def test_run_serves_the_api_and_keeps_data_across_restarts(server, data_dir):
     task_id = created.json()["id"]
 
     admin = requests.post(
-        f"{base}/users/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, timeout=5
+        f"{base}/users/login",
+        json={"email": RUN_ADMIN_EMAIL, "password": RUN_ADMIN_PASSWORD},
+        timeout=5,
     )
     assert admin.status_code == 200
     users = requests.get(
@@ -117,16 +61,12 @@ def test_run_serves_the_api_and_keeps_data_across_restarts(server, data_dir):
 
     assert server.stop() == 0
 
-    again = RunningServer(data_dir)
-    try:
+    with RunningServer(data_dir) as again:
         # The data and the generated JWT secret were kept in DATA_DIR: the old token still works.
         r = requests.get(f"{again.base}/api/v1/tasks/{task_id}", headers=auth, timeout=5)
         assert r.status_code == 200
         assert r.json()["title"] == "survive a restart"
         assert again.stop() == 0
-    finally:
-        if again.proc.poll() is None:
-            again.proc.kill()
 
     log_text = (data_dir / "log" / "tasktracker.log").read_text()
     assert "POST /api/v1/auth/login 200" in log_text

@@ -22,10 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tasktracker.deploy.processes import free_port, port_open
 from tasktracker.deploy.stack import Stack, StackOptions, is_ours
-from tests.conftest import FAST_HASHING, GENEROUS_LIMITS, TEST_JWT_SECRET
-from tests.helpers import wait_until
-from tests.integration.messaging.conftest import amqp_url
-from tests.integration.messaging.smtp import SmtpServer, text_of
+from tests.support.services import amqp_url
+from tests.support.settings import FAST_HASHING, GENEROUS_LIMITS, TEST_JWT_SECRET, env_vars
+from tests.support.smtp import SmtpServer, text_of
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,22 +44,16 @@ def two_free_ports() -> int:
     raise RuntimeError("no two consecutive free ports")
 
 
-def env_setting(name: str, value: object) -> tuple[str, str]:
-    return name.upper(), str(value)
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def stack(mongo_url, memcached_servers, rabbitmq_vhost, smtp, tmp_path_factory) -> Iterator[Stack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "PROMETHEUS_"))}
-    env.update(dict(env_setting(k, v) for k, v in {**FAST_HASHING, **GENEROUS_LIMITS}.items()))
+    env.update(env_vars(**FAST_HASHING, **GENEROUS_LIMITS))
     env.update(
         STACK_DIR=str(tmp_path_factory.mktemp("stack")),
         STACK_PORT=str(free_port()),

@@ -9,8 +9,8 @@ import pytest
 
 from tasktracker.deploy.processes import free_port, start_time
 from tasktracker.deploy.stack import Process, Stack, StackError, StackOptions, is_ours
-from tests.conftest import TEST_JWT_SECRET
-from tests.integration.messaging.conftest import amqp_url
+from tests.support.services import amqp_url
+from tests.support.settings import TEST_JWT_SECRET
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,8 @@ from tasktracker.adapters.mongo.alerts import PENDING_INDEX, pending_digest_pipe
 from tasktracker.domain.events import EventType
 from tasktracker.domain.schedules import ScheduleKind
 from tasktracker.services.alerts import DigestPolicy
-from tests.integration.test_legacy_routes import raw
+from tests.support.api import raw
+from tests.support.commands import run_cli
 from tests.support.problems import assert_problem
 from tests.support.times import iso, soon
 
@@ -152,11 +153,7 @@ def test_one_run_publishes_one_digest_per_active_member_in_digest_order(api, con
     )
     started = api.create_task(alice, title="started", assignee=alice.id, status="in_progress")
     done = api.create_task(alice, title="done", assignee=alice.id)
-    for status in ("in_progress", "done"):
-        r = api.client.patch(
-            f"/api/v1/tasks/{done['id']}", json={"status": status}, headers=alice.headers
-        )
-        assert r.status_code == 200
+    api.finish_task(alice, done)
     api.create_task(bob, title="bob's", assignee=bob.id)
     api.create_task(carol, title="carol's", assignee=carol.id)
     api.create_task(idle, title="unassigned")
@@ -238,8 +235,6 @@ def test_the_built_in_digest_follows_its_settings_and_cannot_be_deleted(api, con
 
 
 def test_the_scheduler_command_refuses_a_bad_digest_time_in_one_line(settings, monkeypatch):
-    from tests.integration.test_cli import run_cli
-
     monkeypatch.setenv("ALERT_DIGEST_TIME", "25:00")
     result = run_cli(settings, "scheduler")
     assert result.returncode == 2

@@ -25,7 +25,7 @@ from bench.run import (
     tree_cpu_seconds,
 )
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.support.services import unavailable
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -72,10 +72,7 @@ def datafile(tmp_path: Path) -> Path:
 
 def wrk_args() -> argparse.Namespace:
     if not shutil.which("wrk"):
-        message = "wrk is not installed (scripts/ensure-services.sh installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("wrk is not installed (scripts/ensure-services.sh installs it)")
     return argparse.Namespace(threads=1, connections=2, duration="1s", timeout="5s")
 
 

@@ -2,32 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from tests.conftest import FAST_HASHING, TEST_JWT_SECRET
-
-
-def run_cli(settings, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "MONGO_URL": settings.mongo_url,
-        "MONGO_DB": settings.mongo_db,
-        "MEMCACHED_SERVERS": settings.memcached_servers,
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "DATA_DIR": str(settings.data_dir),
-        "PASSWORD_HASH_TIME_COST": str(FAST_HASHING["password_hash_time_cost"]),
-        "PASSWORD_HASH_MEMORY_KIB": str(FAST_HASHING["password_hash_memory_kib"]),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "tasktracker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.support.commands import run_cli
 
 
 def test_create_admin_from_flags_can_log_in(settings, container, client):

@@ -17,9 +17,9 @@ from pymongo import MongoClient
 
 from tasktracker.api.app import create_app
 from tasktracker.api.security import AUDIENCE, ISSUER
-from tests.conftest import TEST_JWT_SECRET
-from tests.helpers import Account
+from tests.support.api import Account
 from tests.support.problems import assert_problem
+from tests.support.settings import TEST_JWT_SECRET
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import DEFAULT_PASSWORD, Account
+from tests.support.api import DEFAULT_PASSWORD, Account, raw
 from tests.support.problems import assert_problem
 
 
@@ -29,11 +29,6 @@ def legacy_login(client, email: str, password: str = DEFAULT_PASSWORD) -> str:
     assert r.status_code == 200, r.get_json()
     assert set(r.get_json()) == {"token"}
     return r.get_json()["token"]
-
-
-def raw(token: str) -> dict[str, str]:
-    """The original's header: the token without a scheme."""
-    return {"Authorization": token}
 
 
 def me(client, token: str) -> dict:

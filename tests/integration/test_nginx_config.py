@@ -11,7 +11,7 @@ import pytest
 from tasktracker.cli import main
 from tasktracker.deploy.nginx import NginxConfig, render
 from tasktracker.deploy.processes import free_port
-from tests.conftest import IN_CI
+from tests.support.services import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_CONFIG = REPO / "deploy" / "nginx" / "nginx.conf"
@@ -47,9 +47,7 @@ def test_bad_upstreams_and_listen_addresses_are_refused(upstreams, listen):
 def test_nginx_accepts_the_stack_config(tmp_path):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        if IN_CI:
-            pytest.fail("nginx is not installed (CI=true: a missing service is a failure)")
-        pytest.skip("nginx is not installed; `make test` installs it")
+        unavailable("nginx is not installed; `make test` installs it")
     config = NginxConfig(
         ("127.0.0.1:8001", "127.0.0.1:8002"), listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path
     )

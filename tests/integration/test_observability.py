@@ -5,33 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasktracker.api.app import create_app
-from tasktracker.bootstrap import bootstrap
 from tasktracker.logging_setup import JsonFormatter
-from tests.conftest import make_settings
-from tests.helpers import Api
-
-
-@pytest.fixture
-def build(mongo_url, memcached_servers, tmp_path):
-    """An app with the given settings; each gets its own database (and rate-limit counters)."""
-    built: list = []
-
-    def make(**overrides: object) -> Api:
-        settings = make_settings(
-            mongo_url, tmp_path, memcached_servers=memcached_servers, **overrides
-        )
-        container = bootstrap(settings)
-        built.append(container)
-        return Api(create_app(container).test_client(), container)
-
-    yield make
-    for container in built:
-        container.client.drop_database(container.settings.mongo_db)
-        container.close()
+from tests.support.api import Api
 
 
 def samples(client, name: str) -> dict[tuple, float]:
@@ -78,8 +55,8 @@ def test_metrics_show_the_outbox_backlog_and_published_events(api, client, conta
     assert published.get((("type", "user.registered"),), 0) >= 1
 
 
-def test_metrics_and_probes_are_exempt_from_rate_limits(build):
-    api = build(rate_limit_api="2/minute")
+def test_metrics_and_probes_are_exempt_from_rate_limits(make_api):
+    api = make_api(rate_limit_api="2/minute")
     alice = api.member("alice")
     for _ in range(2):
         assert api.client.get("/api/v1/tasks", headers=alice.headers).status_code == 200
@@ -89,9 +66,9 @@ def test_metrics_and_probes_are_exempt_from_rate_limits(build):
         assert api.client.get("/healthz").status_code == 200
 
 
-def test_the_instance_name_is_named_in_x_served_by(build):
-    assert build(instance_name="api-7").client.get("/healthz").headers["X-Served-By"] == "api-7"
-    assert "X-Served-By" not in build().client.get("/healthz").headers
+def test_the_instance_name_is_named_in_x_served_by(make_api):
+    assert make_api(instance_name="api-7").client.get("/healthz").headers["X-Served-By"] == "api-7"
+    assert "X-Served-By" not in make_api().client.get("/healthz").headers
 
 
 def signup_from(api: Api, name: str, forwarded_for: str) -> int:
@@ -104,15 +81,15 @@ def signup_from(api: Api, name: str, forwarded_for: str) -> int:
     ).status_code
 
 
-def test_behind_a_trusted_proxy_limits_count_the_forwarded_client_address(build):
-    api = build(rate_limit_signup="1/minute", trusted_proxies=1)
+def test_behind_a_trusted_proxy_limits_count_the_forwarded_client_address(make_api):
+    api = make_api(rate_limit_signup="1/minute", trusted_proxies=1)
     assert signup_from(api, "fwd1", "203.0.113.1") == 201
     assert signup_from(api, "fwd2", "203.0.113.2") == 201
     assert signup_from(api, "fwd3", "203.0.113.2") == 429
 
 
-def test_without_trusted_proxies_a_forwarded_address_is_ignored(build):
-    api = build(rate_limit_signup="1/minute")
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(make_api):
+    api = make_api(rate_limit_signup="1/minute")
     assert signup_from(api, "direct1", "203.0.113.1") == 201
     # A client cannot escape its limit by making up X-Forwarded-For.
     assert signup_from(api, "direct2", "203.0.113.2") == 429

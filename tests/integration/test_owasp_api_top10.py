@@ -8,10 +8,8 @@ import time
 import jwt
 import pytest
 
-from tasktracker.api.app import create_app
 from tasktracker.api.security import AUDIENCE, ISSUER
-from tasktracker.bootstrap import bootstrap
-from tests.conftest import TEST_JWT_SECRET, make_settings
+from tests.support.settings import TEST_JWT_SECRET
 
 
 # API1:2023 Broken Object Level Authorization — every task write checks the caller against the
@@ -157,23 +155,15 @@ def test_api8_security_headers_and_no_cors_by_default(client):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
-def test_api8_cors_allows_only_the_configured_origins(mongo_url, memcached_servers, tmp_path):
-    settings = make_settings(
-        mongo_url, tmp_path, memcached_servers=memcached_servers, cors_origins="https://app.example"
+def test_api8_cors_allows_only_the_configured_origins(make_api):
+    client = make_api(cors_origins="https://app.example").client
+    ok = client.options(
+        "/api/v1/tasks",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
     )
-    container = bootstrap(settings)
-    try:
-        client = create_app(container).test_client()
-        ok = client.options(
-            "/api/v1/tasks",
-            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
-        )
-        assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
-        other = client.get("/healthz", headers={"Origin": "https://evil.example"})
-        assert "Access-Control-Allow-Origin" not in other.headers
-    finally:
-        container.client.drop_database(settings.mongo_db)
-        container.close()
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
 
 
 # API9:2023 Improper Inventory Management — the OpenAPI document lists every route served; the

@@ -5,28 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tasktracker.api.app import create_app
-from tasktracker.bootstrap import bootstrap
-from tests.conftest import make_settings
-from tests.helpers import Api
 from tests.support.problems import PROBLEM_JSON, assert_problem
-
-
-@pytest.fixture
-def limited(mongo_url, memcached_servers, tmp_path):
-    """An app with small limits; each test gets its own counters (its own database name)."""
-
-    def build(**limits: str):
-        settings = make_settings(mongo_url, tmp_path, memcached_servers=memcached_servers, **limits)
-        container = bootstrap(settings)
-        built.append((container, settings))
-        app = create_app(container)
-        return Api(app.test_client(), container)
-
-    built: list = []
-    yield build
-    for container, settings in built:
-        container.client.drop_database(settings.mongo_db)
-        container.close()
+from tests.support.settings import make_settings
 
 
 def from_ip(ip: str) -> dict:
@@ -39,8 +19,8 @@ def assert_too_many(response) -> None:
     assert int(response.headers["Retry-After"]) >= 1
 
 
-def test_login_is_limited_per_client_address(limited):
-    api = limited(rate_limit_login_ip="3/minute")
+def test_login_is_limited_per_client_address(make_api):
+    api = make_api(rate_limit_login_ip="3/minute")
     bad = {"email": "nobody@example.com", "password": "wrong password"}
     for _ in range(3):
         assert (
@@ -62,8 +42,8 @@ def test_login_is_limited_per_client_address(limited):
     )
 
 
-def test_login_is_limited_per_account_across_addresses(limited):
-    api = limited(rate_limit_login_account="2/minute")
+def test_login_is_limited_per_account_across_addresses(make_api):
+    api = make_api(rate_limit_login_account="2/minute")
     victim = api.member("victim")
     guess = {"email": victim.email, "password": "guess guess"}
     # api.member() logged in once already: one attempt left for this account.
@@ -85,8 +65,8 @@ def test_login_is_limited_per_account_across_addresses(limited):
     )
 
 
-def test_an_email_memcached_cannot_key_is_still_counted(limited, caplog):
-    api = limited(rate_limit_login_account="1/minute")
+def test_an_email_memcached_cannot_key_is_still_counted(make_api, caplog):
+    api = make_api(rate_limit_login_account="1/minute")
     odd = {"email": "a b\u00e9\n" + "x" * 300, "password": "guess guess"}
     assert (
         api.client.post(
@@ -100,8 +80,8 @@ def test_an_email_memcached_cannot_key_is_still_counted(limited, caplog):
     assert "storage unreachable" not in caplog.text
 
 
-def test_signup_is_limited_per_address_across_both_routes(limited):
-    api = limited(rate_limit_signup="2/minute")
+def test_signup_is_limited_per_address_across_both_routes(make_api):
+    api = make_api(rate_limit_signup="2/minute")
 
     def body(n: int) -> dict:
         return {"username": f"new{n}", "email": f"new{n}@example.com", "password": "long enough"}
@@ -111,30 +91,25 @@ def test_signup_is_limited_per_address_across_both_routes(limited):
     assert_too_many(api.client.post("/api/v1/auth/signup", json=body(3)))
 
 
-def test_each_user_has_a_general_api_limit(limited):
-    api = limited(rate_limit_api="5/minute")
+def test_each_user_has_a_general_api_limit(make_api):
+    api = make_api(rate_limit_api="5/minute")
     alice, bob = api.member("alice"), api.member("bob")
     for _ in range(5):
         assert api.client.get("/api/v1/tasks", headers=alice.headers).status_code == 200
     assert_too_many(api.client.get("/api/v1/tasks/summary", headers=alice.headers))
     assert api.client.get("/api/v1/tasks", headers=bob.headers).status_code == 200
-    # Probes are never limited.
+    # Probes are never make_api.
     for _ in range(10):
         assert api.client.get("/healthz").status_code == 200
 
 
-def test_limits_hold_in_the_embedded_default_too(mongo_url, tmp_path):
+def test_limits_hold_in_the_embedded_default_too(mongo_url, tmp_path, make_container):
     settings = make_settings(mongo_url, tmp_path, rate_limit_login_ip="1/minute")
     assert settings.memcached_servers is None
-    container = bootstrap(settings)
-    try:
-        client = create_app(container).test_client()
-        bad = {"email": "x@example.com", "password": "wrong password"}
-        assert client.post("/api/v1/auth/login", json=bad).status_code == 401
-        assert_too_many(client.post("/api/v1/auth/login", json=bad))
-    finally:
-        container.client.drop_database(settings.mongo_db)
-        container.close()
+    client = create_app(make_container(settings)).test_client()
+    bad = {"email": "x@example.com", "password": "wrong password"}
+    assert client.post("/api/v1/auth/login", json=bad).status_code == 401
+    assert_too_many(client.post("/api/v1/auth/login", json=bad))
 
 
 def test_a_bad_rate_setting_names_the_variable(mongo_url, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.seed import DEFAULT_PASSWORD, SeedPlan, seed, seed_email
-from tests.integration.test_cli import run_cli
+from tests.support.commands import run_cli
 
 
 def fast_hash(container) -> str:

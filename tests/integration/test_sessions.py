@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tasktracker.services.sessions import cache_key
-from tests.helpers import DEFAULT_PASSWORD
+from tests.support.api import DEFAULT_PASSWORD
 
 
 def login(client, email: str, password: str = DEFAULT_PASSWORD) -> dict:

@@ -9,10 +9,9 @@ import pytest
 from bson import ObjectId
 
 from tasktracker.api.app import create_app
-from tasktracker.bootstrap import bootstrap
-from tests.conftest import make_settings
-from tests.helpers import DEFAULT_PASSWORD
+from tests.support.api import DEFAULT_PASSWORD
 from tests.support.problems import PROBLEM_JSON, assert_problem
+from tests.support.settings import make_settings
 
 USER_FIELDS = {"id", "username", "email", "role", "active", "created_at"}
 
@@ -385,60 +384,47 @@ def test_a_demoted_admin_loses_admin_routes_with_the_same_token(api):
 # --- bootstrap admin ---------------------------------------------------------------------------
 
 
-def test_bootstrap_creates_the_admin_once(mongo_url, tmp_path):
+def test_bootstrap_creates_the_admin_once(mongo_url, tmp_path, make_container):
     password = "bootstrap admin password"
     settings = make_settings(
         mongo_url, tmp_path, admin_email="root@example.com", admin_password=password
     )
-    first = bootstrap(settings)
-    try:
-        client = create_app(first).test_client()
-        r = login(client, "root@example.com", password)
-        assert r.status_code == 200, r.get_json()
-        token = r.get_json()["access_token"]
-        me = client.get("/api/v1/users/me", headers=bearer(token)).get_json()
-        assert me["role"] == "admin"
-        assert client.get("/api/v1/users", headers=bearer(token)).status_code == 200
+    first = make_container(settings)
+    client = create_app(first).test_client()
+    r = login(client, "root@example.com", password)
+    assert r.status_code == 200, r.get_json()
+    token = r.get_json()["access_token"]
+    me = client.get("/api/v1/users/me", headers=bearer(token)).get_json()
+    assert me["role"] == "admin"
+    assert client.get("/api/v1/users", headers=bearer(token)).status_code == 200
 
-        second = bootstrap(settings)
-        second.close()
-        admins = first.db.users.count_documents({"role": "admin"})
-        assert admins == 1
-        assert first.db.users.count_documents({}) == 1
-        assert login(client, "root@example.com", password).status_code == 200
-    finally:
-        first.client.drop_database(settings.mongo_db)
-        first.close()
+    make_container(settings)  # a second start on the same database
+    admins = first.db.users.count_documents({"role": "admin"})
+    assert admins == 1
+    assert first.db.users.count_documents({}) == 1
+    assert login(client, "root@example.com", password).status_code == 200
 
 
-def test_bootstrap_does_nothing_when_an_admin_exists(mongo_url, tmp_path):
+def test_bootstrap_does_nothing_when_an_admin_exists(mongo_url, tmp_path, make_container):
     plain = make_settings(mongo_url, tmp_path)
-    first = bootstrap(plain)
-    try:
-        first.accounts.create_admin("existing@example.com", DEFAULT_PASSWORD, "existing")
-        with_admin = make_settings(
-            mongo_url,
-            tmp_path,
-            mongo_db=plain.mongo_db,
-            admin_email="another@example.com",
-            admin_password="another admin password",
-        )
-        bootstrap(with_admin).close()
-        assert first.db.users.count_documents({}) == 1
-        assert first.db.users.find_one({"email": "another@example.com"}) is None
-    finally:
-        first.client.drop_database(plain.mongo_db)
-        first.close()
+    first = make_container(plain)
+    first.accounts.create_admin("existing@example.com", DEFAULT_PASSWORD, "existing")
+    with_admin = make_settings(
+        mongo_url,
+        tmp_path,
+        mongo_db=plain.mongo_db,
+        admin_email="another@example.com",
+        admin_password="another admin password",
+    )
+    make_container(with_admin)
+    assert first.db.users.count_documents({}) == 1
+    assert first.db.users.find_one({"email": "another@example.com"}) is None
 
 
-def test_without_admin_settings_bootstrap_creates_no_user(mongo_url, tmp_path):
+def test_without_admin_settings_bootstrap_creates_no_user(mongo_url, tmp_path, make_container):
     settings = make_settings(mongo_url, tmp_path, mongo_db=f"tt_{uuid.uuid4().hex[:12]}")
-    c = bootstrap(settings)
-    try:
-        assert c.db.users.count_documents({}) == 0
-    finally:
-        c.client.drop_database(settings.mongo_db)
-        c.close()
+    c = make_container(settings)
+    assert c.db.users.count_documents({}) == 0
 
 
 def test_replicas_starting_together_create_one_bootstrap_admin(container):

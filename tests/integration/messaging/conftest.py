@@ -1,14 +1,11 @@
-"""Messaging fixtures: the real RabbitMQ (a vhost of its own for the test run), a TCP proxy the
-tests can cut, a real SMTP server (aiosmtpd), and the API and agent as two containers on the same
-database — like an API process and an agent process."""
+"""Messaging fixtures: the real RabbitMQ (the test run's vhost), a TCP proxy the tests can cut, a
+real SMTP server (aiosmtpd), and the API and agent as two containers on the same database —
+like an API process and an agent process. The API's container is the root chain's, with these
+settings: RabbitMQ through the proxy, the test SMTP server, fast retries and short leases."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +13,11 @@ from kombu import Connection
 
 from tasktracker.adapters.broker import topology
 from tasktracker.agent.runner import Background
-from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.bootstrap import Container
 from tasktracker.settings import Settings
-from tests.conftest import IN_CI, make_settings
-from tests.integration.messaging.proxy import TcpProxy
-from tests.integration.messaging.smtp import SmtpServer
-from tests.support.clock import Clock
-
-RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
+from tests.support.proxy import TcpProxy
+from tests.support.services import RABBIT_HOST, RABBIT_PORT, amqp_url
+from tests.support.smtp import SmtpServer
 
 # Fast retries and short leases keep the failure scenarios quick.
 FAST_MESSAGING = {
@@ -35,37 +29,6 @@ FAST_MESSAGING = {
     "delivery_lease": 2.0,
     "public_url": "https://tasks.example.com",
 }
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
-    pytest.skip(reason)
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_vhost() -> Iterator[str]:
-    try:
-        socket.create_connection((RABBIT_HOST, RABBIT_PORT), timeout=2).close()
-    except OSError:
-        _unavailable(f"RabbitMQ is not reachable at {RABBIT_HOST}:{RABBIT_PORT}")
-    if shutil.which("rabbitmqctl") is None:
-        _unavailable("rabbitmqctl is not installed (needed to create the test vhost)")
-    vhost = f"tasktracker-test-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield vhost
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
-
-
-def amqp_url(port: int, vhost: str) -> str:
-    return f"amqp://guest:guest@{RABBIT_HOST}:{port}/{vhost}"
 
 
 @pytest.fixture
@@ -83,42 +46,27 @@ def direct_amqp_url(rabbitmq_vhost: str) -> Iterator[str]:
 
 @pytest.fixture
 def broker_proxy(direct_amqp_url: str) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(RABBIT_HOST, RABBIT_PORT)
-    proxy.start()
-    yield proxy
-    proxy.stop()
+    with TcpProxy(RABBIT_HOST, RABBIT_PORT) as proxy:
+        yield proxy
 
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture
-def settings(
-    mongo_url: str, tmp_path: Path, broker_proxy: TcpProxy, rabbitmq_vhost: str, smtp: SmtpServer
-) -> Settings:
+def settings_overrides(
+    tmp_path: Path, broker_proxy: TcpProxy, rabbitmq_vhost: str, smtp: SmtpServer
+) -> dict[str, object]:
     """The API's settings: it reaches RabbitMQ through the proxy."""
-    return make_settings(
-        mongo_url,
-        tmp_path / "api",
-        amqp_url=amqp_url(broker_proxy.port, rabbitmq_vhost),
-        smtp_url=smtp.url,
+    return {
+        "data_dir": tmp_path / "api",
+        "amqp_url": amqp_url(broker_proxy.port, rabbitmq_vhost),
+        "smtp_url": smtp.url,
         **FAST_MESSAGING,
-    )
-
-
-@pytest.fixture
-def container(settings: Settings, clock: Clock) -> Iterator[Container]:
-    c = bootstrap(settings, clock=clock)
-    try:
-        yield c
-    finally:
-        c.client.drop_database(settings.mongo_db)
-        c.close()
+    }
 
 
 @pytest.fixture
@@ -129,11 +77,11 @@ def agent_settings(settings: Settings, direct_amqp_url: str, tmp_path: Path) -> 
 
 @pytest.fixture
 def agent_container(
-    agent_settings: Settings, clock: Clock, container: Container
-) -> Iterator[Container]:
-    c = bootstrap(agent_settings, clock=clock)
-    yield c
-    c.close()
+    agent_settings: Settings,
+    make_container: Callable[[Settings], Container],
+    container: Container,
+) -> Container:
+    return make_container(agent_settings)
 
 
 @pytest.fixture

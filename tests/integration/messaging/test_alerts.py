@@ -3,24 +3,25 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.bootstrap import Container
+from tasktracker.deploy.processes import stop_process
 from tasktracker.domain.events import EventType
 from tasktracker.scheduler.runner import LEASE_NAME, AlertScheduler
 from tasktracker.settings import Settings
-from tests.conftest import TEST_JWT_SECRET
-from tests.helpers import Account, Api, wait_until
-from tests.integration.messaging.smtp import html_of, text_of
+from tests.support.api import Account, Api, raw
+from tests.support.settings import process_env
+from tests.support.smtp import html_of, text_of
 from tests.support.times import iso
+from tests.support.waiting import wait_until
 
 SCHEDULES = "/api/v1/alerts/schedules"
 DIGEST_SUBJECT = "Your open TaskTracker tasks"
@@ -45,14 +46,16 @@ def scheduler_settings(settings: Settings, direct_amqp_url: str, tmp_path: Path)
 
 
 @pytest.fixture
-def scheduler(scheduler_settings: Settings, container: Container) -> Iterator[AlertScheduler]:
+def scheduler(
+    scheduler_settings: Settings,
+    make_container: Callable[[Settings], Container],
+    container: Container,
+) -> Iterator[AlertScheduler]:
     """The scheduler as a thread (as in `tasktracker run`), with its own container."""
-    c = bootstrap(scheduler_settings)
-    runner = AlertScheduler(c).start_thread()
+    runner = AlertScheduler(make_container(scheduler_settings)).start_thread()
     assert runner.active.wait(10), "the scheduler did not become active"
     yield runner
     runner.stop()
-    c.close()
 
 
 class SchedulerProcess:
@@ -65,18 +68,14 @@ class SchedulerProcess:
 
     def start(self) -> SchedulerProcess:
         s = self.settings
-        env = {
-            **os.environ,
-            "MONGO_URL": s.mongo_url or "",
-            "MONGO_DB": s.mongo_db,
-            "AMQP_URL": s.amqp_url or "",
-            "JWT_SECRET": TEST_JWT_SECRET,
-            "DATA_DIR": str(s.data_dir),
-            "SCHEDULER_LEASE": str(s.scheduler_lease),
-            "SCHEDULER_POLL_INTERVAL": str(s.scheduler_poll_interval),
-            "ALERT_DIGEST_TIME": s.alert_digest_time,
-            "LOG_LEVEL": "INFO",
-        }
+        env = process_env(
+            s,
+            amqp_url=s.amqp_url or "",
+            scheduler_lease=s.scheduler_lease,
+            scheduler_poll_interval=s.scheduler_poll_interval,
+            alert_digest_time=s.alert_digest_time,
+            log_level="INFO",
+        )
         self.log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tasktracker", "scheduler"],
@@ -98,13 +97,8 @@ class SchedulerProcess:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc:
+            stop_process(self.proc, timeout=15)
         self.log.close()
 
     def output(self) -> str:
@@ -153,11 +147,7 @@ def team(api: Api) -> tuple[Account, Account, Account, Account]:
         alice, title="call the bank", assignee=alice.id, due_date=iso(now + timedelta(hours=5))
     )
     finished = api.create_task(bob, title="bob's finished task", assignee=bob.id)
-    for status in ("in_progress", "done"):
-        r = api.client.patch(
-            f"/api/v1/tasks/{finished['id']}", json={"status": status}, headers=bob.headers
-        )
-        assert r.status_code == 200
+    api.finish_task(bob, finished)
     api.create_task(carol, title="carol's task", assignee=carol.id)
     r = api.client.patch(f"/api/v1/users/{carol.id}", json={"active": False}, headers=boss.headers)
     assert r.status_code == 200
@@ -318,8 +308,6 @@ def test_schedules_survive_a_scheduler_restart(api, container, agent, smtp, sche
 
 
 def test_legacy_now_payload_mails_the_digest(api, container, agent, smtp, scheduler):
-    from tests.integration.test_legacy_routes import raw
-
     boss, alice, _bob, _carol = team(api)
     r = api.client.post("/scheduler/scheduler_alert", json={"type": "now"}, headers=raw(boss.token))
     assert r.status_code == 200

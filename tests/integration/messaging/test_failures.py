@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
 from tasktracker.agent.runner import Background
-from tests.conftest import FAST_HASHING, TEST_JWT_SECRET
-from tests.helpers import wait_until
-from tests.integration.messaging.smtp import text_of
-from tests.integration.messaging.test_welcome import signup, wait_for_letters
+from tests.support.api import signup
+from tests.support.settings import process_env
+from tests.support.smtp import text_of, wait_for_letters
+from tests.support.waiting import wait_until
 
 
 def test_signup_answers_promptly_with_the_broker_cut_off_and_the_letter_follows(
@@ -60,18 +59,12 @@ def test_readiness_reports_the_broker(client, broker_proxy):
 
 
 def start_agent_process(agent_settings) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "MONGO_URL": agent_settings.mongo_url,
-        "MONGO_DB": agent_settings.mongo_db,
-        "AMQP_URL": agent_settings.amqp_url,
-        "SMTP_URL": agent_settings.smtp_url,
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "DATA_DIR": str(agent_settings.data_dir),
-        "DELIVERY_LEASE": str(agent_settings.delivery_lease),
-        "PASSWORD_HASH_TIME_COST": str(FAST_HASHING["password_hash_time_cost"]),
-        "PASSWORD_HASH_MEMORY_KIB": str(FAST_HASHING["password_hash_memory_kib"]),
-    }
+    env = process_env(
+        agent_settings,
+        amqp_url=agent_settings.amqp_url,
+        smtp_url=agent_settings.smtp_url,
+        delivery_lease=agent_settings.delivery_lease,
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "tasktracker", "agent", "--no-relay"],
         env=env,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from tasktracker.domain.events import Event, EventType
 from tasktracker.services.events import OutboxRelay
-from tests.helpers import Api
+from tests.support.api import Api
 
 
 def test_task_changes_write_their_events_with_the_request_id(api: Api, client, container):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from tests.integration.messaging.smtp import html_of, text_of
-from tests.integration.messaging.test_welcome import signup, wait_for_letters
+from tests.support.api import SIGNUP_PASSWORD as PASSWORD
+from tests.support.api import signup
+from tests.support.smtp import html_of, text_of, wait_for_letters
 
-PASSWORD = "pw pw pw pw "  # what test_welcome.signup uses
 NEW_PASSWORD = "a brand new password"
 TOKEN = re.compile(r"reset-password\?token=([A-Za-z0-9_-]{40,})\s")
 

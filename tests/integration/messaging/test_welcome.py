@@ -9,21 +9,9 @@ from kombu import Connection
 
 from tasktracker.adapters.broker import EVENTS_EXCHANGE, dead_letter_queue
 from tasktracker.domain.events import EventType
-from tests.helpers import wait_until
-from tests.integration.messaging.smtp import html_of, text_of
-
-
-def signup(client, username: str, **headers: str):
-    body = {"username": username, "email": f"{username}@example.com", "password": "pw " * 4}
-    r = client.post("/api/v1/auth/signup", json=body, headers=headers)
-    assert r.status_code == 201, r.get_json()
-    return r
-
-
-def wait_for_letters(smtp, address: str, count: int = 1, timeout: float = 15.0):
-    return wait_until(
-        lambda: len(smtp.letters_to(address)) >= count and smtp.letters_to(address), timeout
-    )
+from tests.support.api import signup
+from tests.support.smtp import html_of, text_of, wait_for_letters
+from tests.support.waiting import wait_until
 
 
 def test_signup_yields_one_welcome_letter_greeting_the_user_by_name(client, container, agent, smtp):

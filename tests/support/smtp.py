@@ -12,9 +12,12 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from tasktracker.deploy.processes import free_port_below_ephemeral
+from tests.support.waiting import wait_until
 
 
 class Collector:
+    """aiosmtpd's handler: keeps every letter; can hold one DATA to refuse it later."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.messages: list[EmailMessage] = []
@@ -39,6 +42,8 @@ class Collector:
 
 
 class SmtpServer:
+    """aiosmtpd on a port it can stop and listen on again; a context manager too."""
+
     def __init__(self) -> None:
         self.port = free_port_below_ephemeral()
         self.collector = Collector()
@@ -56,6 +61,13 @@ class SmtpServer:
         if self._controller:
             self._controller.stop()
             self._controller = None
+
+    def __enter__(self) -> SmtpServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def letters_to(self, address: str) -> list[EmailMessage]:
         with self.collector._lock:
@@ -76,3 +88,12 @@ def html_of(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
     assert part is not None
     return part.get_content()
+
+
+def wait_for_letters(
+    smtp: SmtpServer, address: str, count: int = 1, timeout: float = 15.0
+) -> list[EmailMessage]:
+    """The letters to `address`, once there are at least `count` of them."""
+    return wait_until(
+        lambda: len(smtp.letters_to(address)) >= count and smtp.letters_to(address), timeout
+    )

@@ -1,20 +1,21 @@
-"""Small helpers for driving the API in tests."""
+"""Driving the API in tests: accounts, their tokens, and requests through the Flask client."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tasktracker.bootstrap import Container
 
 DEFAULT_PASSWORD = "correct horse battery"
+SIGNUP_PASSWORD = "pw " * 4  # what `signup` uses
 
 
 @dataclass
 class Account:
+    """A signed-in user and the access token the API gave it."""
+
     id: str
     username: str
     email: str
@@ -60,14 +61,23 @@ class Api:
         assert r.status_code == 201, r.get_json()
         return r.get_json()
 
+    def finish_task(self, who: Account, task: dict[str, Any]) -> None:
+        """Move `task` through in_progress to done, as `who`."""
+        for status in ("in_progress", "done"):
+            r = self.client.patch(
+                f"/api/v1/tasks/{task['id']}", json={"status": status}, headers=who.headers
+            )
+            assert r.status_code == 200, r.get_json()
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll `predicate` until it answers something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
+
+def raw(token: str) -> dict[str, str]:
+    """The legacy routes' header: the token without a scheme."""
+    return {"Authorization": token}
+
+
+def signup(client: Any, username: str, **headers: str) -> Any:
+    """Sign `username` up (as username@example.com, with SIGNUP_PASSWORD); answer the response."""
+    body = {"username": username, "email": f"{username}@example.com", "password": SIGNUP_PASSWORD}
+    r = client.post("/api/v1/auth/signup", json=body, headers=headers)
+    assert r.status_code == 201, r.get_json()
+    return r

@@ -11,6 +11,8 @@ from tasktracker.deploy.processes import free_port_below_ephemeral
 
 
 class TcpProxy:
+    """Forwards 127.0.0.1:`port` to the target; `stop` cuts every connection through it."""
+
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
         self._listener: socket.socket | None = None
@@ -45,6 +47,13 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
+
+    def __enter__(self) -> TcpProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:
