@@ -27,7 +27,7 @@ def new_db_name() -> str:
 
 def make_settings(mongo_url: str, data_dir: Path, /, **overrides: object) -> Settings:
     """Test settings: a database of its own, the test JWT secret, fast hashing, generous limits,
-    no bootstrap admin; `overrides` on top (validated like the environment)."""
+    no bootstrap admin; `overrides` on top (`data_dir` too), validated like the environment."""
     values: dict[str, object] = {
         "mongo_url": mongo_url,
         "mongo_db": new_db_name(),
