@@ -131,13 +131,13 @@ def container(settings: Settings) -> Iterator[Container]:
     try:
         yield c
     finally:
-        c.client.drop_database(settings.mongo_db)
+        c.adapters.client.drop_database(settings.mongo_db)
         c.close()
 
 
 @pytest.fixture
 def app(container: Container):
-    app = create_app(container)
+    app = create_app(container.services)
     app.config["TESTING"] = True
     return app
 

@@ -109,7 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings)
     container = bootstrap(settings)
-    server = make_server(settings.host, settings.port, create_app(container), threaded=True)
+    server = make_server(
+        settings.host, settings.port, create_app(container.services), threaded=True
+    )
     if not settings.public_url:
         # Links in letters point at the port actually bound (PORT=0 picks a free one).
         settings.public_url = f"http://{settings.host}:{server.server_port}"
@@ -198,7 +200,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     password = args.password or _prompt_password()
     container: Container = bootstrap(settings)
     try:
-        admin = container.accounts.create_admin(email, password, args.username)
+        admin = container.services.accounts.create_admin(email, password, args.username)
     except DomainError as exc:
         print(f"tasktracker: {exc.detail}", file=sys.stderr)
         return 1

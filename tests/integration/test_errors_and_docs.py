@@ -15,8 +15,10 @@ import jwt
 import pytest
 from pymongo import MongoClient
 
+from tasktracker.adapters.mongo.connection import DatabaseProbe
 from tasktracker.api.app import create_app
 from tasktracker.api.security import AUDIENCE, ISSUER
+from tasktracker.services.health import HealthService
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import Account
 
@@ -359,7 +361,9 @@ def test_readyz_checks_mongodb(client):
 def test_readyz_is_503_when_mongodb_is_unreachable(container):
     dead = MongoClient("mongodb://127.0.0.1:1/", serverSelectionTimeoutMS=200, connect=False)
     try:
-        app = create_app(dataclasses.replace(container, client=dead))
+        a = container.adapters
+        health = HealthService(DatabaseProbe(dead), a.broker, a.cache, a.outbox)
+        app = create_app(dataclasses.replace(container.services, health=health))
         r = app.test_client().get("/readyz")
         assert r.status_code == 503
         assert r.get_json()["checks"]["mongodb"] != "ok"

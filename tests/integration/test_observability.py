@@ -26,11 +26,11 @@ def build(mongo_url, memcached_servers, tmp_path):
         )
         container = bootstrap(settings)
         built.append(container)
-        return Api(create_app(container).test_client(), container)
+        return Api(create_app(container.services).test_client(), container)
 
     yield make
     for container in built:
-        container.client.drop_database(container.settings.mongo_db)
+        container.adapters.client.drop_database(container.settings.mongo_db)
         container.close()
 
 
@@ -73,7 +73,7 @@ def test_metrics_count_requests_by_route_template_and_status(api, client):
 def test_metrics_show_the_outbox_backlog_and_published_events(api, client, container):
     api.member()
     pending = samples(client, "tasktracker_outbox_pending")
-    assert pending == {(): float(container.outbox.pending_count())}
+    assert pending == {(): float(container.adapters.outbox.pending_count())}
     published = samples(client, "tasktracker_events_published_total")
     assert published.get((("type", "user.registered"),), 0) >= 1
 

@@ -163,7 +163,7 @@ def test_api8_cors_allows_only_the_configured_origins(mongo_url, memcached_serve
     )
     container = bootstrap(settings)
     try:
-        client = create_app(container).test_client()
+        client = create_app(container.services).test_client()
         ok = client.options(
             "/api/v1/tasks",
             headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
@@ -172,7 +172,7 @@ def test_api8_cors_allows_only_the_configured_origins(mongo_url, memcached_serve
         other = client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "Access-Control-Allow-Origin" not in other.headers
     finally:
-        container.client.drop_database(settings.mongo_db)
+        container.adapters.client.drop_database(settings.mongo_db)
         container.close()
 
 

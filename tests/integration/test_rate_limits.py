@@ -18,13 +18,13 @@ def limited(mongo_url, memcached_servers, tmp_path):
         settings = make_settings(mongo_url, tmp_path, memcached_servers=memcached_servers, **limits)
         container = bootstrap(settings)
         built.append((container, settings))
-        app = create_app(container)
+        app = create_app(container.services)
         return Api(app.test_client(), container)
 
     built: list = []
     yield build
     for container, settings in built:
-        container.client.drop_database(settings.mongo_db)
+        container.adapters.client.drop_database(settings.mongo_db)
         container.close()
 
 
@@ -128,12 +128,12 @@ def test_limits_hold_in_the_embedded_default_too(mongo_url, tmp_path):
     assert settings.memcached_servers is None
     container = bootstrap(settings)
     try:
-        client = create_app(container).test_client()
+        client = create_app(container.services).test_client()
         bad = {"email": "x@example.com", "password": "wrong password"}
         assert client.post("/api/v1/auth/login", json=bad).status_code == 401
         assert_too_many(client.post("/api/v1/auth/login", json=bad))
     finally:
-        container.client.drop_database(settings.mongo_db)
+        container.adapters.client.drop_database(settings.mongo_db)
         container.close()
 
 

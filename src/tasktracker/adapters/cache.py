@@ -8,22 +8,12 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheError
 
 log = logging.getLogger(__name__)
-
-
-class Cache(Protocol):
-    healthy: bool
-
-    def get(self, key: str) -> dict[str, Any] | None: ...
-    def set(self, key: str, value: dict[str, Any], ttl: int) -> bool: ...
-    def delete_many(self, keys: list[str]) -> bool: ...
-    def ping(self) -> bool: ...
-    def close(self) -> None: ...
 
 
 def parse_servers(servers: str) -> list[tuple[str, int]]:

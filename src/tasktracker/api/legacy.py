@@ -13,7 +13,6 @@ from pydantic import BaseModel, BeforeValidator, EmailStr, Field, ValidationErro
 from tasktracker.api.auth import RESET_REQUESTED
 from tasktracker.api.presenters import legacy_job_json, legacy_task_json, legacy_user_json
 from tasktracker.api.rate_limits import RouteLimits
-from tasktracker.api.schemas import Password, Problem, Strict, UtcDatetime, as_utc
 from tasktracker.api.security import (
     Access,
     current_session_id,
@@ -22,12 +21,14 @@ from tasktracker.api.security import (
     optional_user,
     requires,
 )
-from tasktracker.bootstrap import Container
 from tasktracker.domain.errors import Forbidden, InvalidInput
 from tasktracker.domain.schedules import ScheduleKind
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role
-from tasktracker.services.tasks import TaskDraft
+from tasktracker.schemas.common import Problem, Strict
+from tasktracker.schemas.tasks import TaskCreate
+from tasktracker.schemas.types import Password, UtcDatetime, as_utc
+from tasktracker.services.registry import Services
 from tasktracker.settings import Settings
 
 TAG = Tag(name="legacy", description="The original project's routes (kept for compatibility)")
@@ -118,12 +119,12 @@ class LegacyToken(BaseModel):
     token: str
 
 
-def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
+def legacy_api(c: Services, limits: RouteLimits) -> APIBlueprint:
     bp = APIBlueprint("legacy", __name__, abp_tags=[TAG])
 
     def tasks_json(tasks: list[Task]) -> dict[str, Any]:
         ids = [t.assignee for t in tasks if t.assignee] + [t.reporter for t in tasks]
-        usernames = c.users.usernames(ids)
+        usernames = c.accounts.usernames(ids)
         now = c.clock()
         return {"tasks": [legacy_task_json(t, usernames, now) for t in tasks]}
 
@@ -155,20 +156,18 @@ def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     @requires(Access.ADMIN)
     def get_users() -> dict:
         """All users with their assigned task counts (admin)."""
-        users = c.accounts.list_users(
-            current_user(), after=None, limit=c.settings.legacy_list_limit
+        page = c.accounts.list_users(
+            current_user(), cursor=None, limit=c.settings.legacy_list_limit
         )
-        counts = c.task_queries.counts_by_assignee([u.id for u in users])
-        return {"users": [legacy_user_json(u, counts[u.id]["total"]) for u in users]}
+        return {"users": [legacy_user_json(r.user, r.task_counts["total"]) for r in page.items]}
 
     @bp.get("/users/get_user", security=SECURITY)
     @requires(Access.ADMIN)
     def get_user(query: LegacyEmailQuery) -> dict:
         """One user by `email`, from the query string or a JSON body (admin)."""
         email = query.email or email_from_json_body()
-        user = c.accounts.find_by_email(current_user(), email)
-        counts = c.task_queries.counts_by_assignee([user.id])
-        return {"user": legacy_user_json(user, counts[user.id]["total"])}
+        found = c.accounts.find_by_email(current_user(), email)
+        return {"user": legacy_user_json(found.user, found.task_counts["total"])}
 
     @bp.post("/users/change_password", security=SECURITY, responses={200: LegacyMessage})
     @requires(Access.USER)
@@ -194,7 +193,7 @@ def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     @requires(Access.USER)
     def add_task(body: LegacyTaskIn) -> tuple[dict, int]:
         """Create a task with the original's field names."""
-        draft = TaskDraft(
+        draft = TaskCreate(
             title=body.summary,
             description=body.description,
             type=body.task_type,
@@ -226,7 +225,7 @@ def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     @requires(Access.USER)
     def status_summary() -> dict:
         """Task counts by status."""
-        counts = c.task_queries.summary(c.clock())
+        counts = c.task_queries.summary()
         return {str(s): counts[str(s)] for s in Status}
 
     @bp.get("/tasks/recent", security=SECURITY)
@@ -261,7 +260,7 @@ def legacy_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     def scheduler_jobs() -> list[dict]:
         """Scheduled alerts as `[{id, next_run_time, trigger}]`."""
         now = c.clock()
-        return [legacy_job_json(s, now) for s in c.alerts.list()]
+        return [legacy_job_json(s, now) for s in c.alerts.list(current_user())]
 
     return bp
 

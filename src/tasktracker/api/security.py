@@ -22,11 +22,11 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from tasktracker.adapters.mongo.sessions import SessionRecord
 from tasktracker.api.problems import problem
-from tasktracker.bootstrap import Container
 from tasktracker.domain.errors import AuthenticationFailed, Forbidden
+from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.users import User, require_admin
+from tasktracker.services.registry import Services
 
 ISSUER = "tasktracker"
 AUDIENCE = "tasktracker-api"
@@ -88,10 +88,10 @@ def refresh_claims(token: str) -> tuple[str, str]:
     return str(claims["sid"]), str(claims["rid"])
 
 
-def init_security(app: Flask, container: Container) -> JWTManager:
-    settings = container.settings
+def init_security(app: Flask, services: Services) -> JWTManager:
+    settings = services.settings
     app.config.update(
-        JWT_SECRET_KEY=container.jwt_secret,
+        JWT_SECRET_KEY=settings.jwt_secret,
         JWT_ALGORITHM=settings.jwt_algorithm,
         JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_ttl),
@@ -114,7 +114,7 @@ def init_security(app: Flask, container: Container) -> JWTManager:
         sid, sub = payload.get("sid"), payload.get("sub")
         if not isinstance(sid, str) or not isinstance(sub, str):
             return None
-        return container.sessions.principal(sid, sub)
+        return services.sessions.principal(sid, sub)
 
     def unauthorized(detail: str) -> Response:
         return problem(401, detail, title="Unauthorized")

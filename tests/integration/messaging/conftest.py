@@ -133,7 +133,7 @@ def container(settings: Settings, clock: ShiftableClock) -> Iterator[Container]:
     try:
         yield c
     finally:
-        c.client.drop_database(settings.mongo_db)
+        c.adapters.client.drop_database(settings.mongo_db)
         c.close()
 
 
