@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,3 +165,9 @@ class AccountService:
             return self.get(existing.id)
         name = username or email.split("@", 1)[0]
         return self.signup(name, email, password, role=Role.ADMIN)
+
+    # --- the original's routes (api/legacy) ----------------------------------------------------
+
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """user id -> username, for the ids that name a user."""
+        return self._users.usernames(user_ids)

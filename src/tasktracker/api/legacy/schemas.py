@@ -1,0 +1,147 @@
+"""The original's request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field
+
+from tasktracker.api.schemas import Password, Strict, UtcDatetime, as_utc
+from tasktracker.domain.errors import InvalidInput
+from tasktracker.domain.tasks import Priority, Status
+from tasktracker.domain.users import Role
+from tasktracker.services.tasks import TaskDraft
+
+STATUS_ALIASES = {
+    "open": Status.OPEN,
+    "new": Status.OPEN,
+    "todo": Status.OPEN,
+    "to_do": Status.OPEN,
+    "in_progress": Status.IN_PROGRESS,
+    "inprogress": Status.IN_PROGRESS,
+    "done": Status.DONE,
+    "completed": Status.DONE,
+    "closed": Status.DONE,
+}
+
+
+def legacy_key(value: Any) -> Any:
+    """`In Progress`, `IN-PROGRESS`, ` in_progress ` -> `in_progress`."""
+    if not isinstance(value, str):
+        return value
+    return value.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def legacy_status(value: Any) -> Any:
+    key = legacy_key(value)
+    return STATUS_ALIASES.get(key, key) if isinstance(key, str) else key
+
+
+def lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class LegacyIn(Strict):
+    """A legacy request model."""
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+class LegacySignupIn(LegacyIn):
+    username: Annotated[str, Field(min_length=3, max_length=64)]
+    password: Password
+    email: EmailStr
+    role: Annotated[Role | None, BeforeValidator(lower)] = None
+    status: Annotated[Literal["active", "inactive"] | None, BeforeValidator(lower)] = None
+
+
+class LegacyLoginIn(LegacyIn):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Password
+
+
+class LegacyChangePasswordIn(LegacyIn):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    oldPassword: Password
+    newPassword: Password
+
+
+class LegacyEmailIn(LegacyIn):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+
+
+class LegacyEmailQuery(LegacyIn):
+    email: Annotated[str | None, Field(max_length=320)] = None
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+
+class LegacyTaskIn(LegacyIn):
+    """The original's task fields; status and priority in any case, with spaces, hyphens or
+    underscores (`"In Progress"`, `"High"`)."""
+
+    summary: Annotated[str, Field(min_length=1, max_length=200)]
+    task_type: Annotated[str, Field(min_length=1, max_length=50)] = "task"
+    status: Annotated[Status, BeforeValidator(legacy_status)] = Status.OPEN
+    estimate: Annotated[float | None, Field(ge=0, le=100_000)] = None
+    priority: Annotated[Priority, BeforeValidator(legacy_key)] = Priority.MEDIUM
+    assigned: Annotated[str | None, Field(max_length=64, description="username")] = None
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    start_dt: UtcDatetime | None = None
+    due_date: UtcDatetime | None = None
+
+    def draft(self) -> TaskDraft:
+        return TaskDraft(
+            title=self.summary,
+            description=self.description,
+            type=self.task_type,
+            status=self.status,
+            priority=self.priority,
+            estimate_hours=self.estimate,
+            assignee=self.assigned,
+            start_date=self.start_dt,
+            due_date=self.due_date,
+        )
+
+
+# --- scheduler ---------------------------------------------------------------------------------
+
+
+class LegacyScheduleIn(LegacyIn):
+    type: Literal["once", "daily", "now"]
+    run_at: Annotated[str | None, Field(max_length=64)] = None
+
+    def run_at_utc(self) -> datetime | None:
+        """The original's `run_at`: ISO 8601 ('2025-01-31 09:00:00' too); naive means UTC."""
+        if not self.run_at:
+            return None
+        try:
+            return as_utc(datetime.fromisoformat(self.run_at.strip()))
+        except ValueError:
+            raise InvalidInput(
+                "run_at must be a date and time such as '2025-01-31T09:00:00Z'"
+            ) from None
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+class LegacyMessage(BaseModel):
+    message: str
+
+
+class LegacyToken(BaseModel):
+    token: str
+
+
+class LegacyTaskAdded(BaseModel):
+    message: str
+    task_id: str
+
+
+class LegacyJobScheduled(BaseModel):
+    message: str
+    job_id: str

@@ -1,0 +1,59 @@
+"""The original's task routes, with its field names (summary, task_type, assigned, ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_openapi3 import APIBlueprint
+
+from tasktracker.api.legacy.schemas import LegacyTaskAdded, LegacyTaskIn
+from tasktracker.api.presenters import legacy_task_json
+from tasktracker.api.schemas import Problem
+from tasktracker.api.security import Access, current_user, requires
+from tasktracker.bootstrap import Container
+from tasktracker.domain.tasks import Status, Task
+
+SECURITY = [{"bearer": []}]
+RECENT_COUNT = 10
+
+
+def register_task_routes(bp: APIBlueprint, c: Container) -> None:
+    def tasks_json(tasks: list[Task]) -> dict[str, Any]:
+        ids = [t.assignee for t in tasks if t.assignee] + [t.reporter for t in tasks]
+        usernames = c.accounts.usernames(ids)
+        now = c.clock()
+        return {"tasks": [legacy_task_json(t, usernames, now) for t in tasks]}
+
+    @bp.post("/tasks/add_task", security=SECURITY, responses={201: LegacyTaskAdded, 422: Problem})
+    @requires(Access.USER)
+    def add_task(body: LegacyTaskIn) -> tuple[dict, int]:
+        """Create a task with the original's field names."""
+        task = c.tasks.create(current_user(), body.draft())
+        return {"message": "Task added", "task_id": task.id}, 201
+
+    @bp.get("/tasks/get_tasks", security=SECURITY)
+    @requires(Access.USER)
+    def get_tasks() -> dict:
+        """All tasks, newest first (capped at LEGACY_LIST_LIMIT)."""
+        return tasks_json(c.task_queries.newest(c.settings.legacy_list_limit))
+
+    @bp.get("/tasks/get_my_task", security=SECURITY)
+    @requires(Access.USER)
+    def get_my_task() -> dict:
+        """Tasks assigned to the caller (an empty list when there are none)."""
+        return tasks_json(
+            c.task_queries.newest(c.settings.legacy_list_limit, assignee=current_user().id)
+        )
+
+    @bp.get("/tasks/status_summary", security=SECURITY)
+    @requires(Access.USER)
+    def status_summary() -> dict:
+        """Task counts by status."""
+        counts = c.task_queries.summary(c.clock())
+        return {str(s): counts[str(s)] for s in Status}
+
+    @bp.get("/tasks/recent", security=SECURITY)
+    @requires(Access.USER)
+    def recent() -> dict:
+        """The ten newest tasks."""
+        return tasks_json(c.task_queries.newest(RECENT_COUNT))
