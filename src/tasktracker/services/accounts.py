@@ -168,6 +168,34 @@ class AccountService:
 
     # --- the original's routes (api/legacy) ----------------------------------------------------
 
+    def register(
+        self,
+        actor: User | None,
+        username: str,
+        email: str,
+        password: str,
+        *,
+        role: Role = Role.MEMBER,
+        active: bool = True,
+    ) -> User:
+        """A sign-up that may come from an admin: only an admin's `role` and `active` count;
+        anyone else (anonymous or not) gets an active member."""
+        if actor is None or not actor.is_admin:
+            role, active = Role.MEMBER, True
+        return self.signup(username, email, password, role=role, active=active)
+
+    def change_password_with_credentials(
+        self, email: str, current_password: str, new_password: str
+    ) -> None:
+        """Change a password without a session: the current password authenticates, failing
+        exactly like a login (unknown email, wrong password, disabled account). Every session
+        of the user ends."""
+        validate_password(new_password)
+        user = self.authenticate(email, current_password)
+        self._users.set_password_hash(user.id, self._hasher.hash(new_password), self._clock())
+        ended = self._sessions.revoke_all(user.id)
+        log.info("password changed user=%s sessions_ended=%d", user.id, ended)
+
     def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
         """user id -> username, for the ids that name a user."""
         return self._users.usernames(user_ids)

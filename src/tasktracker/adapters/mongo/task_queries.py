@@ -168,6 +168,13 @@ class TaskQueries:
         cursor = self._tasks.find(query).sort(Sort().spec()).limit(limit)
         return [task_from_doc(d) for d in cursor]
 
+    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        """The first tasks created (the original's list order); the created indexes serve it
+        scanned backwards."""
+        query = filter_query(TaskFilter(assignee=assignee), datetime.now(UTC))
+        cursor = self._tasks.find(query).sort(Sort(descending=False).spec()).limit(limit)
+        return [task_from_doc(d) for d in cursor]
+
     def summary(self, now: datetime) -> dict[str, int]:
         """Counts by status plus overdue; each count is served by the `status_due` index."""
         counts = {str(s): self._tasks.count_documents({"status": str(s)}) for s in Status}

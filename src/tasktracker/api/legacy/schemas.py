@@ -1,17 +1,26 @@
-"""The original's request and response models."""
+"""The original's request and response models.
+
+Unlike the resource API's, these ignore unknown fields: the original's clients send extras such
+as `confirm_password` on signup or `tags` on add_task. An extra field is dropped at validation,
+never passed on; the known fields keep strict types, so an operator object such as
+`{"$ne": null}` is still a 422.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
 from tasktracker.api.schemas import Password, Strict, UtcDatetime, as_utc
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.tasks import Priority, Status
 from tasktracker.domain.users import Role
 from tasktracker.services.tasks import TaskDraft
+
+DEFAULT_TASK_TYPE = "Development"
+DEFAULT_ESTIMATE_HOURS = 8.0
 
 STATUS_ALIASES = {
     "open": Status.OPEN,
@@ -38,12 +47,22 @@ def legacy_status(value: Any) -> Any:
     return STATUS_ALIASES.get(key, key) if isinstance(key, str) else key
 
 
+def legacy_flag(value: Any) -> Any:
+    """`y`/`n` in any case -> `Y`/`N`; `active`/`inactive` in any case -> lower case."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return value.upper() if value.lower() in ("y", "n") else value.lower()
+
+
 def lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
 class LegacyIn(Strict):
-    """A legacy request model."""
+    """A legacy request model: unknown fields are ignored (`Strict` keeps its cached schema)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -53,8 +72,22 @@ class LegacySignupIn(LegacyIn):
     username: Annotated[str, Field(min_length=3, max_length=64)]
     password: Password
     email: EmailStr
-    role: Annotated[Role | None, BeforeValidator(lower)] = None
-    status: Annotated[Literal["active", "inactive"] | None, BeforeValidator(lower)] = None
+    role: Annotated[
+        Literal["user", "developer", "member", "admin"] | None,
+        BeforeValidator(lower),
+        Field(description="`user` and `developer` mean member; `admin` only when an admin calls"),
+    ] = None
+    status: Annotated[
+        Literal["Y", "N", "active", "inactive"] | None,
+        BeforeValidator(legacy_flag),
+        Field(description='"Y" active, "N" inactive (only when an admin calls)'),
+    ] = None
+
+    def requested_role(self) -> Role:
+        return Role.ADMIN if self.role == "admin" else Role.MEMBER
+
+    def requested_active(self) -> bool:
+        return self.status not in ("N", "inactive")
 
 
 class LegacyLoginIn(LegacyIn):
@@ -80,13 +113,13 @@ class LegacyEmailQuery(LegacyIn):
 
 
 class LegacyTaskIn(LegacyIn):
-    """The original's task fields; status and priority in any case, with spaces, hyphens or
-    underscores (`"In Progress"`, `"High"`)."""
+    """The original's task fields and defaults; status and priority in any case, with spaces,
+    hyphens or underscores (`"In Progress"`, `"High"`)."""
 
     summary: Annotated[str, Field(min_length=1, max_length=200)]
-    task_type: Annotated[str, Field(min_length=1, max_length=50)] = "task"
+    task_type: Annotated[str, Field(min_length=1, max_length=50)] = DEFAULT_TASK_TYPE
     status: Annotated[Status, BeforeValidator(legacy_status)] = Status.OPEN
-    estimate: Annotated[float | None, Field(ge=0, le=100_000)] = None
+    estimate: Annotated[float | None, Field(ge=0, le=100_000)] = DEFAULT_ESTIMATE_HOURS
     priority: Annotated[Priority, BeforeValidator(legacy_key)] = Priority.MEDIUM
     assigned: Annotated[str | None, Field(max_length=64, description="username")] = None
     description: Annotated[str, Field(max_length=10_000)] = ""

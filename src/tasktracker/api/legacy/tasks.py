@@ -24,25 +24,30 @@ def register_task_routes(bp: APIBlueprint, c: Container) -> None:
         now = c.clock()
         return {"tasks": [legacy_task_json(t, usernames, now) for t in tasks]}
 
-    @bp.post("/tasks/add_task", security=SECURITY, responses={201: LegacyTaskAdded, 422: Problem})
-    @requires(Access.USER)
-    def add_task(body: LegacyTaskIn) -> tuple[dict, int]:
-        """Create a task with the original's field names."""
+    @bp.post(
+        "/tasks/add_task",
+        security=SECURITY,
+        responses={200: LegacyTaskAdded, 403: Problem, 422: Problem},
+    )
+    @requires(Access.ADMIN)
+    def add_task(body: LegacyTaskIn) -> dict:
+        """Create a task with the original's field names (admin, as in the original; members
+        use `POST /api/v1/tasks`). Defaults: `task_type` "Development", `estimate` 8."""
         task = c.tasks.create(current_user(), body.draft())
-        return {"message": "Task added", "task_id": task.id}, 201
+        return {"message": "Task added", "task_id": task.id}
 
     @bp.get("/tasks/get_tasks", security=SECURITY)
     @requires(Access.USER)
     def get_tasks() -> dict:
-        """All tasks, newest first (capped at LEGACY_LIST_LIMIT)."""
-        return tasks_json(c.task_queries.newest(c.settings.legacy_list_limit))
+        """All tasks, oldest first (capped at LEGACY_LIST_LIMIT)."""
+        return tasks_json(c.task_queries.oldest(c.settings.legacy_list_limit))
 
     @bp.get("/tasks/get_my_task", security=SECURITY)
     @requires(Access.USER)
     def get_my_task() -> dict:
-        """Tasks assigned to the caller (an empty list when there are none)."""
+        """Tasks assigned to the caller, oldest first (an empty list when there are none)."""
         return tasks_json(
-            c.task_queries.newest(c.settings.legacy_list_limit, assignee=current_user().id)
+            c.task_queries.oldest(c.settings.legacy_list_limit, assignee=current_user().id)
         )
 
     @bp.get("/tasks/status_summary", security=SECURITY)

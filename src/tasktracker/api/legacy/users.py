@@ -16,7 +16,7 @@ from tasktracker.api.legacy.schemas import (
     LegacySignupIn,
     LegacyToken,
 )
-from tasktracker.api.presenters import legacy_user_json
+from tasktracker.api.presenters import legacy_role, legacy_user_json
 from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.schemas import Problem
 from tasktracker.api.security import (
@@ -28,10 +28,10 @@ from tasktracker.api.security import (
     requires,
 )
 from tasktracker.bootstrap import Container
-from tasktracker.domain.errors import Forbidden, InvalidInput
-from tasktracker.domain.users import Role
+from tasktracker.domain.errors import Forbidden, InvalidInput, NotFound
 
 SECURITY = [{"bearer": []}]
+OPTIONAL_SECURITY = [{"bearer": []}, {}]  # OpenAPI: a token or none
 
 
 def register_user_routes(bp: APIBlueprint, c: Container, limits: RouteLimits) -> None:
@@ -39,13 +39,18 @@ def register_user_routes(bp: APIBlueprint, c: Container, limits: RouteLimits) ->
     @requires(Access.OPTIONAL)
     @limits.signup
     def signup(body: LegacySignupIn) -> tuple[dict, int]:
-        """Register a user; `role` and `status` are honoured only when an admin calls."""
-        caller = optional_user()
-        by_admin = caller is not None and caller.is_admin
-        role = body.role if by_admin and body.role else Role.MEMBER
-        active = body.status != "inactive" if by_admin else True
-        user = c.accounts.signup(body.username, body.email, body.password, role=role, active=active)
-        return {"message": f"User {user.username} registered successfully as {user.role}"}, 201
+        """Register a user. `role` (`user`, `developer`, `admin`) and `status` (`Y`, `N`) are
+        honoured only when an admin calls; anyone else gets an active member."""
+        user = c.accounts.register(
+            optional_user(),
+            body.username,
+            body.email,
+            body.password,
+            role=body.requested_role(),
+            active=body.requested_active(),
+        )
+        message = f"User {user.username} registered successfully as {legacy_role(user.role)}"
+        return {"message": message}, 201
 
     @bp.post("/users/login", responses={200: LegacyToken, 401: Problem, 429: Problem})
     @limits.login
@@ -67,22 +72,37 @@ def register_user_routes(bp: APIBlueprint, c: Container, limits: RouteLimits) ->
     @bp.get("/users/get_user", security=SECURITY)
     @requires(Access.ADMIN)
     def get_user(query: LegacyEmailQuery) -> dict:
-        """One user by `email`, from the query string or a JSON body (admin)."""
+        """One user by `email`, from the query string or a JSON body (admin); `{"user": null}`
+        when no user has it."""
         email = query.email or email_from_json_body()
-        user = c.accounts.find_by_email(current_user(), email)
+        try:
+            user = c.accounts.find_by_email(current_user(), email)
+        except NotFound:
+            return {"user": None}
         counts = c.task_queries.counts_by_assignee([user.id])
         return {"user": legacy_user_json(user, counts[user.id]["total"])}
 
-    @bp.post("/users/change_password", security=SECURITY, responses={200: LegacyMessage})
-    @requires(Access.USER)
+    @bp.post(
+        "/users/change_password",
+        security=OPTIONAL_SECURITY,
+        responses={200: LegacyMessage, 401: Problem, 403: Problem, 429: Problem},
+    )
+    @requires(Access.OPTIONAL)
+    @limits.login
     def change_password(body: LegacyChangePasswordIn) -> dict:
-        """Change the caller's own password (a token is required, unlike the original)."""
-        user = current_user()
-        if body.email.strip().lower() != user.email:
+        """Change a password; the old one authenticates, so no token is needed (as in the
+        original). A token, when sent, must belong to `email`. Other sessions end."""
+        caller = optional_user()
+        if caller is None:
+            c.accounts.change_password_with_credentials(
+                body.email, body.oldPassword, body.newPassword
+            )
+        elif body.email.strip().lower() != caller.email:
             raise Forbidden("you can change only your own password")
-        c.accounts.change_password(
-            user.id, body.oldPassword, body.newPassword, keep_session=current_session_id()
-        )
+        else:
+            c.accounts.change_password(
+                caller.id, body.oldPassword, body.newPassword, keep_session=current_session_id()
+            )
         return {"message": "Password changed successfully"}
 
     @bp.post("/users/forget_password", responses={200: LegacyMessage, 422: Problem, 429: Problem})
