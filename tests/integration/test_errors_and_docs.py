@@ -341,6 +341,21 @@ def test_docs_page_is_served(client):
     assert r.mimetype == "text/html"
 
 
+def test_docs_open_swagger_ui_served_from_the_package(client):
+    for path in ("/docs", "/docs/"):
+        r = client.get(path, follow_redirects=True)
+        assert r.status_code == 200, path
+        assert r.request.path == "/docs/swagger", path
+        assert b"swagger-ui-bundle.js" in r.data
+    page = r.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="(swagger/[^"]+)"', page)
+    assert {"swagger/js/swagger-ui-bundle.js", "swagger/css/swagger-ui.css"} <= set(assets)
+    for asset in assets:
+        assert client.get(f"/docs/{asset}").status_code == 200, asset
+    assert "//" not in "".join(assets)  # no CDN
+    assert client.get("/docs/openapi.json").get_json()["openapi"].startswith("3.")
+
+
 # --- health ------------------------------------------------------------------------------------
 
 

@@ -85,6 +85,35 @@ def test_login_is_limited_per_account_across_addresses(limited):
     )
 
 
+def legacy_change_password(api, body: dict, ip: str):
+    """The original's change_password without a token: the old password authenticates."""
+    return api.client.post("/users/change_password", json=body, environ_base=from_ip(ip))
+
+
+def test_tokenless_change_password_shares_the_login_limit_per_address(limited):
+    api = limited(rate_limit_login_ip="2/minute")
+    guess = {"email": "nobody@example.com", "oldPassword": "guess guess", "newPassword": "x" * 12}
+    for _ in range(2):
+        assert legacy_change_password(api, guess, "10.0.3.1").status_code == 401
+    assert_too_many(legacy_change_password(api, guess, "10.0.3.1"))
+    login = {"email": "nobody@example.com", "password": "guess guess"}
+    assert_too_many(api.client.post("/users/login", json=login, environ_base=from_ip("10.0.3.1")))
+    assert legacy_change_password(api, guess, "10.0.3.2").status_code == 401
+
+
+def test_tokenless_change_password_shares_the_login_limit_per_account(limited):
+    api = limited(rate_limit_login_account="2/minute")
+    victim = api.member("victim")
+    guess = {"email": victim.email, "oldPassword": "guess guess", "newPassword": "x" * 12}
+    # api.member() logged in once already: one attempt left for this account.
+    assert legacy_change_password(api, guess, "10.0.4.1").status_code == 401
+    assert_too_many(legacy_change_password(api, guess, "10.0.4.2"))
+    right = {**guess, "oldPassword": victim.password}
+    assert_too_many(legacy_change_password(api, right, "10.0.4.3"))
+    login = {"email": victim.email, "password": victim.password}
+    assert_too_many(api.client.post("/users/login", json=login, environ_base=from_ip("10.0.4.4")))
+
+
 def test_an_email_memcached_cannot_key_is_still_counted(limited, caplog):
     api = limited(rate_limit_login_account="1/minute")
     odd = {"email": "a b\u00e9\n" + "x" * 300, "password": "guess guess"}

@@ -666,3 +666,19 @@ def test_summary_counts_use_an_index(container, indexed_board, clock):
     stages = winning_stages(container, summary_overdue_query(clock()), None)
     assert "COLLSCAN" not in stages, stages
     assert "IXSCAN" in stages
+
+
+@pytest.mark.parametrize("who", ["everyone", "assignee"])
+def test_the_legacy_oldest_first_lists_use_an_index(container, indexed_board, clock, who):
+    """`TaskQueries.oldest` (get_tasks, get_my_task): the created indexes scanned backwards."""
+    alice, _bob = indexed_board
+    flt = TaskFilter(assignee=alice.id if who == "assignee" else None)
+    oldest_first = Sort.parse("created_at")
+    stages = winning_stages(container, list_query(flt, oldest_first, None, clock()), oldest_first)
+    assert "COLLSCAN" not in stages, (who, stages)
+    assert "IXSCAN" in stages, (who, stages)
+    tasks = container.services.task_queries.oldest(100, assignee=flt.assignee)
+    assert [t.created_at for t in tasks] == sorted(t.created_at for t in tasks)
+    assert len(tasks) == container.adapters.db.tasks.count_documents(
+        list_query(flt, oldest_first, None, clock())
+    )

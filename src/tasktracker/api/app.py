@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request, url_for
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as BaseResponse
 
 from tasktracker import __version__
 from tasktracker.api.alerts import alerts_api
@@ -68,8 +69,21 @@ def create_app(services: Services) -> OpenAPI:
     app.register_blueprint(health_api(services))
     app.register_blueprint(metrics_api(services))
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
+    init_docs(app)
     app.after_request(add_security_headers)
     return app
+
+
+def init_docs(app: Flask) -> None:
+    """`/docs` and `/docs/` open Swagger UI at once: flask-openapi3 would show a page choosing
+    among its installed UI plugins, and only Swagger is installed. The page and its static files
+    come from the flask-openapi3-swagger package (no CDN)."""
+
+    def swagger() -> BaseResponse:
+        return redirect(url_for("swagger.swagger"))
+
+    app.view_functions["openapi.openapi"] = swagger
+    app.add_url_rule("/docs", "docs", swagger)
 
 
 def init_proxy_fix(app: Flask, trusted_proxies: int) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from tasktracker.domain.schedules import Schedule
 from tasktracker.domain.tasks import Task
-from tasktracker.domain.users import User
+from tasktracker.domain.users import Role, User
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
@@ -45,13 +45,19 @@ def legacy_task_json(task: Task, usernames: dict[str, str], now: datetime) -> di
     }
 
 
+def legacy_role(role: Role) -> str:
+    """The original's role names: `admin` and `user` (a member)."""
+    return "admin" if role is Role.ADMIN else "user"
+
+
 def legacy_user_json(user: User, task_count: int | None = None) -> dict[str, Any]:
+    """The original's user: `role` admin/user, `status` "Y" (active) or "N"."""
     body: dict[str, Any] = {
         "_id": user.id,
         "username": user.username,
         "email": user.email,
-        "role": str(user.role),
-        "status": "active" if user.active else "inactive",
+        "role": legacy_role(user.role),
+        "status": "Y" if user.active else "N",
     }
     if task_count is not None:
         body["task_count"] = task_count

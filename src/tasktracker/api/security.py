@@ -119,11 +119,7 @@ def init_security(app: Flask, services: Services) -> JWTManager:
     def unauthorized(detail: str) -> Response:
         return problem(401, detail, title="Unauthorized")
 
-    jwt.unauthorized_loader(
-        lambda reason: unauthorized(
-            "missing or malformed Authorization header; send 'Bearer <token>'"
-        )
-    )
+    jwt.unauthorized_loader(lambda reason: unauthorized(missing_token_detail()))
     jwt.invalid_token_loader(lambda reason: unauthorized("the token is invalid"))
     jwt.expired_token_loader(lambda _h, _p: unauthorized("the token has expired"))
     jwt.revoked_token_loader(lambda _h, _p: unauthorized("the session has ended"))
@@ -133,6 +129,16 @@ def init_security(app: Flask, services: Services) -> JWTManager:
     app.before_request(normalize_authorization_header)
     app.before_request(authenticate_request)
     return jwt
+
+
+def missing_token_detail() -> str:
+    """The legacy routes also take the original's header form, so a 401 there names it."""
+    if request.blueprint == "legacy":
+        return (
+            "missing or malformed Authorization header; send 'Authorization: <token>' "
+            "(the token /users/login answers) or 'Authorization: Bearer <token>'"
+        )
+    return "missing or malformed Authorization header; send 'Bearer <token>'"
 
 
 def normalize_authorization_header() -> None:

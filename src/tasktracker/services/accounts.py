@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tasktracker.domain.errors import (
@@ -150,10 +151,6 @@ class AccountService:
         items = [UserWithCounts(u, counts[u.id]) for u in users]
         return Page(items, users[-1].id if more else None)
 
-    def usernames(self, user_ids: list[str]) -> dict[str, str]:
-        """The usernames of these users (ids of unknown users are left out)."""
-        return self._users.usernames(user_ids)
-
     def update_user(self, actor: User, user_id: str, changes: UserChanges) -> User:
         require_admin(actor)
         target = self.get(user_id)
@@ -199,3 +196,37 @@ class AccountService:
             return self.get(existing.id)
         name = username or email.split("@", 1)[0]
         return self.signup(name, email, password, role=Role.ADMIN)
+
+    # --- the original's routes (api/legacy) ----------------------------------------------------
+
+    def register(
+        self,
+        actor: User | None,
+        username: str,
+        email: str,
+        password: str,
+        *,
+        role: Role = Role.MEMBER,
+        active: bool = True,
+    ) -> User:
+        """A sign-up that may come from an admin: only an admin's `role` and `active` count;
+        anyone else (anonymous or not) gets an active member."""
+        if actor is None or not actor.is_admin:
+            role, active = Role.MEMBER, True
+        return self.signup(username, email, password, role=role, active=active)
+
+    def change_password_with_credentials(
+        self, email: str, current_password: str, new_password: str
+    ) -> None:
+        """Change a password without a session: the current password authenticates, failing
+        exactly like a login (unknown email, wrong password, disabled account). Every session
+        of the user ends."""
+        validate_password(new_password)
+        user = self.authenticate(email, current_password)
+        self._users.set_password_hash(user.id, self._hasher.hash(new_password), self._clock())
+        ended = self._sessions.revoke_all(user.id)
+        log.info("password changed user=%s sessions_ended=%d", user.id, ended)
+
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """user id -> username, for the ids that name a user."""
+        return self._users.usernames(user_ids)

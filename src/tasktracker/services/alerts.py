@@ -78,6 +78,25 @@ class AlertService:
         log.info("alert schedule %s (%s) created by %s", schedule.id, kind, actor.id)
         return schedule
 
+    def create_legacy(
+        self,
+        actor: User,
+        kind: ScheduleKind,
+        run_at: datetime | None,
+        *,
+        digest_time: str,
+        digest_timezone: str,
+    ) -> Schedule:
+        """The original's `{type, run_at}`: `once` at `run_at`; `daily` at `run_at`'s time of
+        day (UTC), or at `digest_time` in `digest_timezone` without one; `now` at once."""
+        if kind is ScheduleKind.ONCE:
+            return self.create(actor, kind, run_at=run_at)
+        if kind is ScheduleKind.DAILY and run_at is not None:
+            return self.create(actor, kind, time=f"{run_at:%H:%M}", timezone="UTC")
+        if kind is ScheduleKind.DAILY:
+            return self.create(actor, kind, time=digest_time, timezone=digest_timezone)
+        return self.create(actor, kind)
+
     def list(self, actor: User) -> list[Schedule]:
         """Every pending schedule (admins only)."""
         require_admin(actor)

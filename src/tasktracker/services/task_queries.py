@@ -41,3 +41,7 @@ class TaskQueryService:
 
     def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
         return self._reads.newest(limit, assignee)
+
+    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        """The first `limit` tasks (of `assignee`), oldest first: the original's order."""
+        return self._reads.oldest(limit, assignee)

@@ -131,8 +131,16 @@ class TaskQueries:
         return Page([task_from_doc(d) for d in docs], next_cursor)
 
     def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        return self._first(limit, assignee, Sort())
+
+    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        """The first tasks created (the original's list order); the created indexes serve it
+        scanned backwards."""
+        return self._first(limit, assignee, Sort(descending=False))
+
+    def _first(self, limit: int, assignee: str | None, sort: Sort) -> list[Task]:
         query = filter_query(TaskFilter(assignee=assignee), datetime.now(UTC))
-        cursor = self._tasks.find(query).sort(sort_spec(Sort())).limit(limit)
+        cursor = self._tasks.find(query).sort(sort_spec(sort)).limit(limit)
         return [task_from_doc(d) for d in cursor]
 
     def summary(self, now: datetime) -> dict[str, int]:
