@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from flask import Response
 from flask_openapi3 import APIBlueprint
 
-from tasktracker.api.legacy.schemas import LegacyJobScheduled, LegacyScheduleIn
-from tasktracker.api.presenters import legacy_job_json
+from tasktracker.api.legacy.schemas import (
+    LegacyJob,
+    LegacyJobList,
+    LegacyJobScheduled,
+    LegacyScheduleIn,
+)
+from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_user, requires
 from tasktracker.domain.schedules import ScheduleKind
 from tasktracker.schemas.common import Problem
@@ -35,9 +41,10 @@ def register_scheduler_routes(bp: APIBlueprint, c: Services) -> None:
         )
         return {"message": "Job scheduled successfully", "job_id": schedule.id}
 
-    @bp.get("/scheduler/scheduler_jobs", security=SECURITY)
+    @bp.get("/scheduler/scheduler_jobs", security=SECURITY, responses={200: LegacyJobList})
     @requires(Access.ADMIN)
-    def scheduler_jobs() -> list[dict]:
+    def scheduler_jobs() -> Response:
         """Scheduled alerts as `[{id, next_run_time, trigger}]`."""
         now = c.clock()
-        return [legacy_job_json(s, now) for s in c.alerts.list(current_user())]
+        jobs = [LegacyJob.of(s, now) for s in c.alerts.list(current_user())]
+        return json_response(LegacyJobList(jobs))

@@ -9,13 +9,14 @@ never passed on; the known fields keep strict types, so an operator object such 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, RootModel
 
 from tasktracker.domain.errors import InvalidInput
-from tasktracker.domain.tasks import Priority, Status
-from tasktracker.domain.users import Role
+from tasktracker.domain.schedules import Schedule
+from tasktracker.domain.tasks import Priority, Status, Task
+from tasktracker.domain.users import Role, User
 from tasktracker.schemas.common import Strict
 from tasktracker.schemas.tasks import TaskCreate
 from tasktracker.schemas.types import (
@@ -190,3 +191,104 @@ class LegacyTaskAdded(BaseModel):
 class LegacyJobScheduled(BaseModel):
     message: str
     job_id: str
+
+
+def legacy_role(role: Role) -> str:
+    """The original's role names: `admin`, and `user` for a member."""
+    return "admin" if role is Role.ADMIN else "user"
+
+
+class LegacyTask(BaseModel):
+    """A task in the original's field names (`assigned` and `reporter` are usernames)."""
+
+    id: str = Field(serialization_alias="_id")
+    summary: str
+    description: str
+    task_type: str
+    status: Status
+    priority: Priority
+    estimate: float | None
+    assigned: str | None
+    reporter: str | None
+    start_dt: datetime | None
+    due_date: datetime | None
+    completed_at: datetime | None
+    labels: list[str]
+    created_at: datetime
+    updated_at: datetime
+    overdue: bool
+
+    @classmethod
+    def of(cls, task: Task, usernames: dict[str, str], now: datetime) -> Self:
+        return cls(
+            id=task.id,
+            summary=task.title,
+            description=task.description,
+            task_type=task.type,
+            status=task.status,
+            priority=task.priority,
+            estimate=task.estimate_hours,
+            assigned=usernames.get(task.assignee) if task.assignee else None,
+            reporter=usernames.get(task.reporter),
+            start_dt=task.start_date,
+            due_date=task.due_date,
+            completed_at=task.completed_at,
+            labels=task.labels,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            overdue=task.is_overdue(now),
+        )
+
+
+class LegacyTaskList(BaseModel):
+    tasks: list[LegacyTask]
+
+
+class LegacyUser(BaseModel):
+    """The original's user: `role` admin/user, `status` "Y" (active) or "N"."""
+
+    id: str = Field(serialization_alias="_id")
+    username: str
+    email: str
+    role: Literal["user", "admin"]
+    status: Literal["Y", "N"]
+    task_count: int
+
+    @classmethod
+    def of(cls, user: User, task_count: int) -> Self:
+        status = "Y" if user.active else "N"
+        return cls(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            role=legacy_role(user.role),
+            status=status,
+            task_count=task_count,
+        )
+
+
+class LegacyUserList(BaseModel):
+    users: list[LegacyUser]
+
+
+class LegacyUserFound(BaseModel):
+    user: LegacyUser | None
+
+
+class LegacyJob(BaseModel):
+    """The original's `scheduler_jobs` item: APScheduler's job id, next run time, trigger."""
+
+    id: str
+    next_run_time: datetime | None
+    trigger: str
+
+    @classmethod
+    def of(cls, schedule: Schedule, now: datetime) -> Self:
+        return cls(
+            id=schedule.id,
+            next_run_time=schedule.next_run_time(now),
+            trigger=schedule.describe_trigger(),
+        )
+
+
+LegacyJobList = RootModel[list[LegacyJob]]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from flask import Response
 from flask_openapi3 import APIBlueprint
 
-from tasktracker.api.legacy.schemas import LegacyTaskAdded, LegacyTaskIn
-from tasktracker.api.presenters import legacy_task_json
+from tasktracker.api.legacy.schemas import LegacyTask, LegacyTaskAdded, LegacyTaskIn, LegacyTaskList
+from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_user, requires
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.schemas.common import Problem
@@ -18,11 +17,13 @@ RECENT_COUNT = 10
 
 
 def register_task_routes(bp: APIBlueprint, c: Services) -> None:
-    def tasks_json(tasks: list[Task]) -> dict[str, Any]:
+    def tasks_json(tasks: list[Task]) -> Response:
         ids = [t.assignee for t in tasks if t.assignee] + [t.reporter for t in tasks]
         usernames = c.accounts.usernames(ids)
         now = c.clock()
-        return {"tasks": [legacy_task_json(t, usernames, now) for t in tasks]}
+        return json_response(
+            LegacyTaskList(tasks=[LegacyTask.of(t, usernames, now) for t in tasks])
+        )
 
     @bp.post(
         "/tasks/add_task",
@@ -36,15 +37,15 @@ def register_task_routes(bp: APIBlueprint, c: Services) -> None:
         task = c.tasks.create(current_user(), body.task_create())
         return {"message": "Task added", "task_id": task.id}
 
-    @bp.get("/tasks/get_tasks", security=SECURITY)
+    @bp.get("/tasks/get_tasks", security=SECURITY, responses={200: LegacyTaskList})
     @requires(Access.USER)
-    def get_tasks() -> dict:
+    def get_tasks() -> Response:
         """All tasks, oldest first (capped at LEGACY_LIST_LIMIT)."""
         return tasks_json(c.task_queries.oldest(c.settings.legacy_list_limit))
 
-    @bp.get("/tasks/get_my_task", security=SECURITY)
+    @bp.get("/tasks/get_my_task", security=SECURITY, responses={200: LegacyTaskList})
     @requires(Access.USER)
-    def get_my_task() -> dict:
+    def get_my_task() -> Response:
         """Tasks assigned to the caller, oldest first (an empty list when there are none)."""
         return tasks_json(
             c.task_queries.oldest(c.settings.legacy_list_limit, assignee=current_user().id)
@@ -57,8 +58,8 @@ def register_task_routes(bp: APIBlueprint, c: Services) -> None:
         counts = c.task_queries.summary()
         return {str(s): counts[str(s)] for s in Status}
 
-    @bp.get("/tasks/recent", security=SECURITY)
+    @bp.get("/tasks/recent", security=SECURITY, responses={200: LegacyTaskList})
     @requires(Access.USER)
-    def recent() -> dict:
+    def recent() -> Response:
         """The ten newest tasks."""
         return tasks_json(c.task_queries.newest(RECENT_COUNT))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import Response, request
 from flask_openapi3 import APIBlueprint
 from pydantic import ValidationError
 
@@ -15,8 +15,12 @@ from tasktracker.api.legacy.schemas import (
     LegacyMessage,
     LegacySignupIn,
     LegacyToken,
+    LegacyUser,
+    LegacyUserFound,
+    LegacyUserList,
+    legacy_role,
 )
-from tasktracker.api.presenters import legacy_role, legacy_user_json
+from tasktracker.api.presenters import json_response
 from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.security import (
     Access,
@@ -59,26 +63,28 @@ def register_user_routes(bp: APIBlueprint, c: Services, limits: RouteLimits) -> 
         user = c.accounts.authenticate(body.email, body.password)
         return {"token": issue_access_token(user, c.sessions.start(user))}
 
-    @bp.get("/users/get_users", security=SECURITY)
+    @bp.get("/users/get_users", security=SECURITY, responses={200: LegacyUserList})
     @requires(Access.ADMIN)
-    def get_users() -> dict:
+    def get_users() -> Response:
         """All users with their assigned task counts (admin)."""
         page = c.accounts.list_users(
             current_user(), cursor=None, limit=c.settings.legacy_list_limit
         )
-        return {"users": [legacy_user_json(r.user, r.task_counts["total"]) for r in page.items]}
+        users = [LegacyUser.of(r.user, r.task_counts["total"]) for r in page.items]
+        return json_response(LegacyUserList(users=users))
 
-    @bp.get("/users/get_user", security=SECURITY)
+    @bp.get("/users/get_user", security=SECURITY, responses={200: LegacyUserFound})
     @requires(Access.ADMIN)
-    def get_user(query: LegacyEmailQuery) -> dict:
+    def get_user(query: LegacyEmailQuery) -> Response:
         """One user by `email`, from the query string or a JSON body (admin); `{"user": null}`
         when no user has it."""
         email = query.email or email_from_json_body()
         try:
             found = c.accounts.find_by_email(current_user(), email)
         except NotFound:
-            return {"user": None}
-        return {"user": legacy_user_json(found.user, found.task_counts["total"])}
+            return json_response(LegacyUserFound(user=None))
+        user = LegacyUser.of(found.user, found.task_counts["total"])
+        return json_response(LegacyUserFound(user=user))
 
     @bp.post(
         "/users/change_password",
