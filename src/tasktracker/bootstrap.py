@@ -47,7 +47,7 @@ from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
 from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
-from tasktracker.services.ports import Cache
+from tasktracker.services.ports import Cache, EventRecorder, ServicePorts
 from tasktracker.services.registry import Services
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.task_queries import TaskQueryService
@@ -74,6 +74,8 @@ class Adapters:
     cache: Cache
     broker: Broker
     mailer: Mailer
+    hasher: PasswordHasher
+    database: DatabaseProbe
     users: UserRepository
     tasks: TaskRepository
     task_reads: TaskQueries
@@ -83,6 +85,7 @@ class Adapters:
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
+    digests: PendingTaskDigests
     leases: LeaseRepository
     embedded_mongo: EmbeddedMongo | None = None
 
@@ -154,6 +157,11 @@ def build_adapters(settings: Settings) -> Adapters:
         cache=build_cache(settings),
         broker=make_broker(settings),
         mailer=make_mailer(settings),
+        hasher=PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_cost_kib=settings.password_hash_memory_kib,
+        ),
+        database=DatabaseProbe(client),
         users=UserRepository(db),
         tasks=TaskRepository(db),
         task_reads=TaskQueries(db),
@@ -163,14 +171,16 @@ def build_adapters(settings: Settings) -> Adapters:
         password_resets=PasswordResetRepository(db),
         schedules=ScheduleRepository(db),
         alert_runs=AlertRunRepository(db),
+        digests=PendingTaskDigests(db),
         leases=LeaseRepository(db),
         embedded_mongo=embedded,
     )
 
 
 def build_services(
-    settings: Settings, a: Adapters, events: OutboxEventRecorder, clock: Clock
+    settings: Settings, a: ServicePorts, events: EventRecorder, clock: Clock
 ) -> Services:
+    """The services on `a`: the adapters here, the fakes in unit tests (tests/fakes.py)."""
     sessions = SessionService(
         a.sessions,
         a.users,
@@ -178,15 +188,11 @@ def build_services(
         SessionPolicy(session_ttl=settings.refresh_token_ttl, cache_ttl=settings.session_cache_ttl),
         clock,
     )
-    hasher = PasswordHasher(
-        time_cost=settings.password_hash_time_cost,
-        memory_cost_kib=settings.password_hash_memory_kib,
-    )
     resets = PasswordResetService(
         a.users,
         a.password_resets,
         events,
-        hasher,
+        a.hasher,
         sessions,
         timedelta(seconds=settings.password_reset_ttl),
         clock,
@@ -198,15 +204,13 @@ def build_services(
     return Services(
         settings=settings,
         clock=clock,
-        accounts=AccountService(a.users, hasher, sessions, events, a.task_reads, clock),
+        accounts=AccountService(a.users, a.hasher, sessions, events, a.task_reads, clock),
         sessions=sessions,
         tasks=TaskService(a.tasks, a.users, events, clock),
         task_queries=TaskQueryService(a.task_reads, a.users, clock),
         password_resets=resets,
-        alerts=AlertService(
-            a.schedules, a.alert_runs, PendingTaskDigests(a.db), events, clock, digests
-        ),
-        health=HealthService(DatabaseProbe(a.client), a.broker, a.cache, a.outbox),
+        alerts=AlertService(a.schedules, a.alert_runs, a.digests, events, clock, digests),
+        health=HealthService(a.database, a.broker, a.cache, a.outbox),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tasktracker.domain.errors import Conflict, NotFound
 from tasktracker.domain.events import Event, EventType
@@ -92,7 +92,7 @@ class AlertService:
         if kind is ScheduleKind.ONCE:
             return self.create(actor, kind, run_at=run_at)
         if kind is ScheduleKind.DAILY and run_at is not None:
-            return self.create(actor, kind, time=f"{run_at:%H:%M}", timezone="UTC")
+            return self.create(actor, kind, time=f"{run_at.astimezone(UTC):%H:%M}", timezone="UTC")
         if kind is ScheduleKind.DAILY:
             return self.create(actor, kind, time=digest_time, timezone=digest_timezone)
         return self.create(actor, kind)

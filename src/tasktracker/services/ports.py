@@ -216,3 +216,26 @@ class Probe(Protocol):
     """A dependency the readiness check asks: True when it answers."""
 
     def ping(self) -> bool: ...
+
+
+class Broker(Publisher, Probe, Protocol):
+    """The message broker: publishes events, answers readiness pings."""
+
+
+class ServicePorts(Protocol):
+    """Everything the services are built on (bootstrap.build_services): the MongoDB, Memcached,
+    kombu and argon2 adapters in production, the fakes in unit tests."""
+
+    users: UserRepository
+    tasks: TaskRepository
+    task_reads: TaskReads
+    sessions: SessionRepository
+    password_resets: PasswordResetRepository
+    schedules: ScheduleRepository
+    alert_runs: AlertRunRepository
+    digests: PendingTaskDigests
+    outbox: Outbox
+    cache: Cache
+    hasher: PasswordHasher
+    database: Probe
+    broker: Broker

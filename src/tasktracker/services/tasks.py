@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from tasktracker.domain.errors import (
     ConcurrentChange,
@@ -28,6 +29,7 @@ from tasktracker.services.events import make_event
 from tasktracker.services.ports import EventRecorder, TaskRepository, UserRepository
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=StrEnum)
 
 # Fields a PATCH may set; `status` and `assignee` get special handling.
 PATCHABLE = frozenset(TaskPatch.model_fields)
@@ -116,18 +118,26 @@ class TaskService:
             if name in NOT_NULL and value is None:
                 raise InvalidInput(f"{name} cannot be null")
             elif name == "status":
-                task.change_status(Status(value), self._clock())
+                task.change_status(choice(Status, name, value), self._clock())
             elif name == "assignee":
                 task.assignee = self.resolve_assignee(value)
             elif name == "labels":
                 task.labels = list(value or [])
             elif name == "priority":
-                task.priority = Priority(value)
+                task.priority = choice(Priority, name, value)
             elif name == "description":
                 task.description = value or ""
             else:
                 setattr(task, name, value)
         check_dates(task.start_date, task.due_date)
+
+
+def choice(enum: type[E], name: str, value: Any) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(member) for member in enum)  # type: ignore[attr-defined]
+        raise InvalidInput(f"{name} must be one of: {allowed}") from None
 
 
 def resolve_assignee(users: UserRepository, value: str | None) -> str | None:
