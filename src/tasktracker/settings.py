@@ -14,7 +14,7 @@ from urllib.parse import quote_plus
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasktracker.adapters.mailer import SmtpEndpoint
+from tasktracker.endpoints import SmtpEndpoint, parse_servers
 
 
 class SettingsError(Exception):
@@ -228,8 +228,6 @@ class Settings(BaseSettings):
     @field_validator("memcached_servers")
     @classmethod
     def _memcached_nodes(cls, value: str | None) -> str | None:
-        from tasktracker.adapters.cache import parse_servers
-
         if value:
             parse_servers(value)
         return value
