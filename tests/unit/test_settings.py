@@ -189,8 +189,10 @@ def test_an_atlas_cluster_name_becomes_an_srv_url(monkeypatch):
 
 
 def test_original_mongo_db_name_is_accepted(monkeypatch):
-    monkeypatch.setenv("MONGO_DB", "legacy_db")
+    monkeypatch.setenv("MONGO_DB_NAME", "legacy_db")
     assert load_settings().mongo_db == "legacy_db"
+    monkeypatch.setenv("MONGO_DB", "new_db")
+    assert load_settings().mongo_db == "new_db"
 
 
 def test_original_jwt_variables_are_accepted(monkeypatch):
