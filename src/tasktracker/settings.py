@@ -21,6 +21,9 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
+JWT_SECRET_MIN_LENGTH = 32
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -37,7 +40,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(None, validation_alias="SMTP_URL")
     mail_from: str = Field("TaskTracker <no-reply@tasktracker.local>", validation_alias="MAIL_FROM")
 
-    jwt_secret: str | None = Field(None, validation_alias="JWT_SECRET")
+    jwt_secret: str | None = Field(
+        None, min_length=JWT_SECRET_MIN_LENGTH, validation_alias="JWT_SECRET"
+    )
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
         "HS256", validation_alias="JWT_ALGORITHM"
     )
@@ -133,10 +138,11 @@ class Settings(BaseSettings):
         "jwt_secret",
         "public_url",
         "instance_name",
+        mode="before",
     )
     @classmethod
-    def _blank_is_unset(cls, value: str | None) -> str | None:
-        return value or None
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="before")
     @classmethod
@@ -229,6 +235,15 @@ class Settings(BaseSettings):
         if self.scheduler_poll_interval * 2 > self.scheduler_lease:
             raise SettingsError(
                 "invalid setting SCHEDULER_POLL_INTERVAL: must be at most half of SCHEDULER_LEASE"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_secret_with_real_services(self) -> Settings:
+        if self.jwt_secret is None and self.uses_real_services:
+            raise SettingsError(
+                "invalid setting JWT_SECRET: required when MONGO_URL or another real service "
+                "is configured"
             )
         return self
 

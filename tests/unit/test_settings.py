@@ -53,6 +53,15 @@ def clean_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+SECRET = "s" * 32
+
+
+@pytest.fixture
+def jwt_secret(monkeypatch):
+    """JWT_SECRET set, as real services require."""
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+
+
 def bad_setting(monkeypatch, name: str, value: str) -> str:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as info:
@@ -146,7 +155,9 @@ def test_an_empty_service_url_means_unset(monkeypatch):
 
 
 def test_settings_are_read_from_dot_env_in_the_working_directory(tmp_path):
-    (tmp_path / ".env").write_text("PORT=8123\nMONGO_URL=mongodb://from-dotenv:27017/\n")
+    (tmp_path / ".env").write_text(
+        f"PORT=8123\nMONGO_URL=mongodb://from-dotenv:27017/\nJWT_SECRET={SECRET}\n"
+    )
     s = load_settings()
     assert s.port == 8123
     assert s.mongo_url == "mongodb://from-dotenv:27017/"
@@ -166,7 +177,7 @@ def test_keyword_overrides_win_over_the_environment(monkeypatch):
 # --- the original project's variable names -----------------------------------------------------
 
 
-def test_original_mongo_variables_build_a_mongo_url(monkeypatch):
+def test_original_mongo_variables_build_a_mongo_url(monkeypatch, jwt_secret):
     monkeypatch.setenv("MONGO_USER", "app@team")
     monkeypatch.setenv("MONGO_PASSWORD", "p@ss:w/rd%")
     monkeypatch.setenv("MONGO_CLUSTER", "db.example.com:27017")
@@ -178,7 +189,7 @@ def test_original_mongo_variables_build_a_mongo_url(monkeypatch):
     assert parsed["password"] == "p@ss:w/rd%"
 
 
-def test_an_atlas_cluster_name_becomes_an_srv_url(monkeypatch):
+def test_an_atlas_cluster_name_becomes_an_srv_url(monkeypatch, jwt_secret):
     monkeypatch.setenv("MONGO_USER", "app")
     monkeypatch.setenv("MONGO_PASSWORD", "secret")
     monkeypatch.setenv("MONGO_CLUSTER", "cluster0.abcde.mongodb.net")
@@ -205,7 +216,7 @@ def test_original_jwt_variables_are_accepted(monkeypatch):
     assert s.access_token_ttl == 30 * 60
 
 
-def test_original_rabbitmq_variables_build_an_amqp_url(monkeypatch):
+def test_original_rabbitmq_variables_build_an_amqp_url(monkeypatch, jwt_secret):
     monkeypatch.setenv("RABBITMQ_HOST", "mq.internal")
     monkeypatch.setenv("RABBITMQ_PORT", "5673")
     monkeypatch.setenv("RABBITMQ_USER", "tt")
@@ -218,14 +229,14 @@ def test_original_rabbitmq_variables_build_an_amqp_url(monkeypatch):
     assert s.uses_real_services
 
 
-def test_original_rabbitmq_host_alone_uses_the_default_port_and_guest(monkeypatch):
+def test_original_rabbitmq_host_alone_uses_the_default_port_and_guest(monkeypatch, jwt_secret):
     monkeypatch.setenv("RABBITMQ_HOST", "mq")
     url = urlsplit(load_settings().amqp_url)
     assert (url.hostname, url.port) == ("mq", 5672)
     assert (url.username, url.password) == ("guest", "guest")
 
 
-def test_original_memcached_variables_build_a_server_list(monkeypatch):
+def test_original_memcached_variables_build_a_server_list(monkeypatch, jwt_secret):
     monkeypatch.setenv("MEMCACHED_HOST", "cache")
     assert load_settings().memcached_servers == "cache:11211"
     monkeypatch.setenv("MEMCACHED_PORT", "11311")
@@ -278,7 +289,7 @@ def test_the_documented_names_win_over_the_original_ones(monkeypatch):
     assert s.access_token_ttl == 120
 
 
-def test_keyword_overrides_win_over_the_original_names(monkeypatch):
+def test_keyword_overrides_win_over_the_original_names(monkeypatch, jwt_secret):
     # Tests and tools pass settings explicitly; an old variable in the shell must not win.
     monkeypatch.setenv("MONGO_CLUSTER", "legacy:27017")
     monkeypatch.setenv("RABBITMQ_HOST", "legacy-mq")
@@ -365,41 +376,47 @@ def permissive_umask():
 
 
 def test_jwt_secret_is_required_with_a_real_database(tmp_path):
-    settings = load_settings(mongo_url="mongodb://db:27017/", data_dir=tmp_path)
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(settings)
+    with pytest.raises(SettingsError, match="JWT_SECRET: required when MONGO_URL"):
+        load_settings(mongo_url="mongodb://db:27017/", data_dir=tmp_path)
     assert not (tmp_path / JWT_SECRET_FILE).exists()
 
 
 @pytest.mark.parametrize(
     "service",
     [
-        {"amqp_url": "amqp://guest:guest@mq:5672//"},
-        {"memcached_servers": "cache:11211"},
-        {"smtp_url": "smtp://mail:25"},
+        {"AMQP_URL": "amqp://guest:guest@mq:5672//"},
+        {"MEMCACHED_SERVERS": "cache:11211"},
+        {"SMTP_URL": "smtp://mail:25"},
     ],
 )
-def test_jwt_secret_is_required_with_any_real_service(tmp_path, service):
-    settings = load_settings(data_dir=tmp_path, **service)
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(settings)
+def test_jwt_secret_is_required_with_any_real_service(monkeypatch, service):
+    [(name, value)] = service.items()
+    monkeypatch.setenv(name, value)
+    message = bad_setting(monkeypatch, "JWT_SECRET", "")  # blank: unset
+    assert message.startswith("invalid setting JWT_SECRET: required when MONGO_URL")
 
 
-def test_jwt_secret_required_when_a_real_service_comes_from_original_names(monkeypatch, tmp_path):
+def test_jwt_secret_required_when_a_real_service_comes_from_original_names(monkeypatch):
     monkeypatch.setenv("MONGO_CLUSTER", "db:27017")
     with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(load_settings(data_dir=tmp_path))
+        load_settings()
 
 
-def test_a_short_jwt_secret_is_rejected(tmp_path):
-    settings = load_settings(mongo_url="mongodb://db/", jwt_secret="x" * 31, data_dir=tmp_path)
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(settings)
+def test_a_secret_under_the_original_name_satisfies_the_rule(monkeypatch):
+    monkeypatch.setenv("MONGO_URL", "mongodb://db/")
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    assert load_settings().jwt_secret == SECRET
 
 
-def test_a_short_jwt_secret_is_rejected_in_embedded_mode_too(tmp_path):
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(load_settings(jwt_secret="short", data_dir=tmp_path))
+@pytest.mark.parametrize("services", [{"mongo_url": "mongodb://db/"}, {}])
+def test_a_jwt_secret_needs_32_characters_with_or_without_real_services(services):
+    assert load_settings(jwt_secret="x" * 32, **services).jwt_secret == "x" * 32
+    with pytest.raises(SettingsError, match=r"^invalid setting JWT_SECRET: .*at least 32 char"):
+        load_settings(jwt_secret="x" * 31, **services)
+
+
+def test_a_short_original_secret_key_is_rejected(monkeypatch):
+    assert "JWT_SECRET" in bad_setting(monkeypatch, "SECRET_KEY", "short")
 
 
 def test_a_configured_jwt_secret_is_used_as_is(tmp_path):
