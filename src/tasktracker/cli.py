@@ -135,10 +135,6 @@ def cmd_api(_args: argparse.Namespace) -> int:
     from granian.server import Server
 
     settings = load_settings()
-    if settings.embedded_database and settings.api_workers > 1:
-        raise SettingsError(
-            "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
-        )
     configure_logging(settings, process_name=settings.instance_name or "api")
     # Workers are fresh interpreters that find the metrics directory in their environment.
     metrics.prepare_multiprocess_dir(Path(settings.data_dir) / "prometheus")

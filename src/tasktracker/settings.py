@@ -247,6 +247,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _workers_share_a_database(self) -> Settings:
+        if self.api_workers > 1 and self.embedded_database:
+            raise SettingsError(
+                "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
+            )
+        return self
+
     @field_validator("mongo_url")
     @classmethod
     def _mongo_scheme(cls, value: str | None) -> str | None:

@@ -457,8 +457,9 @@ def test_serving_defaults_one_worker_eight_threads_no_proxy_no_instance_name():
     assert s.agent_metrics_port == 0
 
 
-def test_serving_variables_are_read(monkeypatch):
+def test_serving_variables_are_read(monkeypatch, jwt_secret):
     for name, value in {
+        "MONGO_URL": "mongodb://db/",
         "API_WORKERS": "4",
         "API_THREADS": "16",
         "TRUSTED_PROXIES": "1",
@@ -485,7 +486,22 @@ def test_bad_serving_values_name_the_variable(monkeypatch, name, value):
     assert name in bad_setting(monkeypatch, name, value)
 
 
-def test_several_api_workers_need_a_shared_database(monkeypatch, capsys):
+def test_several_api_workers_need_a_shared_database(monkeypatch):
+    message = bad_setting(monkeypatch, "API_WORKERS", "2")
+    assert message == (
+        "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
+    )
+    monkeypatch.setenv("MONGO_URL", "mongodb://db/")
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    assert load_settings().api_workers == 2
+
+
+def test_one_api_worker_needs_no_shared_database(monkeypatch):
+    monkeypatch.setenv("API_WORKERS", "1")
+    assert load_settings().embedded_database
+
+
+def test_tasktracker_api_refuses_several_workers_on_the_embedded_database(monkeypatch, capsys):
     from tasktracker.cli import main
 
     monkeypatch.setenv("API_WORKERS", "2")
