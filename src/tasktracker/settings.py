@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasktracker import original_env
@@ -122,6 +123,13 @@ class Settings(BaseSettings):
         1.0, gt=0, le=60, validation_alias="SCHEDULER_POLL_INTERVAL"
     )
 
+    # `tasktracker stack` (`make stack`): where its state lives, nginx's port, how many API
+    # replicas, and the first replica's port (replica i listens on STACK_API_PORT + i - 1).
+    stack_dir: Path = Field(Path("./var/stack"), validation_alias="STACK_DIR")
+    stack_port: int = Field(8080, ge=1, le=65535, validation_alias="STACK_PORT")
+    stack_replicas: int = Field(2, ge=1, le=16, validation_alias="STACK_REPLICAS")
+    stack_api_port: int = Field(8001, ge=1, le=65535, validation_alias="STACK_API_PORT")
+
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
 
@@ -143,6 +151,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("stack_dir", "stack_port", "stack_replicas", "stack_api_port", mode="before")
+    @classmethod
+    def _blank_is_the_default(cls, value: object) -> object:
+        if value == "":
+            raise PydanticUseDefault
+        return value
 
     @model_validator(mode="before")
     @classmethod

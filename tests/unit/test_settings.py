@@ -509,21 +509,90 @@ def test_tasktracker_api_refuses_several_workers_on_the_embedded_database(monkey
     assert "API_WORKERS" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("name", "value"), [("STACK_PORT", "0"), ("STACK_REPLICAS", "two"), ("STACK_API_PORT", "x")]
-)
-def test_bad_stack_values_name_the_variable(name, value):
+def test_stack_defaults(tmp_path):
     from tasktracker.deploy.stack import StackOptions
 
-    with pytest.raises(SettingsError, match=name):
-        StackOptions.from_env({name: value})
-
-
-def test_stack_defaults():
-    from tasktracker.deploy.stack import StackOptions
-
+    s = load_settings()
+    assert (s.stack_dir, s.stack_port, s.stack_replicas, s.stack_api_port) == (
+        Path("./var/stack"),
+        8080,
+        2,
+        8001,
+    )
     options = StackOptions.from_env({})
+    assert options.state_dir == tmp_path / "var" / "stack"
     assert (options.port, options.replicas, options.api_port) == (8080, 2, 8001)
+    assert options.agent_metrics_port == 9101  # the stack's default, not the app's 0
     assert options.replica_names() == ["api-1", "api-2"]
     assert options.replica_port("api-2") == 8002
     assert options.url == "http://127.0.0.1:8080"
+
+
+def test_stack_variables_are_read(monkeypatch, tmp_path):
+    from tasktracker.deploy.stack import StackOptions
+
+    env = {
+        "STACK_DIR": str(tmp_path / "s"),
+        "STACK_PORT": "9090",
+        "STACK_REPLICAS": "16",
+        "STACK_API_PORT": "9100",
+        "AGENT_METRICS_PORT": "0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.stack_dir, s.stack_port, s.stack_replicas, s.stack_api_port) == (
+        tmp_path / "s",
+        9090,
+        16,
+        9100,
+    )
+    options = StackOptions.from_settings(s, env)
+    assert (options.state_dir, options.port, options.replicas) == (tmp_path / "s", 9090, 16)
+    assert (options.api_port, options.agent_metrics_port) == (9100, 0)
+    assert options.env == env
+
+
+def test_a_blank_stack_variable_means_its_default(monkeypatch):
+    for name in ("STACK_DIR", "STACK_PORT", "STACK_REPLICAS", "STACK_API_PORT"):
+        monkeypatch.setenv(name, "")
+    s = load_settings()
+    assert (s.stack_dir, s.stack_port, s.stack_replicas, s.stack_api_port) == (
+        Path("./var/stack"),
+        8080,
+        2,
+        8001,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STACK_PORT", "0"),
+        ("STACK_PORT", "65536"),
+        ("STACK_REPLICAS", "two"),
+        ("STACK_REPLICAS", "0"),
+        ("STACK_REPLICAS", "17"),
+        ("STACK_API_PORT", "x"),
+        ("STACK_API_PORT", "0"),
+    ],
+)
+def test_bad_stack_values_name_the_variable(monkeypatch, name, value):
+    from tasktracker.deploy.stack import StackOptions
+
+    assert bad_setting(monkeypatch, name, value).startswith(f"invalid setting {name}:")
+    with pytest.raises(SettingsError, match=f"^invalid setting {name}:"):
+        StackOptions.from_env({name: value})
+
+
+def test_the_stack_supplies_a_database_and_a_secret_when_unset():
+    """It starts a MongoDB server and generates JWT_SECRET for its processes, so settings that
+    rely on those are fine for `tasktracker stack`; other bad settings are not."""
+    from tasktracker.deploy.stack import StackOptions
+
+    options = StackOptions.from_env({"API_WORKERS": "2", "AMQP_URL": "amqp://mq//"})
+    assert options.env == {"API_WORKERS": "2", "AMQP_URL": "amqp://mq//"}
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        StackOptions.from_env({"JWT_SECRET": "short"})
+    with pytest.raises(SettingsError, match="LOG_LEVEL"):
+        StackOptions.from_env({"LOG_LEVEL": "LOUD"})
