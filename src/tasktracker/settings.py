@@ -26,8 +26,13 @@ JWT_SECRET_MIN_LENGTH = 32
 
 
 class Settings(BaseSettings):
+    # Read once at start-up, never changed: a variant is a copy (`model_copy(update=...)`).
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     host: str = Field("127.0.0.1", validation_alias="HOST")

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from pydantic import ValidationError
 from pymongo.uri_parser import parse_uri
 
 from tasktracker.bootstrap import JWT_SECRET_FILE, resolve_jwt_secret
@@ -305,6 +306,15 @@ def test_keyword_overrides_win_over_the_original_names(monkeypatch, jwt_secret):
     assert s.amqp_url == "amqp://guest:guest@explicit:5672//"
     assert s.memcached_servers == "explicit:11211"
     assert s.access_token_ttl == 60
+
+
+def test_settings_refuse_assignment_after_start_up():
+    s = load_settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        s.public_url = "http://elsewhere"
+    assert s.public_url is None
+    variant = s.model_copy(update={"public_url": "http://elsewhere"})
+    assert (variant.public_url, s.public_url) == ("http://elsewhere", None)
 
 
 # --- bad values stop start-up with a message naming the variable -------------------------------
