@@ -52,7 +52,7 @@ from tasktracker.services.registry import Services
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
-from tasktracker.settings import Settings, SettingsError
+from tasktracker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -251,18 +251,9 @@ def create_bootstrap_admin(container: Container) -> None:
 
 
 def resolve_jwt_secret(settings: Settings) -> str:
-    """JWT_SECRET when set; with real services it is required; embedded mode keeps a generated
-    one in DATA_DIR so tokens survive restarts."""
-    if settings.jwt_secret:
-        if len(settings.jwt_secret) < 32:
-            raise SettingsError("invalid setting JWT_SECRET: use at least 32 characters")
-        return settings.jwt_secret
-    if settings.uses_real_services:
-        raise SettingsError(
-            "invalid setting JWT_SECRET: required when MONGO_URL or another "
-            "real service is configured"
-        )
-    return _stored_secret(settings.data_dir / JWT_SECRET_FILE)
+    """JWT_SECRET when set (Settings checked it, and requires it with real services); else, in
+    embedded mode, one generated and kept in DATA_DIR so tokens survive restarts."""
+    return settings.jwt_secret or _stored_secret(settings.data_dir / JWT_SECRET_FILE)
 
 
 def _stored_secret(path: Path) -> str:

@@ -264,7 +264,10 @@ def test_a_failed_daily_firing_is_retried_and_runs_once(api, container, monkeypa
     from tasktracker.domain.schedules import new_schedule
     from tasktracker.scheduler.runner import AlertScheduler
 
-    container.settings.alert_digest_time = ""  # only the schedule below
+    # Only the schedule below: no built-in daily digest.
+    monkeypatch.setattr(
+        container, "settings", container.settings.model_copy(update={"alert_digest_time": ""})
+    )
     alice = api.member("alice")
     api.create_task(alice, title="pending", assignee=alice.id)
     yesterday = datetime.now(UTC) - timedelta(days=1)

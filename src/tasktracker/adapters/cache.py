@@ -13,17 +13,9 @@ from typing import Any
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheError
 
+from tasktracker.endpoints import parse_servers
+
 log = logging.getLogger(__name__)
-
-
-def parse_servers(servers: str) -> list[tuple[str, int]]:
-    nodes = []
-    for item in servers.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"'{item}' is not host:port")
-        nodes.append((host, int(port)))
-    return nodes
 
 
 class MemcachedCache:
