@@ -22,11 +22,13 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/tasktracker run
 
-## Install test extras and the Debian services (memcached, nginx) when missing, then lint and
-## run the whole suite. The tests start SecantusDB (or use MONGO_URL) and memcached themselves.
+## Install test extras and the Debian services (memcached, nginx) when missing, then lint
+## (ruff; lint-imports checks the layering of DESIGN 4) and run the whole suite. The tests start
+## SecantusDB (or use MONGO_URL) and memcached themselves.
 test: $(VENV)/.test-installed
 	scripts/ensure-services.sh
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 ## The production topology on this machine, in the background: nginx on STACK_PORT (8080) in

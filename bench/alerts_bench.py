@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
+from tasktracker.adapters.mongo.alerts import PendingTaskDigests
 from tasktracker.adapters.mongo.tasks import task_to_doc
 from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.domain.schedules import ScheduleKind
@@ -53,7 +54,7 @@ def mongo_url() -> Iterator[str]:
 def seed(c: Container, members: int, tasks: int) -> None:
     now = datetime.now(UTC)
     user_ids = [ObjectId() for _ in range(members)]
-    c.db.users.insert_many(
+    c.adapters.db.users.insert_many(
         [
             {
                 "_id": oid,
@@ -87,7 +88,7 @@ def seed(c: Container, members: int, tasks: int) -> None:
                 due_date=due,
             )
             docs.append({"_id": oid, **task_to_doc(task)})
-        c.db.tasks.insert_many(docs, ordered=False)
+        c.adapters.db.tasks.insert_many(docs, ordered=False)
 
 
 def timed(fn: object) -> tuple[float, object]:
@@ -118,22 +119,25 @@ def main() -> None:
             print(f"seeded {args.tasks} tasks across {args.members} members in {seconds:.1f}s")
             run(c, args.repeat)
         finally:
-            c.client.drop_database(settings.mongo_db)
+            c.adapters.client.drop_database(settings.mongo_db)
             c.close()
 
 
 def run(c: Container, repeat: int) -> None:
-    admin = c.accounts.create_admin("bench-admin@example.com", "bench admin password", "bench")
-    policy = c.alerts._policy
+    accounts, alerts = c.services.accounts, c.services.alerts
+    admin = accounts.create_admin("bench-admin@example.com", "bench admin password", "bench")
+    settings = c.settings
+    pending = PendingTaskDigests(c.adapters.db)
+    due_soon = timedelta(hours=settings.alert_due_soon_hours)
     aggregation, runs = [], []
     for _ in range(repeat):
         now = datetime.now(UTC)
         seconds, digests = timed(
-            lambda now=now: c.alerts._digests.digests(now, now + policy.due_soon, policy.max_tasks)
+            lambda now=now: pending.digests(now, now + due_soon, settings.alert_max_tasks)
         )
         aggregation.append(seconds)
-        schedule = c.alerts.create(admin, ScheduleKind.NOW)
-        seconds, result = timed(lambda schedule=schedule: c.alerts.fire(schedule.id))
+        schedule = alerts.create(admin, ScheduleKind.NOW)
+        seconds, result = timed(lambda schedule=schedule: alerts.fire(schedule.id))
         runs.append(seconds)
         assert result is not None and result.members == len(digests)  # type: ignore[union-attr]
         print(f"run: {seconds:.2f}s, {result.members} digests")  # type: ignore[union-attr]

@@ -57,7 +57,7 @@ def make_container(clock: Clock) -> Iterator[Callable[[Settings], Container]]:
 
     yield make
     for c, settings in reversed(built):
-        c.client.drop_database(settings.mongo_db)
+        c.adapters.client.drop_database(settings.mongo_db)
         c.close()
 
 
@@ -68,7 +68,7 @@ def container(make_container: Callable[[Settings], Container], settings: Setting
 
 @pytest.fixture
 def app(container: Container) -> Flask:
-    app = create_app(container)
+    app = create_app(container.services)
     app.config["TESTING"] = True
     return app
 
@@ -102,6 +102,6 @@ def make_api(
             **{**settings_overrides, **overrides},
         )
         container = make_container(settings)
-        return Api(create_app(container).test_client(), container)
+        return Api(create_app(container.services).test_client(), container)
 
     return make

@@ -9,21 +9,24 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from tasktracker.adapters.broker import Broker, BrokerConfig
-from tasktracker.adapters.cache import Cache, InProcessCache, MemcachedCache
+from tasktracker.adapters.cache import InProcessCache, MemcachedCache
 from tasktracker.adapters.embedded_db import EmbeddedMongo
 from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
 from tasktracker.adapters.mongo.alerts import (
     AlertRunRepository,
+    LeaseRepository,
     PendingTaskDigests,
     ScheduleRepository,
 )
 from tasktracker.adapters.mongo.connection import (
+    DatabaseProbe,
     connect,
     database,
     ensure_indexes,
@@ -41,11 +44,15 @@ from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.services.accounts import AccountService
 from tasktracker.services.alerts import AlertService, DigestPolicy
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import EventRecorder, OutboxRelay
+from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
+from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
+from tasktracker.services.ports import Cache, EventRecorder, ServicePorts
+from tasktracker.services.registry import Services
 from tasktracker.services.sessions import SessionPolicy, SessionService
+from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
-from tasktracker.settings import Settings, SettingsError
+from tasktracker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +63,33 @@ IN_PROCESS_BROKER = "memory://"
 
 
 @dataclass
-class Container:
-    settings: Settings
+class Adapters:
+    """Every adapter built from the settings. The API never sees these: it gets `Services`.
+    The agent and the scheduler run adapters of their own kind (a kombu consumer, APScheduler's
+    MongoDB job store) and take what they need from here; integration tests read the
+    database through `db`."""
+
     client: MongoClient
     db: Database
-    users: UserRepository
-    task_queries: TaskQueries
-    accounts: AccountService
-    tasks: TaskService
-    password_resets: PasswordResetService
-    broker: Broker
-    outbox: OutboxRepository
-    relay: OutboxRelay
-    deliveries: DeliveryRepository
-    mailer: Mailer
-    jwt_secret: str
-    clock: Clock
-    sessions: SessionService
     cache: Cache
-    alerts: AlertService
+    broker: Broker
+    mailer: Mailer
+    hasher: PasswordHasher
+    database: DatabaseProbe
+    users: UserRepository
+    tasks: TaskRepository
+    task_reads: TaskQueries
+    sessions: SessionRepository
+    outbox: OutboxRepository
+    deliveries: DeliveryRepository
+    password_resets: PasswordResetRepository
+    schedules: ScheduleRepository
+    alert_runs: AlertRunRepository
+    digests: PendingTaskDigests
+    leases: LeaseRepository
     embedded_mongo: EmbeddedMongo | None = None
-    _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
         self.cache.close()
         self.broker.close()
         self.client.close()
@@ -89,8 +97,46 @@ class Container:
             self.embedded_mongo.stop()
 
 
+@dataclass
+class Container:
+    """What a process runs on: the services, the outbox relay, and the adapters it owns."""
+
+    settings: Settings
+    services: Services
+    relay: OutboxRelay
+    adapters: Adapters = field(repr=False)
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.adapters.close()
+
+
 def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
-    jwt_secret = resolve_jwt_secret(settings)
+    settings = settings.model_copy(update={"jwt_secret": resolve_jwt_secret(settings)})
+    adapters = build_adapters(settings)
+    events = OutboxEventRecorder(
+        partial(MongoUnitOfWork, adapters.client, adapters.db, outbox_grace(settings)),
+        adapters.outbox,
+        adapters.broker,
+        clock,
+    )
+    container = Container(
+        settings=settings,
+        services=build_services(settings, adapters, events, clock),
+        relay=OutboxRelay(adapters.outbox, adapters.broker, clock),
+        adapters=adapters,
+    )
+    create_bootstrap_admin(container)
+    return container
+
+
+def build_adapters(settings: Settings) -> Adapters:
     embedded = None
     url = settings.mongo_url
     if url is None:
@@ -105,72 +151,71 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
         if embedded:
             embedded.stop()
         raise
-    users = UserRepository(db)
-    cache = build_cache(settings)
+    return Adapters(
+        client=client,
+        db=db,
+        cache=build_cache(settings),
+        broker=make_broker(settings),
+        mailer=make_mailer(settings),
+        hasher=PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_cost_kib=settings.password_hash_memory_kib,
+        ),
+        database=DatabaseProbe(client),
+        users=UserRepository(db),
+        tasks=TaskRepository(db),
+        task_reads=TaskQueries(db),
+        sessions=SessionRepository(db),
+        outbox=OutboxRepository(db, grace=outbox_grace(settings)),
+        deliveries=DeliveryRepository(db),
+        password_resets=PasswordResetRepository(db),
+        schedules=ScheduleRepository(db),
+        alert_runs=AlertRunRepository(db),
+        digests=PendingTaskDigests(db),
+        leases=LeaseRepository(db),
+        embedded_mongo=embedded,
+    )
+
+
+def build_services(
+    settings: Settings, a: ServicePorts, events: EventRecorder, clock: Clock
+) -> Services:
+    """The services on `a`: the adapters here, the fakes in unit tests (tests/fakes.py)."""
     sessions = SessionService(
-        SessionRepository(db),
-        users,
-        cache,
+        a.sessions,
+        a.users,
+        a.cache,
         SessionPolicy(session_ttl=settings.refresh_token_ttl, cache_ttl=settings.session_cache_ttl),
         clock,
     )
-    hasher = PasswordHasher(
-        time_cost=settings.password_hash_time_cost,
-        memory_cost_kib=settings.password_hash_memory_kib,
-    )
-    uow = MongoUnitOfWork(client)
-    broker = make_broker(settings)
-    outbox = OutboxRepository(db, grace=timedelta(seconds=settings.outbox_relay_grace))
-    events = EventRecorder(uow, outbox, broker, clock)
     resets = PasswordResetService(
-        users,
-        PasswordResetRepository(db),
-        uow,
+        a.users,
+        a.password_resets,
         events,
-        hasher,
+        a.hasher,
+        sessions,
         timedelta(seconds=settings.password_reset_ttl),
         clock,
     )
-    container = Container(
-        settings=settings,
-        client=client,
-        db=db,
-        users=users,
-        task_queries=TaskQueries(db),
-        accounts=AccountService(users, hasher, sessions, events, clock),
-        tasks=TaskService(TaskRepository(db), users, events, clock),
-        password_resets=resets,
-        broker=broker,
-        outbox=outbox,
-        relay=OutboxRelay(outbox, broker, clock),
-        deliveries=DeliveryRepository(db),
-        mailer=make_mailer(settings),
-        jwt_secret=jwt_secret,
-        clock=clock,
-        sessions=sessions,
-        cache=cache,
-        alerts=make_alerts(settings, db, events, clock),
-        embedded_mongo=embedded,
-    )
-    create_bootstrap_admin(container)
-    return container
-
-
-def make_alerts(
-    settings: Settings, db: Database, events: EventRecorder, clock: Clock
-) -> AlertService:
-    policy = DigestPolicy(
+    digests = DigestPolicy(
         due_soon=timedelta(hours=settings.alert_due_soon_hours),
         max_tasks=settings.alert_max_tasks,
     )
-    return AlertService(
-        ScheduleRepository(db),
-        AlertRunRepository(db),
-        PendingTaskDigests(db),
-        events,
-        clock,
-        policy,
+    return Services(
+        settings=settings,
+        clock=clock,
+        accounts=AccountService(a.users, a.hasher, sessions, events, a.task_reads, clock),
+        sessions=sessions,
+        tasks=TaskService(a.tasks, a.users, events, clock),
+        task_queries=TaskQueryService(a.task_reads, a.users, clock),
+        password_resets=resets,
+        alerts=AlertService(a.schedules, a.alert_runs, a.digests, events, clock, digests),
+        health=HealthService(a.database, a.broker, a.cache, a.outbox),
     )
+
+
+def outbox_grace(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.outbox_relay_grace)
 
 
 def build_cache(settings: Settings) -> Cache:
@@ -200,24 +245,15 @@ def create_bootstrap_admin(container: Container) -> None:
     settings = container.settings
     if not (settings.admin_email and settings.admin_password):
         return
-    admin = container.accounts.ensure_admin(settings.admin_email, settings.admin_password)
+    admin = container.services.accounts.ensure_admin(settings.admin_email, settings.admin_password)
     if admin:
         log.info("bootstrap admin ready: id=%s", admin.id)
 
 
 def resolve_jwt_secret(settings: Settings) -> str:
-    """JWT_SECRET when set; with real services it is required; embedded mode keeps a generated
-    one in DATA_DIR so tokens survive restarts."""
-    if settings.jwt_secret:
-        if len(settings.jwt_secret) < 32:
-            raise SettingsError("invalid setting JWT_SECRET: use at least 32 characters")
-        return settings.jwt_secret
-    if settings.uses_real_services:
-        raise SettingsError(
-            "invalid setting JWT_SECRET: required when MONGO_URL or another "
-            "real service is configured"
-        )
-    return _stored_secret(settings.data_dir / JWT_SECRET_FILE)
+    """JWT_SECRET when set (Settings checked it, and requires it with real services); else, in
+    embedded mode, one generated and kept in DATA_DIR so tokens survive restarts."""
+    return settings.jwt_secret or _stored_secret(settings.data_dir / JWT_SECRET_FILE)
 
 
 def _stored_secret(path: Path) -> str:

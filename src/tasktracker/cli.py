@@ -7,12 +7,13 @@ import argparse
 import getpass
 import multiprocessing
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from werkzeug.serving import make_server
+from werkzeug.serving import make_server, select_address_family
 
 from tasktracker import metrics
 from tasktracker.agent.runner import Background
@@ -108,14 +109,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings)
+    listener = listen(settings)
+    # Bound first, so the settings (and links in letters) name the port actually bound.
+    settings = settings.model_copy(update={"port": listener.getsockname()[1]})
     container = bootstrap(settings)
-    server = make_server(settings.host, settings.port, create_app(container), threaded=True)
-    if not settings.public_url:
-        # Links in letters point at the port actually bound (PORT=0 picks a free one).
-        settings.public_url = f"http://{settings.host}:{server.server_port}"
+    server = make_server(
+        settings.host,
+        settings.port,
+        create_app(container.services),
+        threaded=True,
+        fd=listener.fileno(),
+    )
+    listener.close()  # the server holds its own duplicate
     background = Background(container, agent=not args.no_agent, relay=not args.no_relay).start()
     scheduler = None if args.no_scheduler else AlertScheduler(container).start_thread()
-    base = f"http://{settings.host}:{server.server_port}"
+    base = f"http://{settings.host}:{settings.port}"
     print(f"TaskTracker API: {base}/  docs: {base}/docs/  spec: {base}/openapi.json", flush=True)
     stop_scheduler = scheduler.stop if scheduler else (lambda: None)
     return run_until_stopped(
@@ -128,15 +136,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def listen(settings: Settings) -> socket.socket:
+    """A socket listening on HOST:PORT (PORT=0: a free port); exit with one line if it cannot."""
+    family = select_address_family(settings.host, settings.port)
+    try:
+        return socket.create_server((settings.host, settings.port), family=family, backlog=128)
+    except OSError as exc:
+        # create_server's message names the address: "Address already in use (while ...)".
+        raise SystemExit(f"tasktracker: cannot listen: {exc.strerror or exc}") from None
+
+
 def cmd_api(_args: argparse.Namespace) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
     settings = load_settings()
-    if settings.embedded_database and settings.api_workers > 1:
-        raise SettingsError(
-            "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
-        )
     configure_logging(settings, process_name=settings.instance_name or "api")
     # Workers are fresh interpreters that find the metrics directory in their environment.
     metrics.prepare_multiprocess_dir(Path(settings.data_dir) / "prometheus")
@@ -198,7 +212,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     password = args.password or _prompt_password()
     container: Container = bootstrap(settings)
     try:
-        admin = container.accounts.create_admin(email, password, args.username)
+        admin = container.services.accounts.create_admin(email, password, args.username)
     except DomainError as exc:
         print(f"tasktracker: {exc.detail}", file=sys.stderr)
         return 1

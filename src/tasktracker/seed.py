@@ -199,7 +199,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     )
     container = bootstrap(settings)
     try:
-        result = seed(container.db, hasher.hash(plan.password), plan, container.clock())
+        result = seed(container.adapters.db, hasher.hash(plan.password), plan, container.clock())
     finally:
         container.close()
     print(

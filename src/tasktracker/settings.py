@@ -1,65 +1,38 @@
 """One Settings object, read from the environment (and `.env`), validated at start-up.
 
-The original project's variable names are accepted as fallbacks so an existing `.env` keeps working.
+The original project's variable names are accepted as fallbacks (see `original_env`) so an
+existing `.env` keeps working.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote_plus
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasktracker.adapters.mailer import SmtpEndpoint
+from tasktracker import original_env
+from tasktracker.endpoints import SmtpEndpoint, parse_servers
 
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _legacy_port(env: Mapping[str, str], name: str, default: str) -> str:
-    port = env.get(name) or default
-    if not (port.isdigit() and 0 < int(port) <= 65535):
-        raise SettingsError(f"invalid setting {name}: expected a port number, 1-65535")
-    return port
-
-
-def _legacy_mongo_url(env: Mapping[str, str]) -> str | None:
-    """Build a MongoDB URL from the original's MONGO_USER/PASSWORD/CLUSTER variables."""
-    cluster = env.get("MONGO_CLUSTER")
-    if not cluster:
-        return None
-    user = env.get("MONGO_USER")
-    password = env.get("MONGO_PASSWORD", "")
-    credentials = f"{quote_plus(user)}:{quote_plus(password)}@" if user else ""
-    scheme = "mongodb" if ":" in cluster.split(",")[0] else "mongodb+srv"
-    return f"{scheme}://{credentials}{cluster}/"
-
-
-def _legacy_amqp_url(env: Mapping[str, str]) -> str | None:
-    host = env.get("RABBITMQ_HOST")
-    if not host:
-        return None
-    port = _legacy_port(env, "RABBITMQ_PORT", "5672")
-    user = quote_plus(env.get("RABBITMQ_USER", "guest"))
-    password = quote_plus(env.get("RABBITMQ_PASS", "guest"))
-    return f"amqp://{user}:{password}@{host}:{port}//"
-
-
-def _legacy_memcached(env: Mapping[str, str]) -> str | None:
-    host = env.get("MEMCACHED_HOST")
-    if not host:
-        return None
-    return f"{host}:{_legacy_port(env, 'MEMCACHED_PORT', '11211')}"
+JWT_SECRET_MIN_LENGTH = 32
 
 
 class Settings(BaseSettings):
+    # Read once at start-up, never changed: a variant is a copy (`model_copy(update=...)`).
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     host: str = Field("127.0.0.1", validation_alias="HOST")
@@ -67,17 +40,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./var"), validation_alias="DATA_DIR")
 
     mongo_url: str | None = Field(None, validation_alias="MONGO_URL")
-    mongo_db: str = Field(
-        "tasktracker", min_length=1, validation_alias=AliasChoices("MONGO_DB", "MONGO_DB_NAME")
-    )
+    mongo_db: str = Field("tasktracker", min_length=1, validation_alias="MONGO_DB")
     amqp_url: str | None = Field(None, validation_alias="AMQP_URL")
     memcached_servers: str | None = Field(None, validation_alias="MEMCACHED_SERVERS")
     smtp_url: str | None = Field(None, validation_alias="SMTP_URL")
     mail_from: str = Field("TaskTracker <no-reply@tasktracker.local>", validation_alias="MAIL_FROM")
 
-    jwt_secret: str | None = Field(None, validation_alias=AliasChoices("JWT_SECRET", "SECRET_KEY"))
+    jwt_secret: str | None = Field(
+        None, min_length=JWT_SECRET_MIN_LENGTH, validation_alias="JWT_SECRET"
+    )
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
-        "HS256", validation_alias=AliasChoices("JWT_ALGORITHM", "ALGORITHM")
+        "HS256", validation_alias="JWT_ALGORITHM"
     )
     access_token_ttl: int = Field(900, gt=0, validation_alias="ACCESS_TOKEN_TTL")
     refresh_token_ttl: int = Field(1_209_600, gt=0, validation_alias="REFRESH_TOKEN_TTL")
@@ -155,6 +128,13 @@ class Settings(BaseSettings):
         1.0, gt=0, le=60, validation_alias="SCHEDULER_POLL_INTERVAL"
     )
 
+    # `tasktracker stack` (`make stack`): where its state lives, nginx's port, how many API
+    # replicas, and the first replica's port (replica i listens on STACK_API_PORT + i - 1).
+    stack_dir: Path = Field(Path("./var/stack"), validation_alias="STACK_DIR")
+    stack_port: int = Field(8080, ge=1, le=65535, validation_alias="STACK_PORT")
+    stack_replicas: int = Field(2, ge=1, le=16, validation_alias="STACK_REPLICAS")
+    stack_api_port: int = Field(8001, ge=1, le=65535, validation_alias="STACK_API_PORT")
+
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
 
@@ -171,10 +151,18 @@ class Settings(BaseSettings):
         "jwt_secret",
         "public_url",
         "instance_name",
+        mode="before",
     )
     @classmethod
-    def _blank_is_unset(cls, value: str | None) -> str | None:
-        return value or None
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("stack_dir", "stack_port", "stack_replicas", "stack_api_port", mode="before")
+    @classmethod
+    def _blank_is_the_default(cls, value: object) -> object:
+        if value == "":
+            raise PydanticUseDefault
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -191,21 +179,10 @@ class Settings(BaseSettings):
         def unset(name: str) -> bool:
             return not (data.get(name) or data.get(name.lower()))
 
-        fallbacks = {
-            "MONGO_URL": _legacy_mongo_url,
-            "AMQP_URL": _legacy_amqp_url,
-            "MEMCACHED_SERVERS": _legacy_memcached,
-        }
-        for name, build in fallbacks.items():
-            if unset(name) and (value := build(env)):
-                data[name] = value
-        minutes = env.get("ACCESS_TOKEN_EXPIRE_MINUTES")
-        if minutes and unset("ACCESS_TOKEN_TTL"):
-            if not minutes.isdigit():
-                raise SettingsError(
-                    "invalid setting ACCESS_TOKEN_EXPIRE_MINUTES: expected a whole number"
-                )
-            data["ACCESS_TOKEN_TTL"] = int(minutes) * 60
+        try:
+            data.update(original_env.fallbacks(env, unset))
+        except original_env.OriginalValueError as exc:
+            raise SettingsError(str(exc)) from None
         return data
 
     @field_validator(
@@ -228,8 +205,6 @@ class Settings(BaseSettings):
     @field_validator("memcached_servers")
     @classmethod
     def _memcached_nodes(cls, value: str | None) -> str | None:
-        from tasktracker.adapters.cache import parse_servers
-
         if value:
             parse_servers(value)
         return value
@@ -280,6 +255,23 @@ class Settings(BaseSettings):
         if self.scheduler_poll_interval * 2 > self.scheduler_lease:
             raise SettingsError(
                 "invalid setting SCHEDULER_POLL_INTERVAL: must be at most half of SCHEDULER_LEASE"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_secret_with_real_services(self) -> Settings:
+        if self.jwt_secret is None and self.uses_real_services:
+            raise SettingsError(
+                "invalid setting JWT_SECRET: required when MONGO_URL or another real service "
+                "is configured"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_a_database(self) -> Settings:
+        if self.api_workers > 1 and self.embedded_database:
+            raise SettingsError(
+                "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
             )
         return self
 

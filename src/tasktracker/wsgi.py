@@ -25,4 +25,4 @@ def create() -> Flask:
     configure_logging(settings, process_name=settings.instance_name or "api")
     container = bootstrap(settings)
     atexit.register(container.close)
-    return create_app(container)
+    return create_app(container.services)

@@ -13,7 +13,7 @@ EXAMPLES_PER_OPERATION = 12
 
 
 def test_no_generated_request_produces_a_server_error(api):
-    app = create_app(api.container)
+    app = create_app(api.container.services)
     admin = api.admin()
     api.create_task(admin, title="seed task")
     headers = {"Authorization": f"Bearer {admin.token}"}

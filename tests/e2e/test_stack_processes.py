@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -66,15 +67,14 @@ def test_an_unreachable_broker_stops_start_up_with_one_clear_error(tmp_path, mon
 def test_a_replica_that_cannot_start_is_reported_and_everything_is_stopped(
     tmp_path, mongo_url, memcached_servers, rabbitmq_vhost
 ):
-    stack = Stack(
-        options(
-            tmp_path,
-            MONGO_URL=mongo_url,
-            MEMCACHED_SERVERS=memcached_servers,
-            AMQP_URL=amqp_url(5672, rabbitmq_vhost),
-            API_WORKERS="0",
-        )
+    valid = options(
+        tmp_path,
+        MONGO_URL=mongo_url,
+        MEMCACHED_SERVERS=memcached_servers,
+        AMQP_URL=amqp_url(5672, rabbitmq_vhost),
     )
+    # `stack up` checks the settings it reads; only the processes it starts get this one.
+    stack = Stack(replace(valid, env={**valid.env, "API_WORKERS": "0"}))
     with pytest.raises(StackError, match="api-1 exited") as info:
         stack.up()
     assert "API_WORKERS" in str(info.value)

@@ -32,7 +32,7 @@ def test_schedules_are_admin_only(api):
     assert_problem(api.client.get(SCHEDULES, headers=alice.headers), 403)
     assert_problem(api.client.post(SCHEDULES, json={"type": "now"}, headers=alice.headers), 403)
     assert_problem(api.client.delete(f"{SCHEDULES}/x", headers=alice.headers), 403)
-    assert api.container.db.alert_schedules.count_documents({}) == 0
+    assert api.container.adapters.db.alert_schedules.count_documents({}) == 0
 
 
 def test_create_list_and_delete_schedules(api):
@@ -84,7 +84,7 @@ def test_invalid_schedules_are_422_problems(api, body):
     r = api.client.post(SCHEDULES, json=body, headers=boss.headers)
     problem = assert_problem(r, 422)
     assert "detail" in problem
-    assert api.container.db.alert_schedules.count_documents({}) == 0
+    assert api.container.adapters.db.alert_schedules.count_documents({}) == 0
 
 
 # --- legacy routes -----------------------------------------------------------------------------
@@ -124,14 +124,14 @@ def test_legacy_now_and_its_errors(api):
     boss = api.admin()
     r = legacy_alert(api, boss.token, {"type": "now"})
     assert r.status_code == 200
-    [doc] = api.container.db.alert_schedules.find()
+    [doc] = api.container.adapters.db.alert_schedules.find()
     assert doc["_id"] == r.get_json()["job_id"] and doc["kind"] == "now"
     assert_problem(legacy_alert(api, boss.token, {"type": "once"}), 422)
     assert_problem(legacy_alert(api, boss.token, {"type": "once", "run_at": "tomorrow"}), 422)
     past = {"type": "once", "run_at": "2001-01-01 00:00:00"}
     assert_problem(legacy_alert(api, boss.token, past), 422)
     assert_problem(legacy_alert(api, boss.token, {"type": "hourly"}), 422)
-    assert api.container.db.alert_schedules.count_documents({}) == 1
+    assert api.container.adapters.db.alert_schedules.count_documents({}) == 1
 
 
 # --- the digest aggregation --------------------------------------------------------------------
@@ -159,13 +159,15 @@ def test_one_run_publishes_one_digest_per_active_member_in_digest_order(api, con
     api.create_task(idle, title="unassigned")
     r = api.client.patch(f"/api/v1/users/{carol.id}", json={"active": False}, headers=boss.headers)
     assert r.status_code == 200
-    container.db.outbox.delete_many({})
+    container.adapters.db.outbox.delete_many({})
 
-    schedule = container.alerts.create(container.users.get(boss.id), ScheduleKind.NOW)
-    result = container.alerts.fire(schedule.id)
+    schedule = container.services.alerts.create(
+        container.adapters.users.get(boss.id), ScheduleKind.NOW
+    )
+    result = container.services.alerts.fire(schedule.id)
     assert result is not None and result.members == 2
 
-    entries = {e["payload"]["username"]: e for e in container.db.outbox.find()}
+    entries = {e["payload"]["username"]: e for e in container.adapters.db.outbox.find()}
     assert set(entries) == {"alice", "bob"}  # carol is inactive, idle has nothing assigned
     assert all(e["type"] == EventType.ALERTS_PENDING_TASKS for e in entries.values())
     payload = entries["alice"]["payload"]
@@ -180,28 +182,28 @@ def test_one_run_publishes_one_digest_per_active_member_in_digest_order(api, con
     }
 
     # The same run again is dropped; so is the run of a deleted schedule.
-    assert container.alerts.fire(schedule.id) is None
-    assert container.alerts.run(schedule, result.run_id, schedule.run_at) is None
-    assert container.db.outbox.count_documents({}) == 2
-    assert container.db.alert_runs.count_documents({}) == 1
-    assert container.db.alert_schedules.count_documents({}) == 0  # a one-off leaves when done
+    assert container.services.alerts.fire(schedule.id) is None
+    assert container.services.alerts.run(schedule, result.run_id, schedule.run_at) is None
+    assert container.adapters.db.outbox.count_documents({}) == 2
+    assert container.adapters.db.alert_runs.count_documents({}) == 1
+    assert container.adapters.db.alert_schedules.count_documents({}) == 0  # one-offs leave
 
 
 def test_digests_are_capped_but_counts_are_not(api, container):
-    container.alerts._policy = DigestPolicy(max_tasks=3)
+    container.services.alerts._policy = DigestPolicy(max_tasks=3)
     alice = api.member("alice")
     now = datetime.now(UTC)
     for i in range(5):
         due = iso(now + timedelta(days=10 + i))
         api.create_task(alice, title=f"t{i}", assignee=alice.id, due_date=due)
-    [digest] = container.alerts._digests.digests(now, now + timedelta(hours=48), 3)
+    [digest] = container.services.alerts._digests.digests(now, now + timedelta(hours=48), 3)
     assert digest.total == 5 and [t.title for t in digest.tasks] == ["t0", "t1", "t2"]
     assert digest.to_payload("r")["more"] == 2
 
 
 def test_the_digest_aggregation_reads_pending_tasks_through_an_index(container):
     now = datetime.now(UTC)
-    plan = container.db.command(
+    plan = container.adapters.db.command(
         "explain",
         {
             "aggregate": "tasks",
@@ -217,7 +219,7 @@ def test_the_digest_aggregation_reads_pending_tasks_through_an_index(container):
 
 def test_the_built_in_digest_follows_its_settings_and_cannot_be_deleted(api, container):
     boss = api.admin()
-    digest = container.alerts.ensure_default_digest("07:30", "Europe/Berlin")
+    digest = container.services.alerts.ensure_default_digest("07:30", "Europe/Berlin")
     assert digest is not None and digest.builtin
     [item] = api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"]
     assert (item["id"], item["time"], item["timezone"]) == (
@@ -227,10 +229,10 @@ def test_the_built_in_digest_follows_its_settings_and_cannot_be_deleted(api, con
     )
     assert_problem(api.client.delete(f"{SCHEDULES}/daily-digest", headers=boss.headers), 409)
 
-    container.alerts.ensure_default_digest("08:00", "UTC")  # the settings changed
+    container.services.alerts.ensure_default_digest("08:00", "UTC")  # the settings changed
     [item] = api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"]
     assert (item["time"], item["timezone"]) == ("08:00", "UTC")
-    assert container.alerts.ensure_default_digest("", "UTC") is None  # disabled
+    assert container.services.alerts.ensure_default_digest("", "UTC") is None  # disabled
     assert api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"] == []
 
 
@@ -251,13 +253,16 @@ def test_a_failed_daily_firing_is_retried_and_runs_once(api, container, monkeypa
     from tasktracker.domain.schedules import new_schedule
     from tasktracker.scheduler.runner import AlertScheduler
 
-    container.settings.alert_digest_time = ""  # only the schedule below
+    # Only the schedule below: no built-in daily digest.
+    monkeypatch.setattr(
+        container, "settings", container.settings.model_copy(update={"alert_digest_time": ""})
+    )
     alice = api.member("alice")
     api.create_task(alice, title="pending", assignee=alice.id)
     yesterday = datetime.now(UTC) - timedelta(days=1)
     daily = new_schedule(ScheduleKind.DAILY, yesterday, time="00:00", timezone="UTC")
-    ScheduleRepository(container.db).add(daily)  # due: today's 00:00 UTC has passed
-    real_fire, calls = container.alerts.fire, []
+    ScheduleRepository(container.adapters.db).add(daily)  # due: today's 00:00 UTC has passed
+    real_fire, calls = container.services.alerts.fire, []
 
     def flaky_fire(schedule_id: str):
         calls.append(schedule_id)
@@ -265,7 +270,7 @@ def test_a_failed_daily_firing_is_retried_and_runs_once(api, container, monkeypa
             raise ConnectionError("the database went away")
         return real_fire(schedule_id)
 
-    monkeypatch.setattr(container.alerts, "fire", flaky_fire)
+    monkeypatch.setattr(container.services.alerts, "fire", flaky_fire)
     runner = AlertScheduler(container).start_thread()
     try:
         assert runner.active.wait(10)
@@ -273,7 +278,7 @@ def test_a_failed_daily_firing_is_retried_and_runs_once(api, container, monkeypa
     finally:
         runner.stop()
     assert calls == [daily.id, daily.id]
-    [run] = container.db.alert_runs.find()
+    [run] = container.adapters.db.alert_runs.find()
     assert run["_id"] == daily.run_id(run["fire_time"]) and run["members"] == 1
     assert run["fire_time"].hour == 0 and run["fire_time"].minute == 0
-    assert container.db.outbox.count_documents({"type": ALERTS}) == 1
+    assert container.adapters.db.outbox.count_documents({"type": ALERTS}) == 1

@@ -15,8 +15,10 @@ import jwt
 import pytest
 from pymongo import MongoClient
 
+from tasktracker.adapters.mongo.connection import DatabaseProbe
 from tasktracker.api.app import create_app
 from tasktracker.api.security import AUDIENCE, ISSUER
+from tasktracker.services.health import HealthService
 from tests.support.api import Account
 from tests.support.problems import assert_problem
 from tests.support.settings import TEST_JWT_SECRET
@@ -328,6 +330,21 @@ def test_docs_page_is_served(client):
     assert r.mimetype == "text/html"
 
 
+def test_docs_open_swagger_ui_served_from_the_package(client):
+    for path in ("/docs", "/docs/"):
+        r = client.get(path, follow_redirects=True)
+        assert r.status_code == 200, path
+        assert r.request.path == "/docs/swagger", path
+        assert b"swagger-ui-bundle.js" in r.data
+    page = r.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="(swagger/[^"]+)"', page)
+    assert {"swagger/js/swagger-ui-bundle.js", "swagger/css/swagger-ui.css"} <= set(assets)
+    for asset in assets:
+        assert client.get(f"/docs/{asset}").status_code == 200, asset
+    assert "//" not in "".join(assets)  # no CDN
+    assert client.get("/docs/openapi.json").get_json()["openapi"].startswith("3.")
+
+
 # --- health ------------------------------------------------------------------------------------
 
 
@@ -348,7 +365,9 @@ def test_readyz_checks_mongodb(client):
 def test_readyz_is_503_when_mongodb_is_unreachable(container):
     dead = MongoClient("mongodb://127.0.0.1:1/", serverSelectionTimeoutMS=200, connect=False)
     try:
-        app = create_app(dataclasses.replace(container, client=dead))
+        a = container.adapters
+        health = HealthService(DatabaseProbe(dead), a.broker, a.cache, a.outbox)
+        app = create_app(dataclasses.replace(container.services, health=health))
         r = app.test_client().get("/readyz")
         assert r.status_code == 503
         assert r.get_json()["checks"]["mongodb"] != "ok"

@@ -50,7 +50,7 @@ def test_metrics_count_requests_by_route_template_and_status(api, client):
 def test_metrics_show_the_outbox_backlog_and_published_events(api, client, container):
     api.member()
     pending = samples(client, "tasktracker_outbox_pending")
-    assert pending == {(): float(container.outbox.pending_count())}
+    assert pending == {(): float(container.adapters.outbox.pending_count())}
     published = samples(client, "tasktracker_events_published_total")
     assert published.get((("type", "user.registered"),), 0) >= 1
 

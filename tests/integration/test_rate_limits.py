@@ -65,6 +65,35 @@ def test_login_is_limited_per_account_across_addresses(make_api):
     )
 
 
+def legacy_change_password(api, body: dict, ip: str):
+    """The original's change_password without a token: the old password authenticates."""
+    return api.client.post("/users/change_password", json=body, environ_base=from_ip(ip))
+
+
+def test_tokenless_change_password_shares_the_login_limit_per_address(make_api):
+    api = make_api(rate_limit_login_ip="2/minute")
+    guess = {"email": "nobody@example.com", "oldPassword": "guess guess", "newPassword": "x" * 12}
+    for _ in range(2):
+        assert legacy_change_password(api, guess, "10.0.3.1").status_code == 401
+    assert_too_many(legacy_change_password(api, guess, "10.0.3.1"))
+    login = {"email": "nobody@example.com", "password": "guess guess"}
+    assert_too_many(api.client.post("/users/login", json=login, environ_base=from_ip("10.0.3.1")))
+    assert legacy_change_password(api, guess, "10.0.3.2").status_code == 401
+
+
+def test_tokenless_change_password_shares_the_login_limit_per_account(make_api):
+    api = make_api(rate_limit_login_account="2/minute")
+    victim = api.member("victim")
+    guess = {"email": victim.email, "oldPassword": "guess guess", "newPassword": "x" * 12}
+    # api.member() logged in once already: one attempt left for this account.
+    assert legacy_change_password(api, guess, "10.0.4.1").status_code == 401
+    assert_too_many(legacy_change_password(api, guess, "10.0.4.2"))
+    right = {**guess, "oldPassword": victim.password}
+    assert_too_many(legacy_change_password(api, right, "10.0.4.3"))
+    login = {"email": victim.email, "password": victim.password}
+    assert_too_many(api.client.post("/users/login", json=login, environ_base=from_ip("10.0.4.4")))
+
+
 def test_an_email_memcached_cannot_key_is_still_counted(make_api, caplog):
     api = make_api(rate_limit_login_account="1/minute")
     odd = {"email": "a b\u00e9\n" + "x" * 300, "password": "guess guess"}
@@ -106,7 +135,7 @@ def test_each_user_has_a_general_api_limit(make_api):
 def test_limits_hold_in_the_embedded_default_too(mongo_url, tmp_path, make_container):
     settings = make_settings(mongo_url, tmp_path, rate_limit_login_ip="1/minute")
     assert settings.memcached_servers is None
-    client = create_app(make_container(settings)).test_client()
+    client = create_app(make_container(settings).services).test_client()
     bad = {"email": "x@example.com", "password": "wrong password"}
     assert client.post("/api/v1/auth/login", json=bad).status_code == 401
     assert_too_many(client.post("/api/v1/auth/login", json=bad))

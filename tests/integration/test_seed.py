@@ -30,10 +30,10 @@ def login(client, index: int) -> dict[str, str]:
 
 def test_seed_writes_users_and_a_realistic_spread_of_tasks(container):
     plan = SeedPlan(users=4, tasks=600, batch_size=250, random_seed=7)
-    result = seed(container.db, fast_hash(container), plan, container.clock())
+    result = seed(container.adapters.db, fast_hash(container), plan, container.clock())
     assert (result.users_created, result.tasks_created) == (4, 600)
-    assert container.db.tasks.count_documents({}) == 600
-    tasks = list(container.db.tasks.find({}, {"status": 1, "priority": 1, "assignee": 1}))
+    assert container.adapters.db.tasks.count_documents({}) == 600
+    tasks = list(container.adapters.db.tasks.find({}, {"status": 1, "priority": 1, "assignee": 1}))
     statuses = Counter(t["status"] for t in tasks)
     priorities = Counter(t["priority"] for t in tasks)
     assert set(statuses) == {"open", "in_progress", "done"}
@@ -44,24 +44,28 @@ def test_seed_writes_users_and_a_realistic_spread_of_tasks(container):
 
 
 def test_seeded_users_share_one_password_hash(container):
-    seed(container.db, fast_hash(container), SeedPlan(users=3, tasks=0), container.clock())
-    hashes = {u["password_hash"] for u in container.db.users.find()}
+    seed(container.adapters.db, fast_hash(container), SeedPlan(users=3, tasks=0), container.clock())
+    hashes = {u["password_hash"] for u in container.adapters.db.users.find()}
     assert len(hashes) == 1
 
 
 def test_seeding_again_keeps_the_users_and_adds_tasks(container):
     password_hash = fast_hash(container)
-    first = seed(container.db, password_hash, SeedPlan(users=3, tasks=10), container.clock())
-    again = seed(container.db, password_hash, SeedPlan(users=5, tasks=10), container.clock())
+    first = seed(
+        container.adapters.db, password_hash, SeedPlan(users=3, tasks=10), container.clock()
+    )
+    again = seed(
+        container.adapters.db, password_hash, SeedPlan(users=5, tasks=10), container.clock()
+    )
     assert again.users_created == 2
     assert again.user_ids[:3] == first.user_ids
-    assert container.db.users.count_documents({}) == 5
-    assert container.db.tasks.count_documents({}) == 20
+    assert container.adapters.db.users.count_documents({}) == 5
+    assert container.adapters.db.tasks.count_documents({}) == 20
 
 
 def test_seeded_data_is_served_by_the_api(container, client):
     plan = SeedPlan(users=2, tasks=200, random_seed=1)
-    result = seed(container.db, fast_hash(container), plan, container.clock())
+    result = seed(container.adapters.db, fast_hash(container), plan, container.clock())
     headers = login(client, 0)
     mine = client.get("/api/v1/tasks/mine?limit=50", headers=headers).get_json()
     assert len(mine["items"]) == 50 and mine["next_cursor"]
@@ -74,11 +78,11 @@ def test_seeded_data_is_served_by_the_api(container, client):
 
 def test_tasks_without_users_are_refused(container):
     with pytest.raises(ValueError, match="at least one user"):
-        seed(container.db, "unused", SeedPlan(users=0, tasks=5), container.clock())
+        seed(container.adapters.db, "unused", SeedPlan(users=0, tasks=5), container.clock())
 
 
 def test_seed_command(settings, container):
     result = run_cli(settings, "seed", "--users", "3", "--tasks", "120", "--batch-size", "50")
     assert result.returncode == 0, result.stderr
     assert "seeded 3 new users" in result.stdout and "120 tasks" in result.stdout
-    assert container.db.tasks.count_documents({}) == 120
+    assert container.adapters.db.tasks.count_documents({}) == 120

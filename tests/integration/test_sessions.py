@@ -127,7 +127,7 @@ def test_a_demotion_applies_to_the_next_request_with_the_same_token(api, client)
 def test_the_session_record_is_cached_in_memcached(api, container):
     alice = api.member()
     sid = _session_id(container, alice.id)
-    cached = container.cache.get(cache_key(sid))
+    cached = container.adapters.cache.get(cache_key(sid))
     assert cached is not None and cached["uid"] == alice.id and cached["revoked"] is False
     assert "password_hash" not in cached
 
@@ -136,12 +136,12 @@ def test_a_warm_session_costs_one_cache_round_trip(api, container):
     alice = api.member()
     sid = _session_id(container, alice.id)
     calls = []
-    real_get = container.cache.get
-    container.cache.get = lambda key: calls.append(key) or real_get(key)  # count, still real
+    real_get = container.adapters.cache.get
+    container.adapters.cache.get = lambda key: calls.append(key) or real_get(key)  # counted, real
     try:
-        user = container.sessions.principal(sid, alice.id)
+        user = container.services.sessions.principal(sid, alice.id)
     finally:
-        del container.cache.get
+        del container.adapters.cache.get
     assert user is not None and user.id == alice.id
     assert calls == [cache_key(sid)]
 
@@ -182,6 +182,6 @@ def test_with_memcached_down_requests_are_served_and_readyz_says_degraded(
 
 
 def _session_id(container, user_id: str) -> str:
-    doc = container.db.sessions.find_one({"user_id": user_id}, sort=[("created_at", -1)])
+    doc = container.adapters.db.sessions.find_one({"user_id": user_id}, sort=[("created_at", -1)])
     assert doc is not None
     return doc["_id"]

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from tasktracker.adapters.mongo.task_queries import (
-    Sort,
-    TaskFilter,
     encode_cursor,
     list_query,
+    sort_field,
+    sort_spec,
     summary_overdue_query,
 )
 from tasktracker.bootstrap import Container
+from tasktracker.domain.queries import Sort, TaskFilter
 from tasktracker.domain.tasks import Priority, Status
 from tests.support.clock import Clock
 from tests.support.problems import assert_problem
@@ -536,9 +537,9 @@ def plan_stages(plan: Any) -> Iterator[str]:
 def winning_stages(
     container: Container, query: dict, sort: Sort | None, hint: str | None = None
 ) -> list[str]:
-    cursor = container.db.tasks.find(query)
+    cursor = container.adapters.db.tasks.find(query)
     if sort is not None:
-        cursor = cursor.sort(sort.spec())
+        cursor = cursor.sort(sort_spec(sort))
     if hint is not None:
         cursor = cursor.hint(hint)
     explained = cursor.explain()
@@ -591,8 +592,8 @@ def test_list_queries_use_an_index(container, indexed_board, clock, path, page):
     sort = Sort.parse("-created_at")
     cursor = None
     if page == "later":
-        middle = container.db.tasks.find({}).sort(sort.spec()).skip(20).limit(1)[0]
-        cursor = encode_cursor(sort, middle[sort.field])
+        middle = container.adapters.db.tasks.find({}).sort(sort_spec(sort)).skip(20).limit(1)[0]
+        cursor = encode_cursor(sort, middle[sort_field(sort)])
     query = list_query(flt, sort, cursor, clock())
     stages = winning_stages(container, query, sort)
     assert "COLLSCAN" not in stages, (path, query, stages)
@@ -608,8 +609,10 @@ def test_each_sort_order_uses_an_index_on_every_page(container, indexed_board, c
     first = list_query(TaskFilter(), parsed, None, clock())
     stages = winning_stages(container, first, parsed, hint)
     assert "COLLSCAN" not in stages, (sort, stages)
-    middle = container.db.tasks.find({}).sort(parsed.spec()).skip(20).limit(1)[0]
-    later = list_query(TaskFilter(), parsed, encode_cursor(parsed, middle[parsed.field]), clock())
+    middle = container.adapters.db.tasks.find({}).sort(sort_spec(parsed)).skip(20).limit(1)[0]
+    later = list_query(
+        TaskFilter(), parsed, encode_cursor(parsed, middle[sort_field(parsed)]), clock()
+    )
     stages = winning_stages(container, later, parsed, hint)
     assert "COLLSCAN" not in stages, (sort, later, stages)
 
@@ -622,3 +625,19 @@ def test_summary_counts_use_an_index(container, indexed_board, clock):
     stages = winning_stages(container, summary_overdue_query(clock()), None)
     assert "COLLSCAN" not in stages, stages
     assert "IXSCAN" in stages
+
+
+@pytest.mark.parametrize("who", ["everyone", "assignee"])
+def test_the_legacy_oldest_first_lists_use_an_index(container, indexed_board, clock, who):
+    """`TaskQueries.oldest` (get_tasks, get_my_task): the created indexes scanned backwards."""
+    alice, _bob = indexed_board
+    flt = TaskFilter(assignee=alice.id if who == "assignee" else None)
+    oldest_first = Sort.parse("created_at")
+    stages = winning_stages(container, list_query(flt, oldest_first, None, clock()), oldest_first)
+    assert "COLLSCAN" not in stages, (who, stages)
+    assert "IXSCAN" in stages, (who, stages)
+    tasks = container.services.task_queries.oldest(100, assignee=flt.assignee)
+    assert [t.created_at for t in tasks] == sorted(t.created_at for t in tasks)
+    assert len(tasks) == container.adapters.db.tasks.count_documents(
+        list_query(flt, oldest_first, None, clock())
+    )

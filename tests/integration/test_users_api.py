@@ -88,7 +88,7 @@ def test_weak_password_is_rejected(api, password):
     r = signup(api.client, "weakling", password=password)
     assert_problem(r, 422)
     assert password.strip() == "" or password not in r.get_data(as_text=True)
-    assert api.container.db.users.count_documents({}) == 0
+    assert api.container.adapters.db.users.count_documents({}) == 0
 
 
 @pytest.mark.parametrize(
@@ -390,7 +390,7 @@ def test_bootstrap_creates_the_admin_once(mongo_url, tmp_path, make_container):
         mongo_url, tmp_path, admin_email="root@example.com", admin_password=password
     )
     first = make_container(settings)
-    client = create_app(first).test_client()
+    client = create_app(first.services).test_client()
     r = login(client, "root@example.com", password)
     assert r.status_code == 200, r.get_json()
     token = r.get_json()["access_token"]
@@ -399,16 +399,16 @@ def test_bootstrap_creates_the_admin_once(mongo_url, tmp_path, make_container):
     assert client.get("/api/v1/users", headers=bearer(token)).status_code == 200
 
     make_container(settings)  # a second start on the same database
-    admins = first.db.users.count_documents({"role": "admin"})
+    admins = first.adapters.db.users.count_documents({"role": "admin"})
     assert admins == 1
-    assert first.db.users.count_documents({}) == 1
+    assert first.adapters.db.users.count_documents({}) == 1
     assert login(client, "root@example.com", password).status_code == 200
 
 
 def test_bootstrap_does_nothing_when_an_admin_exists(mongo_url, tmp_path, make_container):
     plain = make_settings(mongo_url, tmp_path)
     first = make_container(plain)
-    first.accounts.create_admin("existing@example.com", DEFAULT_PASSWORD, "existing")
+    first.services.accounts.create_admin("existing@example.com", DEFAULT_PASSWORD, "existing")
     with_admin = make_settings(
         mongo_url,
         tmp_path,
@@ -417,14 +417,14 @@ def test_bootstrap_does_nothing_when_an_admin_exists(mongo_url, tmp_path, make_c
         admin_password="another admin password",
     )
     make_container(with_admin)
-    assert first.db.users.count_documents({}) == 1
-    assert first.db.users.find_one({"email": "another@example.com"}) is None
+    assert first.adapters.db.users.count_documents({}) == 1
+    assert first.adapters.db.users.find_one({"email": "another@example.com"}) is None
 
 
 def test_without_admin_settings_bootstrap_creates_no_user(mongo_url, tmp_path, make_container):
     settings = make_settings(mongo_url, tmp_path, mongo_db=f"tt_{uuid.uuid4().hex[:12]}")
     c = make_container(settings)
-    assert c.db.users.count_documents({}) == 0
+    assert c.adapters.db.users.count_documents({}) == 0
 
 
 def test_replicas_starting_together_create_one_bootstrap_admin(container):
@@ -432,11 +432,11 @@ def test_replicas_starting_together_create_one_bootstrap_admin(container):
     from concurrent.futures import ThreadPoolExecutor
 
     def bootstrap_admin(_n: int):
-        return container.accounts.ensure_admin("first@example.com", "first admin password")
+        return container.services.accounts.ensure_admin("first@example.com", "first admin password")
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(bootstrap_admin, range(6)))
     created = [r for r in results if r is not None]
     assert len(created) >= 1
     assert {r.id for r in created} == {created[0].id}
-    assert container.users.count_active_admins() == 1
+    assert container.adapters.users.count_active_admins() == 1

@@ -47,7 +47,7 @@ class Api:
     def admin(self, username: str | None = None, password: str = DEFAULT_PASSWORD) -> Account:
         username = username or f"admin{uuid.uuid4().hex[:8]}"
         email = f"{username}@example.com"
-        user = self.container.accounts.create_admin(email, password, username)
+        user = self.container.services.accounts.create_admin(email, password, username)
         return self.login_as(user.id, username, email, password)
 
     def login_as(self, user_id: str, username: str, email: str, password: str) -> Account:

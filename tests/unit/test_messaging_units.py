@@ -9,10 +9,11 @@ from email.policy import default
 
 import pytest
 
-from tasktracker.adapters.mailer import FileMailer, Letter, SmtpEndpoint
+from tasktracker.adapters.mailer import FileMailer, Letter
 from tasktracker.agent.consumer import RetryPolicy
 from tasktracker.agent.letters import LetterError, template_environment
 from tasktracker.domain.events import Event, EventType, MalformedEvent, parse_event
+from tasktracker.endpoints import SmtpEndpoint
 from tasktracker.settings import SettingsError, load_settings
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

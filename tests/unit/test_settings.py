@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from pydantic import ValidationError
 from pymongo.uri_parser import parse_uri
 
 from tasktracker.bootstrap import JWT_SECRET_FILE, resolve_jwt_secret
@@ -51,6 +52,15 @@ def clean_environment(monkeypatch, tmp_path):
         if key.upper() in names:
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+
+
+SECRET = "s" * 32
+
+
+@pytest.fixture
+def jwt_secret(monkeypatch):
+    """JWT_SECRET set, as real services require."""
+    monkeypatch.setenv("JWT_SECRET", SECRET)
 
 
 def bad_setting(monkeypatch, name: str, value: str) -> str:
@@ -146,7 +156,9 @@ def test_an_empty_service_url_means_unset(monkeypatch):
 
 
 def test_settings_are_read_from_dot_env_in_the_working_directory(tmp_path):
-    (tmp_path / ".env").write_text("PORT=8123\nMONGO_URL=mongodb://from-dotenv:27017/\n")
+    (tmp_path / ".env").write_text(
+        f"PORT=8123\nMONGO_URL=mongodb://from-dotenv:27017/\nJWT_SECRET={SECRET}\n"
+    )
     s = load_settings()
     assert s.port == 8123
     assert s.mongo_url == "mongodb://from-dotenv:27017/"
@@ -166,7 +178,7 @@ def test_keyword_overrides_win_over_the_environment(monkeypatch):
 # --- the original project's variable names -----------------------------------------------------
 
 
-def test_original_mongo_variables_build_a_mongo_url(monkeypatch):
+def test_original_mongo_variables_build_a_mongo_url(monkeypatch, jwt_secret):
     monkeypatch.setenv("MONGO_USER", "app@team")
     monkeypatch.setenv("MONGO_PASSWORD", "p@ss:w/rd%")
     monkeypatch.setenv("MONGO_CLUSTER", "db.example.com:27017")
@@ -178,7 +190,7 @@ def test_original_mongo_variables_build_a_mongo_url(monkeypatch):
     assert parsed["password"] == "p@ss:w/rd%"
 
 
-def test_an_atlas_cluster_name_becomes_an_srv_url(monkeypatch):
+def test_an_atlas_cluster_name_becomes_an_srv_url(monkeypatch, jwt_secret):
     monkeypatch.setenv("MONGO_USER", "app")
     monkeypatch.setenv("MONGO_PASSWORD", "secret")
     monkeypatch.setenv("MONGO_CLUSTER", "cluster0.abcde.mongodb.net")
@@ -189,8 +201,10 @@ def test_an_atlas_cluster_name_becomes_an_srv_url(monkeypatch):
 
 
 def test_original_mongo_db_name_is_accepted(monkeypatch):
-    monkeypatch.setenv("MONGO_DB", "legacy_db")
+    monkeypatch.setenv("MONGO_DB_NAME", "legacy_db")
     assert load_settings().mongo_db == "legacy_db"
+    monkeypatch.setenv("MONGO_DB", "new_db")
+    assert load_settings().mongo_db == "new_db"
 
 
 def test_original_jwt_variables_are_accepted(monkeypatch):
@@ -203,7 +217,7 @@ def test_original_jwt_variables_are_accepted(monkeypatch):
     assert s.access_token_ttl == 30 * 60
 
 
-def test_original_rabbitmq_variables_build_an_amqp_url(monkeypatch):
+def test_original_rabbitmq_variables_build_an_amqp_url(monkeypatch, jwt_secret):
     monkeypatch.setenv("RABBITMQ_HOST", "mq.internal")
     monkeypatch.setenv("RABBITMQ_PORT", "5673")
     monkeypatch.setenv("RABBITMQ_USER", "tt")
@@ -216,14 +230,14 @@ def test_original_rabbitmq_variables_build_an_amqp_url(monkeypatch):
     assert s.uses_real_services
 
 
-def test_original_rabbitmq_host_alone_uses_the_default_port_and_guest(monkeypatch):
+def test_original_rabbitmq_host_alone_uses_the_default_port_and_guest(monkeypatch, jwt_secret):
     monkeypatch.setenv("RABBITMQ_HOST", "mq")
     url = urlsplit(load_settings().amqp_url)
     assert (url.hostname, url.port) == ("mq", 5672)
     assert (url.username, url.password) == ("guest", "guest")
 
 
-def test_original_memcached_variables_build_a_server_list(monkeypatch):
+def test_original_memcached_variables_build_a_server_list(monkeypatch, jwt_secret):
     monkeypatch.setenv("MEMCACHED_HOST", "cache")
     assert load_settings().memcached_servers == "cache:11211"
     monkeypatch.setenv("MEMCACHED_PORT", "11311")
@@ -276,7 +290,7 @@ def test_the_documented_names_win_over_the_original_ones(monkeypatch):
     assert s.access_token_ttl == 120
 
 
-def test_keyword_overrides_win_over_the_original_names(monkeypatch):
+def test_keyword_overrides_win_over_the_original_names(monkeypatch, jwt_secret):
     # Tests and tools pass settings explicitly; an old variable in the shell must not win.
     monkeypatch.setenv("MONGO_CLUSTER", "legacy:27017")
     monkeypatch.setenv("RABBITMQ_HOST", "legacy-mq")
@@ -292,6 +306,15 @@ def test_keyword_overrides_win_over_the_original_names(monkeypatch):
     assert s.amqp_url == "amqp://guest:guest@explicit:5672//"
     assert s.memcached_servers == "explicit:11211"
     assert s.access_token_ttl == 60
+
+
+def test_settings_refuse_assignment_after_start_up():
+    s = load_settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        s.public_url = "http://elsewhere"
+    assert s.public_url is None
+    variant = s.model_copy(update={"public_url": "http://elsewhere"})
+    assert (variant.public_url, s.public_url) == ("http://elsewhere", None)
 
 
 # --- bad values stop start-up with a message naming the variable -------------------------------
@@ -363,41 +386,47 @@ def permissive_umask():
 
 
 def test_jwt_secret_is_required_with_a_real_database(tmp_path):
-    settings = load_settings(mongo_url="mongodb://db:27017/", data_dir=tmp_path)
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(settings)
+    with pytest.raises(SettingsError, match="JWT_SECRET: required when MONGO_URL"):
+        load_settings(mongo_url="mongodb://db:27017/", data_dir=tmp_path)
     assert not (tmp_path / JWT_SECRET_FILE).exists()
 
 
 @pytest.mark.parametrize(
     "service",
     [
-        {"amqp_url": "amqp://guest:guest@mq:5672//"},
-        {"memcached_servers": "cache:11211"},
-        {"smtp_url": "smtp://mail:25"},
+        {"AMQP_URL": "amqp://guest:guest@mq:5672//"},
+        {"MEMCACHED_SERVERS": "cache:11211"},
+        {"SMTP_URL": "smtp://mail:25"},
     ],
 )
-def test_jwt_secret_is_required_with_any_real_service(tmp_path, service):
-    settings = load_settings(data_dir=tmp_path, **service)
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(settings)
+def test_jwt_secret_is_required_with_any_real_service(monkeypatch, service):
+    [(name, value)] = service.items()
+    monkeypatch.setenv(name, value)
+    message = bad_setting(monkeypatch, "JWT_SECRET", "")  # blank: unset
+    assert message.startswith("invalid setting JWT_SECRET: required when MONGO_URL")
 
 
-def test_jwt_secret_required_when_a_real_service_comes_from_original_names(monkeypatch, tmp_path):
+def test_jwt_secret_required_when_a_real_service_comes_from_original_names(monkeypatch):
     monkeypatch.setenv("MONGO_CLUSTER", "db:27017")
     with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(load_settings(data_dir=tmp_path))
+        load_settings()
 
 
-def test_a_short_jwt_secret_is_rejected(tmp_path):
-    settings = load_settings(mongo_url="mongodb://db/", jwt_secret="x" * 31, data_dir=tmp_path)
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(settings)
+def test_a_secret_under_the_original_name_satisfies_the_rule(monkeypatch):
+    monkeypatch.setenv("MONGO_URL", "mongodb://db/")
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    assert load_settings().jwt_secret == SECRET
 
 
-def test_a_short_jwt_secret_is_rejected_in_embedded_mode_too(tmp_path):
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
-        resolve_jwt_secret(load_settings(jwt_secret="short", data_dir=tmp_path))
+@pytest.mark.parametrize("services", [{"mongo_url": "mongodb://db/"}, {}])
+def test_a_jwt_secret_needs_32_characters_with_or_without_real_services(services):
+    assert load_settings(jwt_secret="x" * 32, **services).jwt_secret == "x" * 32
+    with pytest.raises(SettingsError, match=r"^invalid setting JWT_SECRET: .*at least 32 char"):
+        load_settings(jwt_secret="x" * 31, **services)
+
+
+def test_a_short_original_secret_key_is_rejected(monkeypatch):
+    assert "JWT_SECRET" in bad_setting(monkeypatch, "SECRET_KEY", "short")
 
 
 def test_a_configured_jwt_secret_is_used_as_is(tmp_path):
@@ -438,8 +467,9 @@ def test_serving_defaults_one_worker_eight_threads_no_proxy_no_instance_name():
     assert s.agent_metrics_port == 0
 
 
-def test_serving_variables_are_read(monkeypatch):
+def test_serving_variables_are_read(monkeypatch, jwt_secret):
     for name, value in {
+        "MONGO_URL": "mongodb://db/",
         "API_WORKERS": "4",
         "API_THREADS": "16",
         "TRUSTED_PROXIES": "1",
@@ -466,7 +496,22 @@ def test_bad_serving_values_name_the_variable(monkeypatch, name, value):
     assert name in bad_setting(monkeypatch, name, value)
 
 
-def test_several_api_workers_need_a_shared_database(monkeypatch, capsys):
+def test_several_api_workers_need_a_shared_database(monkeypatch):
+    message = bad_setting(monkeypatch, "API_WORKERS", "2")
+    assert message == (
+        "invalid setting API_WORKERS: several workers need a shared MongoDB (set MONGO_URL)"
+    )
+    monkeypatch.setenv("MONGO_URL", "mongodb://db/")
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    assert load_settings().api_workers == 2
+
+
+def test_one_api_worker_needs_no_shared_database(monkeypatch):
+    monkeypatch.setenv("API_WORKERS", "1")
+    assert load_settings().embedded_database
+
+
+def test_tasktracker_api_refuses_several_workers_on_the_embedded_database(monkeypatch, capsys):
     from tasktracker.cli import main
 
     monkeypatch.setenv("API_WORKERS", "2")
@@ -474,21 +519,90 @@ def test_several_api_workers_need_a_shared_database(monkeypatch, capsys):
     assert "API_WORKERS" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("name", "value"), [("STACK_PORT", "0"), ("STACK_REPLICAS", "two"), ("STACK_API_PORT", "x")]
-)
-def test_bad_stack_values_name_the_variable(name, value):
+def test_stack_defaults(tmp_path):
     from tasktracker.deploy.stack import StackOptions
 
-    with pytest.raises(SettingsError, match=name):
-        StackOptions.from_env({name: value})
-
-
-def test_stack_defaults():
-    from tasktracker.deploy.stack import StackOptions
-
+    s = load_settings()
+    assert (s.stack_dir, s.stack_port, s.stack_replicas, s.stack_api_port) == (
+        Path("./var/stack"),
+        8080,
+        2,
+        8001,
+    )
     options = StackOptions.from_env({})
+    assert options.state_dir == tmp_path / "var" / "stack"
     assert (options.port, options.replicas, options.api_port) == (8080, 2, 8001)
+    assert options.agent_metrics_port == 9101  # the stack's default, not the app's 0
     assert options.replica_names() == ["api-1", "api-2"]
     assert options.replica_port("api-2") == 8002
     assert options.url == "http://127.0.0.1:8080"
+
+
+def test_stack_variables_are_read(monkeypatch, tmp_path):
+    from tasktracker.deploy.stack import StackOptions
+
+    env = {
+        "STACK_DIR": str(tmp_path / "s"),
+        "STACK_PORT": "9090",
+        "STACK_REPLICAS": "16",
+        "STACK_API_PORT": "9100",
+        "AGENT_METRICS_PORT": "0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.stack_dir, s.stack_port, s.stack_replicas, s.stack_api_port) == (
+        tmp_path / "s",
+        9090,
+        16,
+        9100,
+    )
+    options = StackOptions.from_settings(s, env)
+    assert (options.state_dir, options.port, options.replicas) == (tmp_path / "s", 9090, 16)
+    assert (options.api_port, options.agent_metrics_port) == (9100, 0)
+    assert options.env == env
+
+
+def test_a_blank_stack_variable_means_its_default(monkeypatch):
+    for name in ("STACK_DIR", "STACK_PORT", "STACK_REPLICAS", "STACK_API_PORT"):
+        monkeypatch.setenv(name, "")
+    s = load_settings()
+    assert (s.stack_dir, s.stack_port, s.stack_replicas, s.stack_api_port) == (
+        Path("./var/stack"),
+        8080,
+        2,
+        8001,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STACK_PORT", "0"),
+        ("STACK_PORT", "65536"),
+        ("STACK_REPLICAS", "two"),
+        ("STACK_REPLICAS", "0"),
+        ("STACK_REPLICAS", "17"),
+        ("STACK_API_PORT", "x"),
+        ("STACK_API_PORT", "0"),
+    ],
+)
+def test_bad_stack_values_name_the_variable(monkeypatch, name, value):
+    from tasktracker.deploy.stack import StackOptions
+
+    assert bad_setting(monkeypatch, name, value).startswith(f"invalid setting {name}:")
+    with pytest.raises(SettingsError, match=f"^invalid setting {name}:"):
+        StackOptions.from_env({name: value})
+
+
+def test_the_stack_supplies_a_database_and_a_secret_when_unset():
+    """It starts a MongoDB server and generates JWT_SECRET for its processes, so settings that
+    rely on those are fine for `tasktracker stack`; other bad settings are not."""
+    from tasktracker.deploy.stack import StackOptions
+
+    options = StackOptions.from_env({"API_WORKERS": "2", "AMQP_URL": "amqp://mq//"})
+    assert options.env == {"API_WORKERS": "2", "AMQP_URL": "amqp://mq//"}
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        StackOptions.from_env({"JWT_SECRET": "short"})
+    with pytest.raises(SettingsError, match="LOG_LEVEL"):
+        StackOptions.from_env({"LOG_LEVEL": "LOUD"})

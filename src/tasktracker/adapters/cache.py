@@ -8,32 +8,14 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheError
 
+from tasktracker.endpoints import parse_servers
+
 log = logging.getLogger(__name__)
-
-
-class Cache(Protocol):
-    healthy: bool
-
-    def get(self, key: str) -> dict[str, Any] | None: ...
-    def set(self, key: str, value: dict[str, Any], ttl: int) -> bool: ...
-    def delete_many(self, keys: list[str]) -> bool: ...
-    def ping(self) -> bool: ...
-    def close(self) -> None: ...
-
-
-def parse_servers(servers: str) -> list[tuple[str, int]]:
-    nodes = []
-    for item in servers.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"'{item}' is not host:port")
-        nodes.append((host, int(port)))
-    return nodes
 
 
 class MemcachedCache:

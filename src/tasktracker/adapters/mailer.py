@@ -10,7 +10,8 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+
+from tasktracker.endpoints import SmtpEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,29 +43,6 @@ def build_message(letter: Letter, mail_from: str) -> EmailMessage:
     message.set_content(letter.text)
     message.add_alternative(letter.html, subtype="html")
     return message
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpEndpoint:
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> SmtpEndpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("must look like smtp://host:port or smtps://user:pass@host:port")
-        tls = parts.scheme == "smtps"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (465 if tls else 25),
-            tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
 
 
 class SmtpMailer:

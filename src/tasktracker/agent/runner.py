@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 
 def build_agent(c: Container) -> Agent:
     s = c.settings
-    writer = LetterWriter(c.password_resets, s.resolved_public_url)
+    writer = LetterWriter(c.services.password_resets, s.resolved_public_url)
     return Agent(
-        c.broker.consumer_connection(),
-        c.broker,
-        c.deliveries,
+        c.adapters.broker.consumer_connection(),
+        c.adapters.broker,
+        c.adapters.deliveries,
         writer.builders(),
-        c.mailer,
+        c.adapters.mailer,
         c.clock,
         retry=RetryPolicy(s.agent_max_attempts, s.agent_retry_delay, s.agent_retry_delay_max),
         prefetch=s.agent_prefetch,

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from tasktracker.api.presenters import schedule_json
-from tasktracker.api.schemas import (
-    Problem,
+from tasktracker.api.presenters import json_response
+from tasktracker.api.security import Access, current_user, requires
+from tasktracker.domain.schedules import ScheduleKind
+from tasktracker.schemas.alerts import (
     ScheduleIdPath,
     ScheduleIn,
-    ScheduleOut,
     SchedulePage,
+    SchedulePublic,
 )
-from tasktracker.api.security import Access, current_user, requires
-from tasktracker.bootstrap import Container
-from tasktracker.domain.schedules import ScheduleKind
+from tasktracker.schemas.common import Problem
+from tasktracker.services.registry import Services
 
 TAG = Tag(name="alerts", description="Scheduled digest letters to members about pending tasks")
 SECURITY = [{"bearer": []}]
 ADMIN_ONLY = {401: Problem, 403: Problem}
 
 
-def alerts_api(c: Container) -> APIBlueprint:
+def alerts_api(c: Services) -> APIBlueprint:
     bp = APIBlueprint(
         "alerts",
         __name__,
@@ -31,7 +31,7 @@ def alerts_api(c: Container) -> APIBlueprint:
         abp_security=SECURITY,
     )
 
-    @bp.post("", responses={201: ScheduleOut, 422: Problem, **ADMIN_ONLY})
+    @bp.post("", responses={201: SchedulePublic, 422: Problem, **ADMIN_ONLY})
     @requires(Access.ADMIN)
     def create_schedule(body: ScheduleIn) -> Response:
         """Schedule a digest: `once` at `run_at`, `daily` at a local `time`, or `now`.
@@ -43,17 +43,17 @@ def alerts_api(c: Container) -> APIBlueprint:
             time=body.time,
             timezone=body.timezone,
         )
-        response = jsonify(schedule_json(schedule, c.clock()))
-        response.status_code = 201
+        response = json_response(SchedulePublic.of(schedule, c.clock()), 201)
         response.headers["Location"] = f"{bp.url_prefix}/{schedule.id}"
         return response
 
     @bp.get("", responses={200: SchedulePage, **ADMIN_ONLY})
     @requires(Access.ADMIN)
-    def list_schedules() -> dict:
+    def list_schedules() -> Response:
         """Every pending schedule with its next run time (one-offs leave once they fired)."""
         now = c.clock()
-        return {"items": [schedule_json(s, now) for s in c.alerts.list()], "next_cursor": None}
+        items = [SchedulePublic.of(s, now) for s in c.alerts.list(current_user())]
+        return json_response(SchedulePage(items=items, next_cursor=None))
 
     @bp.delete("/<schedule_id>", responses={204: None, 404: Problem, **ADMIN_ONLY})
     @requires(Access.ADMIN)

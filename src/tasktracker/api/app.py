@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request, url_for
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as BaseResponse
 
 from tasktracker import __version__
 from tasktracker.api.alerts import alerts_api
@@ -20,7 +21,7 @@ from tasktracker.api.rate_limits import init_rate_limits
 from tasktracker.api.security import init_security
 from tasktracker.api.tasks import tasks_api
 from tasktracker.api.users import users_api
-from tasktracker.bootstrap import Container
+from tasktracker.services.registry import Services
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -36,7 +37,9 @@ class JSONProvider(DefaultJSONProvider):
     sort_keys = False
 
 
-def create_app(container: Container) -> OpenAPI:
+def create_app(services: Services) -> OpenAPI:
+    """The WSGI app over `services` (built by bootstrap.py); it talks to nothing else."""
+    settings = services.settings
     app = OpenAPI(
         "tasktracker",
         info=Info(title="TaskTracker API", version=__version__),
@@ -47,27 +50,40 @@ def create_app(container: Container) -> OpenAPI:
         doc_url="/openapi.json",
     )
     app.json = JSONProvider(app)
-    app.config["MAX_CONTENT_LENGTH"] = container.settings.max_body_bytes
-    app.extensions["tasktracker"] = container
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["tasktracker"] = services
 
-    init_proxy_fix(app, container.settings.trusted_proxies)
-    init_request_logging(app, container.settings.instance_name)
+    init_proxy_fix(app, settings.trusted_proxies)
+    init_request_logging(app, settings.instance_name)
     app.before_request(reject_unparsable_body)
-    init_security(app, container)
-    limits = init_rate_limits(app, container.settings)
-    init_cors(app, container.settings.cors_origin_list)
+    init_security(app, services)
+    limits = init_rate_limits(app, settings)
+    init_cors(app, settings.cors_origin_list)
     register_error_handlers(app)
 
-    app.register_api(auth_api(container, limits))
-    app.register_api(users_api(container))
-    app.register_api(tasks_api(container))
-    app.register_api(alerts_api(container))
-    app.register_api(legacy_api(container, limits))
-    app.register_blueprint(health_api(container))
-    app.register_blueprint(metrics_api(container))
+    app.register_api(auth_api(services, limits))
+    app.register_api(users_api(services))
+    app.register_api(tasks_api(services))
+    app.register_api(alerts_api(services))
+    app.register_api(legacy_api(services, limits))
+    app.register_blueprint(health_api(services))
+    app.register_blueprint(metrics_api(services))
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
+    init_docs(app)
     app.after_request(add_security_headers)
     return app
+
+
+def init_docs(app: Flask) -> None:
+    """`/docs` and `/docs/` open Swagger UI at once: flask-openapi3 would show a page choosing
+    among its installed UI plugins, and only Swagger is installed. The page and its static files
+    come from the flask-openapi3-swagger package (no CDN)."""
+
+    def swagger() -> BaseResponse:
+        return redirect(url_for("swagger.swagger"))
+
+    app.view_functions["openapi.openapi"] = swagger
+    app.add_url_rule("/docs", "docs", swagger)
 
 
 def init_proxy_fix(app: Flask, trusted_proxies: int) -> None:

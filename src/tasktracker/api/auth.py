@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from tasktracker.api.presenters import user_json
+from tasktracker.api.presenters import json_response
 from tasktracker.api.rate_limits import RouteLimits
-from tasktracker.api.schemas import (
-    LoginIn,
-    Message,
-    PasswordResetConfirmIn,
-    PasswordResetIn,
-    Problem,
-    RefreshIn,
-    SignupIn,
-    TokenOut,
-    UserOut,
-)
 from tasktracker.api.security import (
     Access,
     current_session_id,
@@ -24,7 +14,17 @@ from tasktracker.api.security import (
     refresh_claims,
     requires,
 )
-from tasktracker.bootstrap import Container
+from tasktracker.schemas.common import Message, Problem
+from tasktracker.schemas.users import (
+    LoginIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    RefreshIn,
+    SignupIn,
+    TokenOut,
+    UserPublic,
+)
+from tasktracker.services.registry import Services
 
 TAG = Tag(name="auth", description="Sign-up, tokens, sessions and password reset")
 SECURITY = [{"bearer": []}]
@@ -33,16 +33,16 @@ RESET_REQUESTED = (
 )
 
 
-def auth_api(c: Container, limits: RouteLimits) -> APIBlueprint:
+def auth_api(c: Services, limits: RouteLimits) -> APIBlueprint:
     bp = APIBlueprint("auth", __name__, url_prefix="/api/v1/auth", abp_tags=[TAG])
     access_ttl = c.settings.access_token_ttl
 
-    @bp.post("/signup", responses={201: UserOut, 409: Problem, 422: Problem, 429: Problem})
+    @bp.post("/signup", responses={201: UserPublic, 409: Problem, 422: Problem, 429: Problem})
     @limits.signup
-    def signup(body: SignupIn) -> tuple[dict, int]:
+    def signup(body: SignupIn) -> Response:
         """Register a member account (self-signup never grants admin)."""
         user = c.accounts.signup(body.username, body.email, body.password)
-        return user_json(user), 201
+        return json_response(UserPublic.of(user), 201)
 
     @bp.post("/login", responses={200: TokenOut, 401: Problem, 429: Problem})
     @limits.login
@@ -78,8 +78,7 @@ def auth_api(c: Container, limits: RouteLimits) -> APIBlueprint:
     @bp.post("/password-reset/confirm", responses={204: None, 422: Problem})
     def password_reset_confirm(body: PasswordResetConfirmIn) -> tuple[str, int]:
         """Set a new password with a reset token (works once, expires); ends every session."""
-        user_id = c.password_resets.confirm(body.token, body.new_password)
-        c.sessions.revoke_all(user_id)
+        c.password_resets.confirm(body.token, body.new_password)
         return "", 204
 
     return bp

@@ -3,18 +3,13 @@ publishing, and the outbox backlog read at scrape time. Scraped per replica, not
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, Response
-from pymongo.errors import PyMongoError
 
 from tasktracker import metrics
-from tasktracker.bootstrap import Container
-
-log = logging.getLogger(__name__)
+from tasktracker.services.registry import Services
 
 
-def metrics_api(c: Container) -> Blueprint:
+def metrics_api(c: Services) -> Blueprint:
     bp = Blueprint("metrics", __name__)
     backlog = metrics.GaugeCollector(
         "tasktracker_outbox_pending",
@@ -30,9 +25,6 @@ def metrics_api(c: Container) -> Blueprint:
     return bp
 
 
-def outbox_backlog(c: Container) -> float:
-    try:
-        return float(c.outbox.pending_count())
-    except PyMongoError as exc:
-        log.warning("metrics: outbox backlog unavailable: %s", type(exc).__name__)
-        return float("nan")
+def outbox_backlog(c: Services) -> float:
+    backlog = c.health.outbox_backlog()
+    return float("nan") if backlog is None else float(backlog)

@@ -22,11 +22,11 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from tasktracker.adapters.mongo.sessions import SessionRecord
 from tasktracker.api.problems import problem
-from tasktracker.bootstrap import Container
 from tasktracker.domain.errors import AuthenticationFailed, Forbidden
+from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.users import User, require_admin
+from tasktracker.services.registry import Services
 
 ISSUER = "tasktracker"
 AUDIENCE = "tasktracker-api"
@@ -88,10 +88,10 @@ def refresh_claims(token: str) -> tuple[str, str]:
     return str(claims["sid"]), str(claims["rid"])
 
 
-def init_security(app: Flask, container: Container) -> JWTManager:
-    settings = container.settings
+def init_security(app: Flask, services: Services) -> JWTManager:
+    settings = services.settings
     app.config.update(
-        JWT_SECRET_KEY=container.jwt_secret,
+        JWT_SECRET_KEY=settings.jwt_secret,
         JWT_ALGORITHM=settings.jwt_algorithm,
         JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_ttl),
@@ -114,16 +114,12 @@ def init_security(app: Flask, container: Container) -> JWTManager:
         sid, sub = payload.get("sid"), payload.get("sub")
         if not isinstance(sid, str) or not isinstance(sub, str):
             return None
-        return container.sessions.principal(sid, sub)
+        return services.sessions.principal(sid, sub)
 
     def unauthorized(detail: str) -> Response:
         return problem(401, detail, title="Unauthorized")
 
-    jwt.unauthorized_loader(
-        lambda reason: unauthorized(
-            "missing or malformed Authorization header; send 'Bearer <token>'"
-        )
-    )
+    jwt.unauthorized_loader(lambda reason: unauthorized(missing_token_detail()))
     jwt.invalid_token_loader(lambda reason: unauthorized("the token is invalid"))
     jwt.expired_token_loader(lambda _h, _p: unauthorized("the token has expired"))
     jwt.revoked_token_loader(lambda _h, _p: unauthorized("the session has ended"))
@@ -133,6 +129,16 @@ def init_security(app: Flask, container: Container) -> JWTManager:
     app.before_request(normalize_authorization_header)
     app.before_request(authenticate_request)
     return jwt
+
+
+def missing_token_detail() -> str:
+    """The legacy routes also take the original's header form, so a 401 there names it."""
+    if request.blueprint == "legacy":
+        return (
+            "missing or malformed Authorization header; send 'Authorization: <token>' "
+            "(the token /users/login answers) or 'Authorization: Bearer <token>'"
+        )
+    return "missing or malformed Authorization header; send 'Bearer <token>'"
 
 
 def normalize_authorization_header() -> None:

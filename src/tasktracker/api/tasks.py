@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from tasktracker.adapters.mongo.task_queries import Page, Sort, TaskFilter
-from tasktracker.api.presenters import etag, task_json
-from tasktracker.api.schemas import (
-    MyTasksQuery,
-    Problem,
-    TaskIdPath,
-    TaskIn,
-    TaskListQuery,
-    TaskOut,
-    TaskPage,
-    TaskPatchIn,
-    TaskSummary,
-)
+from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_user, requires
-from tasktracker.bootstrap import Container
+from tasktracker.domain.queries import Page, TaskFilter
 from tasktracker.domain.tasks import Task
-from tasktracker.services.tasks import TaskDraft
+from tasktracker.schemas.common import Problem
+from tasktracker.schemas.tasks import (
+    MyTasksQuery,
+    TaskCreate,
+    TaskIdPath,
+    TaskListQuery,
+    TaskPage,
+    TaskPatch,
+    TaskPublic,
+    TaskSummary,
+    patch_changes,
+)
+from tasktracker.services.registry import Services
 
 TAG = Tag(name="tasks", description="Tasks, their workflow and deadlines")
 SECURITY = [{"bearer": []}]
@@ -39,79 +39,74 @@ def expected_version() -> int | None:
     return UNMATCHABLE_VERSION
 
 
-def tasks_api(c: Container) -> APIBlueprint:
+def etag(task: Task) -> str:
+    return f'"{task.version}"'
+
+
+def tasks_api(c: Services) -> APIBlueprint:
     bp = APIBlueprint(
         "tasks", __name__, url_prefix="/api/v1/tasks", abp_tags=[TAG], abp_security=SECURITY
     )
 
-    def page_json(page: Page) -> dict:
-        now = c.clock()
-        return {"items": [task_json(t, now) for t in page.items], "next_cursor": page.next_cursor}
+    def page_response(page: Page[Task]) -> Response:
+        return json_response(TaskPage.of(page.items, page.next_cursor, c.clock()))
 
     def single(task: Task, status: int = 200) -> Response:
-        response = jsonify(task_json(task, c.clock()))
-        response.status_code = status
+        response = json_response(TaskPublic.of(task, c.clock()), status)
         response.headers["ETag"] = etag(task)
         return response
 
-    @bp.post("", responses={201: TaskOut, 422: Problem})
+    @bp.post("", responses={201: TaskPublic, 422: Problem})
     @requires(Access.USER)
-    def create_task(body: TaskIn) -> Response:
+    def create_task(body: TaskCreate) -> Response:
         """Create a task; the caller is its reporter."""
-        task = c.tasks.create(current_user(), TaskDraft(**body.model_dump()))
+        task = c.tasks.create(current_user(), body)
         response = single(task, 201)
         response.headers["Location"] = f"{bp.url_prefix}/{task.id}"
         return response
 
     @bp.get("", responses={200: TaskPage, 422: Problem})
     @requires(Access.USER)
-    def list_tasks(query: TaskListQuery) -> dict:
+    def list_tasks(query: TaskListQuery) -> Response:
         """List tasks with filters, a sort order and cursor pagination."""
-        assignee = query.assignee
-        if assignee == "me":
-            assignee = current_user().id
         flt = TaskFilter(
             status=tuple(query.status or ()),
             priority=tuple(query.priority or ()),
-            assignee=c.tasks.resolve_assignee(assignee) if assignee else None,
+            assignee=query.assignee,
             overdue=query.overdue,
             due_before=query.due_before,
             due_after=query.due_after,
             q=query.q,
         )
-        page = c.task_queries.page(
-            flt, Sort.parse(query.sort), query.cursor, query.limit, c.clock()
-        )
-        return page_json(page)
+        page = c.task_queries.list(current_user(), flt, query.sort, query.cursor, query.limit)
+        return page_response(page)
 
     @bp.get("/mine", responses={200: TaskPage})
     @requires(Access.USER)
-    def my_tasks(query: MyTasksQuery) -> dict:
+    def my_tasks(query: MyTasksQuery) -> Response:
         """Tasks assigned to the caller."""
-        flt = TaskFilter(status=tuple(query.status or ()), assignee=current_user().id)
-        page = c.task_queries.page(
-            flt, Sort.parse(query.sort), query.cursor, query.limit, c.clock()
-        )
-        return page_json(page)
+        statuses = tuple(query.status or ())
+        page = c.task_queries.mine(current_user(), statuses, query.sort, query.cursor, query.limit)
+        return page_response(page)
 
     @bp.get("/summary", responses={200: TaskSummary})
     @requires(Access.USER)
-    def summary() -> dict:
+    def summary() -> Response:
         """Counts of tasks by status, the total, and how many are overdue."""
-        return c.task_queries.summary(c.clock())
+        return json_response(TaskSummary(**c.task_queries.summary()))
 
-    @bp.get("/<task_id>", responses={200: TaskOut, 404: Problem})
+    @bp.get("/<task_id>", responses={200: TaskPublic, 404: Problem})
     @requires(Access.USER)
     def get_task(path: TaskIdPath) -> Response:
         """One task, with its version as the ETag."""
         return single(c.tasks.get(path.task_id))
 
-    @bp.patch("/<task_id>", responses={200: TaskOut, 403: Problem, 409: Problem, 412: Problem})
+    @bp.patch("/<task_id>", responses={200: TaskPublic, 403: Problem, 409: Problem, 412: Problem})
     @requires(Access.USER)
-    def update_task(path: TaskIdPath, body: TaskPatchIn) -> Response:
+    def update_task(path: TaskIdPath, body: TaskPatch) -> Response:  # type: ignore[valid-type]
         """Change some fields; send `If-Match: "<version>"` to refuse a stale write (412)."""
-        task = c.tasks.update(current_user(), path.task_id, body.changes(), expected_version())
-        return single(task)
+        changes = patch_changes(body)
+        return single(c.tasks.update(current_user(), path.task_id, changes, expected_version()))
 
     @bp.delete("/<task_id>", responses={204: None, 403: Problem, 404: Problem, 412: Problem})
     @requires(Access.USER)

@@ -2,36 +2,39 @@
 
 from __future__ import annotations
 
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from tasktracker.api.presenters import user_json
-from tasktracker.api.schemas import (
+from tasktracker.api.presenters import json_response
+from tasktracker.api.security import Access, current_session_id, current_user, requires
+from tasktracker.schemas.common import Problem
+from tasktracker.schemas.tasks import TaskCounts
+from tasktracker.schemas.users import (
+    AdminUserPublic,
     PasswordChangeIn,
-    Problem,
     UserIdPath,
     UserListQuery,
-    UserOut,
     UserPage,
     UserPatchIn,
+    UserPublic,
 )
-from tasktracker.api.security import Access, current_session_id, current_user, requires
-from tasktracker.bootstrap import Container
 from tasktracker.services.accounts import UserChanges
+from tasktracker.services.registry import Services
 
 TAG = Tag(name="users", description="Accounts")
 SECURITY = [{"bearer": []}]
 
 
-def users_api(c: Container) -> APIBlueprint:
+def users_api(c: Services) -> APIBlueprint:
     bp = APIBlueprint(
         "users", __name__, url_prefix="/api/v1/users", abp_tags=[TAG], abp_security=SECURITY
     )
 
-    @bp.get("/me", responses={200: UserOut, 401: Problem})
+    @bp.get("/me", responses={200: UserPublic, 401: Problem})
     @requires(Access.USER)
-    def me() -> dict:
+    def me() -> Response:
         """The caller's own account."""
-        return user_json(current_user())
+        return json_response(UserPublic.of(current_user()))
 
     @bp.put("/me/password", responses={204: None, 403: Problem, 422: Problem})
     @requires(Access.USER)
@@ -47,22 +50,24 @@ def users_api(c: Container) -> APIBlueprint:
 
     @bp.get("", responses={200: UserPage, 403: Problem})
     @requires(Access.ADMIN)
-    def list_users(query: UserListQuery) -> dict:
+    def list_users(query: UserListQuery) -> Response:
         """All users with their task counts by status (admin)."""
-        users = c.accounts.list_users(current_user(), after=query.cursor, limit=query.limit + 1)
-        more = len(users) > query.limit
-        users = users[: query.limit]
-        counts = c.task_queries.counts_by_assignee([u.id for u in users])
-        return {
-            "items": [{**user_json(u), "task_counts": counts[u.id]} for u in users],
-            "next_cursor": users[-1].id if more else None,
-        }
+        page = c.accounts.list_users(current_user(), cursor=query.cursor, limit=query.limit)
+        items = [
+            AdminUserPublic(
+                **UserPublic.of(row.user).model_dump(), task_counts=TaskCounts(**row.task_counts)
+            )
+            for row in page.items
+        ]
+        return json_response(UserPage(items=items, next_cursor=page.next_cursor))
 
-    @bp.patch("/<user_id>", responses={200: UserOut, 404: Problem, 409: Problem})
+    @bp.patch("/<user_id>", responses={200: UserPublic, 404: Problem, 409: Problem})
     @requires(Access.ADMIN)
-    def update_user(path: UserIdPath, body: UserPatchIn) -> dict:
+    def update_user(path: UserIdPath, body: UserPatchIn) -> Response:
         """Change a user's role or active flag (admin)."""
         changes = UserChanges(role=body.role, active=body.active)
-        return user_json(c.accounts.update_user(current_user(), path.user_id, changes))
+        return json_response(
+            UserPublic.of(c.accounts.update_user(current_user(), path.user_id, changes))
+        )
 
     return bp

@@ -35,10 +35,12 @@ from tasktracker.deploy.processes import (
     stop_groups,
 )
 from tasktracker.metrics import MULTIPROC_ENV
-from tasktracker.settings import SettingsError
+from tasktracker.settings import JWT_SECRET_MIN_LENGTH, Settings, load_settings
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 START_TIMEOUT = 60.0
+# The agent's metrics port in the stack unless AGENT_METRICS_PORT is set (0: none).
+STACK_AGENT_METRICS_PORT = 9101
 # Stopped in these phases, each process of a phase at once: the front first, the data last.
 STOP_PHASES = (("nginx",), ("api-", "agent", "scheduler"), ("memcached", "mongodb"))
 
@@ -47,11 +49,19 @@ class StackError(Exception):
     """The stack cannot start (or stop); the message says why."""
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name) or str(default)
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise SettingsError(f"invalid setting {name}: expected a whole number, {low}-{high}")
-    return int(raw)
+def process_environment() -> dict[str, str]:
+    """The environment over `.env`, as Settings reads them: what the stack's processes get."""
+    dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    return {**dotenv, **os.environ}
+
+
+def stack_settings(env: Mapping[str, str]) -> Settings:
+    """`env` as Settings, checked before anything starts. The stack gives its processes a
+    MongoDB server and a generated JWT_SECRET when those are unset, so until it has, stand-ins
+    take their place here (only for the rules that need them; nothing else reads them)."""
+    stand_ins = {"MONGO_URL": "mongodb://127.0.0.1/", "JWT_SECRET": "x" * JWT_SECRET_MIN_LENGTH}
+    supplied = {name: value for name, value in stand_ins.items() if not env.get(name)}
+    return load_settings(**{**env, **supplied})
 
 
 @dataclass(frozen=True)
@@ -60,25 +70,34 @@ class StackOptions:
     port: int = 8080
     replicas: int = 2
     api_port: int = 8001  # replica i (from 1) listens on api_port + i - 1
-    agent_metrics_port: int = 9101
+    agent_metrics_port: int = STACK_AGENT_METRICS_PORT
     host: str = "127.0.0.1"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StackOptions:
-        """From `env`, else from the environment over `.env` (like the app's settings)."""
-        if env is None:
-            dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
-            env = {**dotenv, **os.environ}
-        env = dict(env)
-        return cls(
-            state_dir=Path(env.get("STACK_DIR") or "var/stack").absolute(),
-            port=_int_setting(env, "STACK_PORT", 8080, 1, 65535),
-            replicas=_int_setting(env, "STACK_REPLICAS", 2, 1, 16),
-            api_port=_int_setting(env, "STACK_API_PORT", 8001, 1, 65535),
-            agent_metrics_port=_int_setting(env, "AGENT_METRICS_PORT", 9101, 0, 65535),
-            env=env,
+    def from_settings(cls, settings: Settings, env: Mapping[str, str]) -> StackOptions:
+        """The stack `settings` describe (STACK_*, AGENT_METRICS_PORT); its processes get `env`
+        with what the stack adds."""
+        metrics_port = (
+            settings.agent_metrics_port
+            if "agent_metrics_port" in settings.model_fields_set
+            else STACK_AGENT_METRICS_PORT
         )
+        return cls(
+            state_dir=settings.stack_dir.absolute(),
+            port=settings.stack_port,
+            replicas=settings.stack_replicas,
+            api_port=settings.stack_api_port,
+            agent_metrics_port=metrics_port,
+            env=dict(env),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackOptions:
+        """From `env`, else from the environment over `.env`; a bad setting raises
+        SettingsError naming it."""
+        env = process_environment() if env is None else dict(env)
+        return cls.from_settings(stack_settings(env), env)
 
     @property
     def url(self) -> str:

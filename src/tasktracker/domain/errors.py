@@ -33,6 +33,12 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class ConcurrentChange(Conflict):
+    """A transaction collided with a concurrent one and was rolled back; retrying may work."""
+
+    title = "Concurrent change"
+
+
 class InvalidTransition(Conflict):
     title = "Invalid status transition"
 

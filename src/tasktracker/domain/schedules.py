@@ -30,6 +30,10 @@ FIRE_TOLERANCE = timedelta(seconds=1)
 DEFAULT_DIGEST_ID = "daily-digest"
 
 
+class AlreadyFired(Exception):
+    """This run id was recorded before: the firing is a duplicate."""
+
+
 class ScheduleKind(StrEnum):
     ONCE = "once"
     DAILY = "daily"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from tasktracker.domain.errors import Forbidden, InvalidInput, InvalidTransition
 from tasktracker.domain.users import User
@@ -69,6 +70,14 @@ class Task:
     completed_at: datetime | None = None
     labels: list[str] = field(default_factory=list)
     version: int = 1
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.priority = Priority(self.priority)
+
+    def values(self) -> dict[str, Any]:
+        """Every field by name (what a document or a response model is made from)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def is_overdue(self, now: datetime) -> bool:
         return is_overdue(self.status, self.due_date, now)

@@ -23,7 +23,6 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from tasktracker.adapters.mongo.alerts import LeaseRepository
 from tasktracker.bootstrap import Container
 from tasktracker.scheduler import jobs
 
@@ -52,9 +51,9 @@ class AlertScheduler:
         s = container.settings
         self._lease_ttl = timedelta(seconds=s.scheduler_lease)
         self._poll = s.scheduler_poll_interval
-        self._leases = LeaseRepository(container.db)
+        self._leases = container.adapters.leases
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._key = container.db.name
+        self._key = container.adapters.db.name
         self._scheduler: BackgroundScheduler | None = None
         self._valid_until = 0.0
         self._running: set[str] = set()
@@ -112,11 +111,11 @@ class AlertScheduler:
 
     def _activate(self) -> None:
         s = self._c.settings
-        self._c.alerts.ensure_default_digest(s.alert_digest_time, s.alert_digest_timezone)
+        self._c.services.alerts.ensure_default_digest(s.alert_digest_time, s.alert_digest_timezone)
         scheduler = BackgroundScheduler(
             jobstores={
                 "default": SharedClientJobStore(
-                    database=self._c.db.name, collection=JOBS_COLLECTION, client=self._c.client
+                    database=self._key, collection=JOBS_COLLECTION, client=self._c.adapters.client
                 )
             },
             executors={"default": ThreadPoolExecutor(max_workers=4)},
@@ -149,7 +148,7 @@ class AlertScheduler:
         scheduler = self._scheduler
         if scheduler is None:
             return
-        schedules = {s.id: s for s in self._c.alerts.list()}
+        schedules = {s.id: s for s in self._c.services.alerts.pending()}
         current = {job.id: job for job in scheduler.get_jobs()}
         for job_id in current.keys() - schedules.keys():
             self._remove(scheduler, job_id)
@@ -188,7 +187,7 @@ class AlertScheduler:
         try:
             for attempt in range(1, FIRE_ATTEMPTS + 1):
                 try:
-                    self._c.alerts.fire(schedule_id)
+                    self._c.services.alerts.fire(schedule_id)
                     return
                 except Exception as exc:
                     if attempt == FIRE_ATTEMPTS or not self.active.is_set():

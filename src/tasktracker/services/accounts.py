@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from tasktracker.adapters.mongo.users import UserRepository
-from tasktracker.adapters.passwords import PasswordHasher
-from tasktracker.domain.errors import AuthenticationFailed, Conflict, Forbidden, NotFound
-from tasktracker.domain.events import Event, EventType
+from tasktracker.domain.errors import (
+    AuthenticationFailed,
+    ConcurrentChange,
+    Conflict,
+    Forbidden,
+    NotFound,
+)
+from tasktracker.domain.events import EventType
+from tasktracker.domain.queries import Page
 from tasktracker.domain.users import (
     Role,
     User,
@@ -19,18 +25,32 @@ from tasktracker.domain.users import (
     validate_username,
 )
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import EventRecorder, make_event
+from tasktracker.services.events import make_event
+from tasktracker.services.ports import (
+    EventRecorder,
+    PasswordHasher,
+    TaskCounts,
+    TaskReads,
+    UserRepository,
+)
 from tasktracker.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
 
 LOGIN_FAILED = "invalid email or password"
+BOOTSTRAP_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
 class UserChanges:
     role: Role | None = None
     active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserWithCounts:
+    user: User
+    task_counts: TaskCounts
 
 
 class AccountService:
@@ -40,9 +60,11 @@ class AccountService:
         hasher: PasswordHasher,
         sessions: SessionService,
         events: EventRecorder,
+        task_reads: TaskReads,
         clock: Clock = utc_now,
     ) -> None:
         self._users = users
+        self._task_reads = task_reads
         self._hasher = hasher
         self._sessions = sessions
         self._events = events
@@ -63,21 +85,17 @@ class AccountService:
         validate_password(password)
         password_hash = self._hasher.hash(password)
         now = self._clock()
-
-        def work(session: Any) -> tuple[User, list[Event]]:
-            user = self._users.add(
+        with self._events.transaction() as uow:
+            user = uow.users.add(
                 username=username,
                 email=email,
                 password_hash=password_hash,
                 role=role,
                 active=active,
                 now=now,
-                session=session,
             )
             payload = {"user_id": user.id, "username": user.username, "email": user.email}
-            return user, [make_event(EventType.USER_REGISTERED, payload, now)]
-
-        user = self._events.commit(work)
+            uow.record(make_event(EventType.USER_REGISTERED, payload, now))
         log.info("user registered id=%s role=%s", user.id, user.role)
         return user
 
@@ -115,16 +133,23 @@ class AccountService:
             raise NotFound(f"no user with id '{user_id}'")
         return user
 
-    def find_by_email(self, actor: User, email: str) -> User:
+    def find_by_email(self, actor: User, email: str) -> UserWithCounts:
+        """One user by email, with their assigned tasks counted by status (admins only)."""
         require_admin(actor)
         user = self._users.by_email(email)
         if user is None:
             raise NotFound("no user with this email")
-        return user
+        return UserWithCounts(user, self._task_reads.counts_by_assignee([user.id])[user.id])
 
-    def list_users(self, actor: User, *, after: str | None, limit: int) -> list[User]:
+    def list_users(self, actor: User, *, cursor: str | None, limit: int) -> Page[UserWithCounts]:
+        """A page of users in id order, each with their assigned tasks counted by status."""
         require_admin(actor)
-        return self._users.page(after=after, limit=limit)
+        users = self._users.page(after=cursor, limit=limit + 1)
+        more = len(users) > limit
+        users = users[:limit]
+        counts = self._task_reads.counts_by_assignee([u.id for u in users])
+        items = [UserWithCounts(u, counts[u.id]) for u in users]
+        return Page(items, users[-1].id if more else None)
 
     def update_user(self, actor: User, user_id: str, changes: UserChanges) -> User:
         require_admin(actor)
@@ -144,15 +169,22 @@ class AccountService:
 
     def ensure_admin(self, email: str, password: str) -> User | None:
         """Create (or promote) the first admin when no active admin exists; None otherwise."""
-        if self._users.count_active_admins() > 0:
-            return None
-        try:
-            return self.create_admin(email, password)
-        except Conflict:
-            # Replicas start together: another process may have created it a moment ago.
+        for attempt in range(1, BOOTSTRAP_ATTEMPTS + 1):
             if self._users.count_active_admins() > 0:
                 return None
-            raise
+            try:
+                return self.create_admin(email, password)
+            except ConcurrentChange:
+                # Replicas start together: another one is creating it right now.
+                if attempt == BOOTSTRAP_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+            except Conflict:
+                # ... or created it a moment ago.
+                if self._users.count_active_admins() > 0:
+                    return None
+                raise
+        return None
 
     def create_admin(self, email: str, password: str, username: str | None = None) -> User:
         """Create an admin account, or make the existing account with this email an admin."""
@@ -164,3 +196,37 @@ class AccountService:
             return self.get(existing.id)
         name = username or email.split("@", 1)[0]
         return self.signup(name, email, password, role=Role.ADMIN)
+
+    # --- the original's routes (api/legacy) ----------------------------------------------------
+
+    def register(
+        self,
+        actor: User | None,
+        username: str,
+        email: str,
+        password: str,
+        *,
+        role: Role = Role.MEMBER,
+        active: bool = True,
+    ) -> User:
+        """A sign-up that may come from an admin: only an admin's `role` and `active` count;
+        anyone else (anonymous or not) gets an active member."""
+        if actor is None or not actor.is_admin:
+            role, active = Role.MEMBER, True
+        return self.signup(username, email, password, role=role, active=active)
+
+    def change_password_with_credentials(
+        self, email: str, current_password: str, new_password: str
+    ) -> None:
+        """Change a password without a session: the current password authenticates, failing
+        exactly like a login (unknown email, wrong password, disabled account). Every session
+        of the user ends."""
+        validate_password(new_password)
+        user = self.authenticate(email, current_password)
+        self._users.set_password_hash(user.id, self._hasher.hash(new_password), self._clock())
+        ended = self._sessions.revoke_all(user.id)
+        log.info("password changed user=%s sessions_ended=%d", user.id, ended)
+
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """user id -> username, for the ids that name a user."""
+        return self._users.usernames(user_ids)

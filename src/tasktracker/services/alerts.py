@@ -5,27 +5,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from tasktracker.adapters.mongo.alerts import (
-    AlertRunRepository,
-    AlreadyFired,
-    PendingTaskDigests,
-    ScheduleRepository,
-)
 from tasktracker.domain.errors import Conflict, NotFound
 from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.schedules import (
     DEFAULT_DIGEST_ID,
+    AlreadyFired,
     Schedule,
     ScheduleKind,
     alert_event_id,
     new_schedule,
 )
-from tasktracker.domain.users import User
+from tasktracker.domain.users import User, require_admin
 from tasktracker.services.clock import Clock
-from tasktracker.services.events import EventRecorder
+from tasktracker.services.ports import (
+    AlertRunRepository,
+    EventRecorder,
+    PendingTaskDigests,
+    ScheduleRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,8 @@ class AlertService:
         time: str | None = None,
         timezone: str | None = None,
     ) -> Schedule:
+        """Schedule a digest run (admins only)."""
+        require_admin(actor)
         schedule = new_schedule(
             kind, self._clock(), run_at=run_at, time=time, timezone=timezone, created_by=actor.id
         )
@@ -77,7 +78,32 @@ class AlertService:
         log.info("alert schedule %s (%s) created by %s", schedule.id, kind, actor.id)
         return schedule
 
-    def list(self) -> list[Schedule]:
+    def create_legacy(
+        self,
+        actor: User,
+        kind: ScheduleKind,
+        run_at: datetime | None,
+        *,
+        digest_time: str,
+        digest_timezone: str,
+    ) -> Schedule:
+        """The original's `{type, run_at}`: `once` at `run_at`; `daily` at `run_at`'s time of
+        day (UTC), or at `digest_time` in `digest_timezone` without one; `now` at once."""
+        if kind is ScheduleKind.ONCE:
+            return self.create(actor, kind, run_at=run_at)
+        if kind is ScheduleKind.DAILY and run_at is not None:
+            return self.create(actor, kind, time=f"{run_at.astimezone(UTC):%H:%M}", timezone="UTC")
+        if kind is ScheduleKind.DAILY:
+            return self.create(actor, kind, time=digest_time, timezone=digest_timezone)
+        return self.create(actor, kind)
+
+    def list(self, actor: User) -> list[Schedule]:
+        """Every pending schedule (admins only)."""
+        require_admin(actor)
+        return self._schedules.all()
+
+    def pending(self) -> list[Schedule]:
+        """Every pending schedule: what the active scheduler keeps its jobs in step with."""
         return self._schedules.all()
 
     def get(self, schedule_id: str) -> Schedule:
@@ -87,6 +113,7 @@ class AlertService:
         return schedule
 
     def delete(self, actor: User, schedule_id: str) -> None:
+        require_admin(actor)
         if schedule_id == DEFAULT_DIGEST_ID and self._schedules.get(schedule_id):
             raise Conflict(
                 "the built-in daily digest follows ALERT_DIGEST_TIME and ALERT_DIGEST_TIMEZONE; "
@@ -148,15 +175,13 @@ class AlertService:
             for d in digests
         ]
 
-        def work(session: Any) -> tuple[RunResult, list[Event]]:
-            self._runs.record(run_id, schedule.id, fire_time, len(events), now, session=session)
-            self._schedules.finish_run(schedule, now, session=session)
-            return RunResult(run_id, len(events)), events
-
         try:
-            result = self._events.commit(work)
+            with self._events.transaction() as uow:
+                uow.alert_runs.record(run_id, schedule.id, fire_time, len(events), now)
+                uow.schedules.finish_run(schedule, now)
+                uow.record(*events)
         except AlreadyFired:
             log.info("alert run %s already happened; duplicate dropped", run_id)
             return None
-        log.info("alert run %s: %d member digest(s)", run_id, result.members)
-        return result
+        log.info("alert run %s: %d member digest(s)", run_id, len(events))
+        return RunResult(run_id, len(events))

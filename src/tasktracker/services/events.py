@@ -6,31 +6,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from tasktracker.adapters.mongo.outbox import OutboxRepository
-from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.domain.events import Event, EventType
 from tasktracker.services.clock import Clock
 from tasktracker.services.correlation import correlation_id
+from tasktracker.services.ports import Outbox, Publisher, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-class Publisher(Protocol):
-    def publish(self, event: Event) -> None:
-        """Publish and wait for the broker's confirm; raise when it was not confirmed."""
 
 
 def make_event(type_: EventType, payload: dict[str, Any], now: datetime) -> Event:
     return Event(type=type_, payload=payload, occurred_at=now, correlation_id=correlation_id())
 
 
-class EventRecorder:
+class OutboxEventRecorder:
     """Commits a change together with its events, then publishes them once, without retrying.
 
     After a failed publish the request path skips publishing for `cooldown` seconds, so a
@@ -39,30 +32,26 @@ class EventRecorder:
 
     def __init__(
         self,
-        uow: MongoUnitOfWork,
-        outbox: OutboxRepository,
+        new_uow: UnitOfWorkFactory,
+        outbox: Outbox,
         publisher: Publisher,
         clock: Clock,
         cooldown: float = 5.0,
     ) -> None:
-        self._uow = uow
+        self._new_uow = new_uow
         self._outbox = outbox
         self._publisher = publisher
         self._clock = clock
         self._cooldown = cooldown
         self._skip_until = 0.0
 
-    def commit(self, work: Callable[[Any], tuple[T, list[Event]]]) -> T:
-        """Run `work(session)` -> (result, events) in one transaction with the outbox writes."""
-
-        def in_transaction(session: Any) -> tuple[T, list[Event]]:
-            result, events = work(session)
-            self._outbox.add(events, session=session)
-            return result, events
-
-        result, events = self._uow.run(in_transaction)
-        self.publish(events)
-        return result
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """`with recorder.transaction() as uow:` the change and `uow.record(...)`ed events
+        commit together; the events are published once the block has committed."""
+        with self._new_uow() as uow:
+            yield uow
+        self.publish(uow.events)
 
     def publish(self, events: list[Event]) -> None:
         for event in events:
@@ -95,7 +84,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        outbox: OutboxRepository,
+        outbox: Outbox,
         publisher: Publisher,
         clock: Clock,
         lease: timedelta = timedelta(seconds=30),

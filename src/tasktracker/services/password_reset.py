@@ -8,17 +8,19 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
-from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
-from tasktracker.adapters.mongo.users import UserRepository
-from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.events import EventType
 from tasktracker.domain.users import validate_password
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import EventRecorder, make_event
+from tasktracker.services.events import make_event
+from tasktracker.services.ports import (
+    EventRecorder,
+    PasswordHasher,
+    PasswordResetRepository,
+    UserRepository,
+)
+from tasktracker.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +44,16 @@ class PasswordResetService:
         self,
         users: UserRepository,
         resets: PasswordResetRepository,
-        uow: MongoUnitOfWork,
         events: EventRecorder,
         hasher: PasswordHasher,
+        sessions: SessionService,
         ttl: timedelta,
         clock: Clock = utc_now,
     ) -> None:
         self._users = users
         self._resets = resets
-        self._uow = uow
         self._events = events
+        self._sessions = sessions
         self._hasher = hasher
         self._ttl = ttl
         self._clock = clock
@@ -64,8 +66,8 @@ class PasswordResetService:
             log.info("password reset requested for no active account")
             return
         payload = {"user_id": user.id, "username": user.username, "email": user.email}
-        event = make_event(EventType.PASSWORD_RESET_REQUESTED, payload, self._clock())
-        self._events.commit(lambda _session: (None, [event]))
+        with self._events.transaction() as uow:
+            uow.record(make_event(EventType.PASSWORD_RESET_REQUESTED, payload, self._clock()))
         log.info("password reset requested user=%s", user.id)
 
     def issue_token(self, user_id: str) -> IssuedToken:
@@ -78,21 +80,17 @@ class PasswordResetService:
         return IssuedToken(token, expires_at)
 
     def confirm(self, token: str, new_password: str) -> str:
-        """Set a new password with a live token; the token and the user's other outstanding
-        tokens stop working. Answers the user id (callers revoke its sessions)."""
+        """Set a new password with a live token; the token, the user's other outstanding
+        tokens and every session of the user stop working. Answers the user id."""
         validate_password(new_password)
         password_hash = self._hasher.hash(new_password)
-        digest = token_hash(token)
         now = self._clock()
-
-        def work(session: Any) -> str:
-            user_id = self._resets.use(digest, now, session=session)
+        with self._events.transaction() as uow:
+            user_id = uow.password_resets.use(token_hash(token), now)
             if user_id is None:
                 raise InvalidResetToken("the reset token is unknown, already used or expired")
-            self._users.set_password_hash(user_id, password_hash, now, session=session)
-            self._resets.void_others(user_id, now, session=session)
-            return user_id
-
-        user_id = self._uow.run(work)
-        log.info("password reset completed user=%s", user_id)
+            uow.users.set_password_hash(user_id, password_hash, now)
+            uow.password_resets.void_others(user_id, now)
+        ended = self._sessions.revoke_all(user_id)
+        log.info("password reset completed user=%s sessions_ended=%d", user_id, ended)
         return user_id

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tasktracker.adapters.cache import Cache
-from tasktracker.adapters.mongo.sessions import SessionRecord, SessionRepository
-from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.domain.errors import AuthenticationFailed
+from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.users import Role, User
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.ports import Cache, SessionRepository, UserRepository
 
 log = logging.getLogger(__name__)
 

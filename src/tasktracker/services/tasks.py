@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from tasktracker.adapters.mongo.tasks import TaskRepository
-from tasktracker.adapters.mongo.users import UserRepository
-from tasktracker.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from tasktracker.domain.errors import (
+    ConcurrentChange,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
 from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.tasks import (
     Priority,
@@ -20,41 +23,17 @@ from tasktracker.domain.tasks import (
     require_update,
 )
 from tasktracker.domain.users import User
+from tasktracker.schemas.tasks import TaskCreate, TaskPatch
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import EventRecorder, make_event
+from tasktracker.services.events import make_event
+from tasktracker.services.ports import EventRecorder, TaskRepository, UserRepository
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class TaskDraft:
-    title: str
-    description: str = ""
-    type: str = "task"
-    status: Status = Status.OPEN
-    priority: Priority = Priority.MEDIUM
-    estimate_hours: float | None = None
-    assignee: str | None = None  # user id or username
-    start_date: datetime | None = None
-    due_date: datetime | None = None
-    labels: list[str] = field(default_factory=list)
-
+E = TypeVar("E", bound=StrEnum)
 
 # Fields a PATCH may set; `status` and `assignee` get special handling.
-PATCHABLE = frozenset(
-    {
-        "title",
-        "description",
-        "type",
-        "status",
-        "priority",
-        "estimate_hours",
-        "assignee",
-        "start_date",
-        "due_date",
-        "labels",
-    }
-)
+PATCHABLE = frozenset(TaskPatch.model_fields)
+NOT_NULL = frozenset({"title", "type", "status", "priority"})
 
 
 class TaskService:
@@ -70,35 +49,23 @@ class TaskService:
         self._events = events
         self._clock = clock
 
-    def create(self, actor: User, draft: TaskDraft) -> Task:
-        check_dates(draft.start_date, draft.due_date)
+    def create(self, actor: User, data: TaskCreate) -> Task:
+        check_dates(data.start_date, data.due_date)
         now = self._clock()
         task = Task(
+            **data.model_dump(exclude={"assignee"}),
             id="",
-            title=draft.title,
-            description=draft.description,
-            type=draft.type,
-            status=draft.status,
-            priority=draft.priority,
-            estimate_hours=draft.estimate_hours,
-            assignee=self.resolve_assignee(draft.assignee),
+            assignee=self.resolve_assignee(data.assignee),
             reporter=actor.id,
-            start_date=draft.start_date,
-            due_date=draft.due_date,
-            completed_at=now if draft.status is Status.DONE else None,
-            labels=draft.labels,
+            completed_at=now if data.status is Status.DONE else None,
             created_at=now,
             updated_at=now,
         )
-
-        def work(session: Any) -> tuple[Task, list[Event]]:
-            self._tasks.add(task, session=session)
-            events = [make_event(EventType.TASK_CREATED, task_payload(task), now)]
+        with self._events.transaction() as uow:
+            uow.tasks.add(task)
+            uow.record(make_event(EventType.TASK_CREATED, task_payload(task), now))
             if task.assignee:
-                events.append(make_event(EventType.TASK_ASSIGNED, task_payload(task), now))
-            return task, events
-
-        self._events.commit(work)
+                uow.record(make_event(EventType.TASK_ASSIGNED, task_payload(task), now))
         log.info("task created id=%s by=%s", task.id, actor.id)
         return task
 
@@ -125,12 +92,12 @@ class TaskService:
         self._apply(task, changes)
         task.version = old_version + 1
         task.updated_at = self._clock()
-        events = change_events(task, old_status, old_assignee)
-
-        def work(session: Any) -> tuple[bool, list[Event]]:
-            return self._tasks.replace_if_version(task, old_version, session=session), events
-
-        if not self._events.commit(work):
+        try:
+            with self._events.transaction() as uow:
+                if not uow.tasks.replace_if_version(task, old_version):
+                    raise_lost_race(expected_version)
+                uow.record(*change_events(task, old_status, old_assignee))
+        except ConcurrentChange:
             raise_lost_race(expected_version)
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
         return task
@@ -144,31 +111,43 @@ class TaskService:
         log.info("task deleted id=%s by=%s", task.id, actor.id)
 
     def resolve_assignee(self, value: str | None) -> str | None:
-        """Accept a user id or a username; answer the user id."""
-        if value is None or value == "":
-            return None
-        user = self._users.get(value) or self._users.by_username(value)
-        if user is None:
-            raise InvalidInput(f"assignee '{value}' is not a known user id or username")
-        return user.id
+        return resolve_assignee(self._users, value)
 
     def _apply(self, task: Task, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
-            if name in ("title", "type", "status", "priority") and value is None:
+            if name in NOT_NULL and value is None:
                 raise InvalidInput(f"{name} cannot be null")
             elif name == "status":
-                task.change_status(Status(value), self._clock())
+                task.change_status(choice(Status, name, value), self._clock())
             elif name == "assignee":
                 task.assignee = self.resolve_assignee(value)
             elif name == "labels":
                 task.labels = list(value or [])
             elif name == "priority":
-                task.priority = Priority(value)
+                task.priority = choice(Priority, name, value)
             elif name == "description":
                 task.description = value or ""
             else:
                 setattr(task, name, value)
         check_dates(task.start_date, task.due_date)
+
+
+def choice(enum: type[E], name: str, value: Any) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(member) for member in enum)  # type: ignore[attr-defined]
+        raise InvalidInput(f"{name} must be one of: {allowed}") from None
+
+
+def resolve_assignee(users: UserRepository, value: str | None) -> str | None:
+    """Accept a user id or a username; answer the user id."""
+    if value is None or value == "":
+        return None
+    user = users.get(value) or users.by_username(value)
+    if user is None:
+        raise InvalidInput(f"assignee '{value}' is not a known user id or username")
+    return user.id
 
 
 def task_payload(task: Task) -> dict[str, Any]:

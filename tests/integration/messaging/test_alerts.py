@@ -120,7 +120,7 @@ def scheduler_processes(scheduler_settings: Settings, tmp_path: Path, container:
 
 
 def lease_holder_pid(container: Container) -> int | None:
-    doc = container.db.scheduler_leases.find_one({"_id": LEASE_NAME})
+    doc = container.adapters.db.scheduler_leases.find_one({"_id": LEASE_NAME})
     if not doc or doc["expires_at"] <= datetime.now(UTC):
         return None
     return int(doc["owner"].split(":")[1])
@@ -162,13 +162,13 @@ def create_schedule(api: Api, admin: Account, body: dict) -> str:
 
 def wait_for_run(container: Container, schedule_id: str, timeout: float = 20.0) -> dict:
     return wait_until(
-        lambda: container.db.alert_runs.find_one({"schedule_id": schedule_id}), timeout
+        lambda: container.adapters.db.alert_runs.find_one({"schedule_id": schedule_id}), timeout
     )
 
 
 def wait_until_delivered(container: Container, run: dict, timeout: float = 20.0) -> None:
     """Every event of the run has become a letter: nothing more can arrive for it."""
-    wait_until(lambda: container.deliveries.sent_count(ALERTS) >= run["members"], timeout)
+    wait_until(lambda: container.adapters.deliveries.sent_count(ALERTS) >= run["members"], timeout)
 
 
 def test_now_mails_one_digest_to_each_member_with_pending_tasks(
@@ -200,7 +200,7 @@ def test_once_in_two_seconds_fires_once(api, container, agent, smtp, scheduler):
     boss, alice, _bob, _carol = team(api)
     run_at = datetime.now(UTC) + timedelta(seconds=2)
     schedule_id = create_schedule(api, boss, {"type": "once", "run_at": iso(run_at)})
-    assert container.db.alert_runs.count_documents({}) == 0
+    assert container.adapters.db.alert_runs.count_documents({}) == 0
 
     run = wait_for_run(container, schedule_id)
     assert run["fire_time"] == run_at.replace(microsecond=run_at.microsecond // 1000 * 1000)
@@ -208,17 +208,17 @@ def test_once_in_two_seconds_fires_once(api, container, agent, smtp, scheduler):
     wait_until_delivered(container, run)
     assert len(digests_to(smtp, alice.email)) == 1
     # Its job is gone from APScheduler's store, and no run follows.
-    wait_until(lambda: container.db.alert_jobs.count_documents({"_id": schedule_id}) == 0)
-    assert container.db.alert_runs.count_documents({}) == 1
+    wait_until(lambda: container.adapters.db.alert_jobs.count_documents({"_id": schedule_id}) == 0)
+    assert container.adapters.db.alert_runs.count_documents({}) == 1
 
 
 def test_a_deleted_schedule_never_fires(api, container, agent, smtp, scheduler):
     boss, _alice, _bob, _carol = team(api)
     far = iso(datetime.now(UTC) + timedelta(hours=1))
     doomed = create_schedule(api, boss, {"type": "once", "run_at": far})
-    wait_until(lambda: container.db.alert_jobs.find_one({"_id": doomed}))
+    wait_until(lambda: container.adapters.db.alert_jobs.find_one({"_id": doomed}))
     assert api.client.delete(f"{SCHEDULES}/{doomed}", headers=boss.headers).status_code == 204
-    wait_until(lambda: container.db.alert_jobs.find_one({"_id": doomed}) is None)
+    wait_until(lambda: container.adapters.db.alert_jobs.find_one({"_id": doomed}) is None)
 
 
 def test_daily_schedule_becomes_a_job_with_its_local_next_run_time(
@@ -227,7 +227,7 @@ def test_daily_schedule_becomes_a_job_with_its_local_next_run_time(
     boss = api.admin()
     body = {"type": "daily", "time": "09:00", "timezone": "Europe/Berlin"}
     schedule_id = create_schedule(api, boss, body)
-    job = wait_until(lambda: container.db.alert_jobs.find_one({"_id": schedule_id}))
+    job = wait_until(lambda: container.adapters.db.alert_jobs.find_one({"_id": schedule_id}))
     listed = api.client.get(SCHEDULES, headers=boss.headers).get_json()["items"]
     expected = datetime.fromisoformat(listed[0]["next_run_time"])
     assert job["next_run_time"] == expected.timestamp()
@@ -245,9 +245,9 @@ def test_two_scheduler_processes_send_one_digest_per_member(
     runs = [wait_for_run(container, i) for i in ids]
     for run in runs:
         wait_until_delivered(container, run)
-    wait_until(lambda: container.deliveries.sent_count(ALERTS) == 3)
+    wait_until(lambda: container.adapters.deliveries.sent_count(ALERTS) == 3)
     assert len(digests_to(smtp, alice.email)) == 3  # one per schedule, never two
-    assert container.db.alert_runs.count_documents({}) == 3
+    assert container.adapters.db.alert_runs.count_documents({}) == 3
     assert lease_holder_pid(container) == holder  # the standby stayed a standby
     became_active = [p.pid for p in (first, second) if ": active (lease" in p.output()]
     assert became_active == [holder]
@@ -264,7 +264,7 @@ def test_killing_the_active_scheduler_hands_over_and_a_pending_once_fires_once(
 
     run_at = datetime.now(UTC) + timedelta(seconds=LEASE * 3)
     schedule_id = create_schedule(api, boss, {"type": "once", "run_at": iso(run_at)})
-    wait_until(lambda: container.db.alert_jobs.find_one({"_id": schedule_id}))
+    wait_until(lambda: container.adapters.db.alert_jobs.find_one({"_id": schedule_id}))
     active.kill()
     killed_at = datetime.now(UTC)
 
@@ -273,7 +273,7 @@ def test_killing_the_active_scheduler_hands_over_and_a_pending_once_fires_once(
     run = wait_for_run(container, schedule_id)
     wait_until_delivered(container, run)
     assert len(digests_to(smtp, alice.email)) == 1
-    assert container.db.alert_runs.count_documents({}) == 1
+    assert container.adapters.db.alert_runs.count_documents({}) == 1
     assert "active" in standby.output()
 
 
@@ -284,11 +284,11 @@ def test_schedules_survive_a_scheduler_restart(api, container, agent, smtp, sche
     run_at = datetime.now(UTC) + timedelta(seconds=3)
     schedule_id = create_schedule(api, boss, {"type": "once", "run_at": iso(run_at)})
     daily_id = create_schedule(api, boss, {"type": "daily", "time": "09:00", "timezone": "UTC"})
-    job = wait_until(lambda: container.db.alert_jobs.find_one({"_id": schedule_id}))
-    daily_job = wait_until(lambda: container.db.alert_jobs.find_one({"_id": daily_id}))
+    job = wait_until(lambda: container.adapters.db.alert_jobs.find_one({"_id": schedule_id}))
+    daily_job = wait_until(lambda: container.adapters.db.alert_jobs.find_one({"_id": daily_id}))
     first.stop()  # SIGTERM before the once job is due: it releases the lease
-    assert container.db.scheduler_leases.count_documents({}) == 0
-    assert container.db.alert_runs.count_documents({}) == 0
+    assert container.adapters.db.scheduler_leases.count_documents({}) == 0
+    assert container.adapters.db.alert_runs.count_documents({}) == 0
     wait_until(lambda: datetime.now(UTC) > run_at + timedelta(seconds=0.5))  # due while down
 
     second = scheduler_processes()
@@ -298,7 +298,7 @@ def test_schedules_survive_a_scheduler_restart(api, container, agent, smtp, sche
     assert len(digests_to(smtp, alice.email)) == 1
     # The daily job kept its stored next run time across the restart.
     assert (
-        container.db.alert_jobs.find_one({"_id": daily_id})["next_run_time"]
+        container.adapters.db.alert_jobs.find_one({"_id": daily_id})["next_run_time"]
         == (daily_job["next_run_time"])
     )
     assert (

@@ -31,7 +31,7 @@ def test_signup_answers_promptly_with_the_broker_cut_off_and_the_letter_follows(
     started = time.perf_counter()
     signup(client, "during2")
     assert time.perf_counter() - started < 0.5
-    assert container.outbox.pending_count() == 2
+    assert container.adapters.outbox.pending_count() == 2
     assert container.relay.run_once() == 0  # the broker is still unreachable
     assert smtp.letters_to("during@example.com") == []
 
@@ -39,7 +39,7 @@ def test_signup_answers_promptly_with_the_broker_cut_off_and_the_letter_follows(
     for name in ("during", "during2"):
         [letter] = wait_for_letters(smtp, f"{name}@example.com", timeout=20)
         assert f"Hello {name}," in text_of(letter)
-    wait_until(lambda: container.outbox.pending_count() == 0)
+    wait_until(lambda: container.adapters.outbox.pending_count() == 0)
     assert len(smtp.letters_to("during@example.com")) == 1
     assert len(smtp.letters_to("before@example.com")) == 1
 
@@ -95,7 +95,7 @@ def test_agent_killed_mid_message_redelivers_and_still_sends_one_letter(
     try:
         [letter] = wait_for_letters(smtp, "kenny@example.com", timeout=30)
         assert "Hello kenny," in text_of(letter)
-        wait_until(lambda: container.deliveries.sent_count() == 1)
+        wait_until(lambda: container.adapters.deliveries.sent_count() == 1)
     finally:
         background.stop()
     assert len(smtp.letters_to("kenny@example.com")) == 1
@@ -108,10 +108,10 @@ def test_letters_wait_for_a_refusing_smtp_server_and_arrive_once(
     with caplog.at_level("WARNING", logger="tasktracker.agent.consumer"):
         signup(client, "patient")
         wait_until(lambda: caplog.text.count("not sent") >= 2)
-    assert container.deliveries.sent_count() == 0
+    assert container.adapters.deliveries.sent_count() == 0
 
     smtp.start()
     [letter] = wait_for_letters(smtp, "patient@example.com", timeout=20)
     assert "Hello patient," in text_of(letter)
-    wait_until(lambda: container.deliveries.sent_count() == 1)
+    wait_until(lambda: container.adapters.deliveries.sent_count() == 1)
     assert len(smtp.letters_to("patient@example.com")) == 1

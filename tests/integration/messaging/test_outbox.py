@@ -26,7 +26,9 @@ def test_task_changes_write_their_events_with_the_request_id(api: Api, client, c
     )
     assert r.status_code == 200
 
-    events = list(container.db.outbox.find({"type": {"$regex": "^task"}}).sort("occurred_at"))
+    events = list(
+        container.adapters.db.outbox.find({"type": {"$regex": "^task"}}).sort("occurred_at")
+    )
     by_type = {(e["type"], e["correlation_id"]) for e in events}
     assert by_type == {
         (EventType.TASK_CREATED, "req-create"),
@@ -44,7 +46,7 @@ def test_a_failed_change_writes_no_event(client, container):
     assert client.post("/api/v1/auth/signup", json=body).status_code == 201
     again = {**body, "username": "twin2"}
     assert client.post("/api/v1/auth/signup", json=again).status_code == 409
-    assert container.db.outbox.count_documents({}) == 1
+    assert container.adapters.db.outbox.count_documents({}) == 1
 
 
 class RecordingPublisher:
@@ -62,10 +64,10 @@ class RecordingPublisher:
 def test_relays_in_parallel_publish_each_entry_once(container):
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     events = [Event(EventType.TASK_CREATED, {"n": i}, occurred_at=long_ago) for i in range(60)]
-    container.outbox.add(events)
+    container.adapters.outbox.add(events)
     publisher = RecordingPublisher()
     relays = [
-        OutboxRelay(container.outbox, publisher, container.clock, timedelta(minutes=5))
+        OutboxRelay(container.adapters.outbox, publisher, container.clock, timedelta(minutes=5))
         for _ in range(4)
     ]
     threads = [threading.Thread(target=relay.run_once) for relay in relays]
@@ -74,6 +76,6 @@ def test_relays_in_parallel_publish_each_entry_once(container):
     for thread in threads:
         thread.join(30)
     assert sorted(publisher.published) == sorted(e.event_id for e in events)
-    assert container.outbox.pending_count() == 0
-    sent = container.db.outbox.find_one({"_id": events[0].event_id})
+    assert container.adapters.outbox.pending_count() == 0
+    sent = container.adapters.db.outbox.find_one({"_id": events[0].event_id})
     assert sent["expire_at"] > sent["sent_at"]

@@ -80,10 +80,10 @@ def test_unknown_token_is_refused_and_tokens_are_stored_hashed(client, container
     signup(client, "hal")
     client.post("/api/v1/auth/password-reset", json={"email": "hal@example.com"})
     token = token_from(reset_letter(smtp, "hal@example.com"))
-    [stored] = container.db.password_resets.find()
+    [stored] = container.adapters.db.password_resets.find()
     assert token not in str(stored)
     # Neither the outbox nor the broker ever carried the token.
-    assert token not in str(list(container.db.outbox.find()))
+    assert token not in str(list(container.adapters.db.outbox.find()))
 
 
 def test_legacy_forget_password_mails_a_reset_link_and_never_a_password(client, agent, smtp):

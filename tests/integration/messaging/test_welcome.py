@@ -24,12 +24,12 @@ def test_signup_yields_one_welcome_letter_greeting_the_user_by_name(client, cont
     assert "pw pw" not in letter.as_string()
 
     # The event was written with the user, carries the request id, and was confirmed.
-    [entry] = container.db.outbox.find()
+    [entry] = container.adapters.db.outbox.find()
     assert entry["type"] == EventType.USER_REGISTERED
     assert entry["correlation_id"] == r.headers["X-Request-ID"] == "req-alice-1"
     assert entry["payload"]["user_id"] == r.get_json()["id"]
-    wait_until(lambda: container.db.outbox.find_one({"sent_at": {"$ne": None}}))
-    wait_until(lambda: container.deliveries.sent_count() == 1)
+    wait_until(lambda: container.adapters.db.outbox.find_one({"sent_at": {"$ne": None}}))
+    wait_until(lambda: container.adapters.deliveries.sent_count() == 1)
     # Nothing left for the relay: still one letter after it runs.
     assert container.relay.run_once() == 0
     assert len(smtp.letters_to("alice@example.com")) == 1
@@ -53,11 +53,13 @@ def test_fifty_signups_give_fifty_letters_without_duplicates(
         for i in range(50):
             signup(client, f"crowd{i:02d}")
         wait_until(lambda: smtp.count >= 50, timeout=60)
-        wait_until(lambda: container.outbox.pending_count() == 0)
+        wait_until(lambda: container.adapters.outbox.pending_count() == 0)
 
         # The relay sends every event again (as after a crash before marking them sent).
         long_ago = datetime(2000, 1, 1, tzinfo=UTC)
-        container.db.outbox.update_many({}, {"$set": {"sent_at": None, "lease_until": long_ago}})
+        container.adapters.db.outbox.update_many(
+            {}, {"$set": {"sent_at": None, "lease_until": long_ago}}
+        )
         with caplog.at_level("INFO", logger="tasktracker.agent.consumer"):
             assert container.relay.run_once() == 50
             wait_until(lambda: caplog.text.count("duplicate ignored") >= 50, timeout=30)
@@ -65,7 +67,7 @@ def test_fifty_signups_give_fifty_letters_without_duplicates(
         second_agent.stop()
     recipients = sorted(m["To"] for m in smtp.collector.messages)
     assert recipients == sorted(f"crowd{i:02d}@example.com" for i in range(50))
-    assert container.deliveries.sent_count() == 50
+    assert container.adapters.deliveries.sent_count() == 50
 
 
 def test_poison_messages_go_to_the_dead_letter_queue_and_the_agent_keeps_running(

@@ -11,17 +11,19 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from tasktracker.domain.schedules import DigestTask, MemberDigest, Schedule, ScheduleKind
+from tasktracker.domain.schedules import (
+    AlreadyFired,
+    DigestTask,
+    MemberDigest,
+    Schedule,
+    ScheduleKind,
+)
 from tasktracker.domain.tasks import Status
 
 SCHEDULE_INDEXES = [IndexModel([("created_at", ASCENDING)], name="created")]
 RUN_INDEXES = [IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="expire")]
 PENDING_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
 PENDING_INDEX = "status_due"
-
-
-class AlreadyFired(Exception):
-    """This run id was recorded before: the firing is a duplicate."""
 
 
 def schedule_to_doc(s: Schedule) -> dict[str, Any]:
@@ -53,49 +55,56 @@ def schedule_from_doc(doc: dict[str, Any]) -> Schedule:
 
 
 class ScheduleRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, session: ClientSession | None = None) -> None:
         self._schedules = db.alert_schedules
+        self._session = session
 
     def add(self, schedule: Schedule) -> None:
-        self._schedules.insert_one(schedule_to_doc(schedule))
+        self._schedules.insert_one(schedule_to_doc(schedule), session=self._session)
 
     def put(self, schedule: Schedule) -> None:
         """Create or replace (the built-in digest follows its settings)."""
         doc = schedule_to_doc(schedule)
-        self._schedules.replace_one({"_id": schedule.id}, doc, upsert=True)
+        self._schedules.replace_one({"_id": schedule.id}, doc, upsert=True, session=self._session)
 
     def get(self, schedule_id: str) -> Schedule | None:
-        doc = self._schedules.find_one({"_id": schedule_id})
+        doc = self._schedules.find_one({"_id": schedule_id}, session=self._session)
         return schedule_from_doc(doc) if doc else None
 
     def all(self, limit: int = 1000) -> list[Schedule]:
-        docs = self._schedules.find().sort("created_at", ASCENDING).limit(limit)
+        docs = self._schedules.find(session=self._session).sort("created_at", ASCENDING)
+        docs = docs.limit(limit)
         return [schedule_from_doc(d) for d in docs]
 
     def delete(self, schedule_id: str) -> bool:
-        return self._schedules.delete_one({"_id": schedule_id}).deleted_count == 1
+        result = self._schedules.delete_one({"_id": schedule_id}, session=self._session)
+        return result.deleted_count == 1
 
-    def finish_run(
-        self, schedule: Schedule, now: datetime, session: ClientSession | None = None
-    ) -> None:
+    def finish_run(self, schedule: Schedule, now: datetime) -> None:
         """A one-off schedule is done once it fired; a daily one remembers when it last ran."""
         if schedule.one_off:
-            self._schedules.delete_one({"_id": schedule.id}, session=session)
+            self._schedules.delete_one({"_id": schedule.id}, session=self._session)
         else:
             self._schedules.update_one(
-                {"_id": schedule.id}, {"$set": {"last_run_at": now}}, session=session
+                {"_id": schedule.id}, {"$set": {"last_run_at": now}}, session=self._session
             )
 
 
 class AlertRunRepository:
     """One document per firing, keyed by its deterministic run id."""
 
-    def __init__(self, db: Database, retention: timedelta = timedelta(days=30)) -> None:
+    def __init__(
+        self,
+        db: Database,
+        session: ClientSession | None = None,
+        retention: timedelta = timedelta(days=30),
+    ) -> None:
         self._runs = db.alert_runs
+        self._session = session
         self._retention = retention
 
     def exists(self, run_id: str) -> bool:
-        return self._runs.count_documents({"_id": run_id}, limit=1) == 1
+        return self._runs.count_documents({"_id": run_id}, limit=1, session=self._session) == 1
 
     def record(
         self,
@@ -104,7 +113,6 @@ class AlertRunRepository:
         fire_time: datetime,
         members: int,
         now: datetime,
-        session: ClientSession | None = None,
     ) -> None:
         doc = {
             "_id": run_id,
@@ -115,7 +123,7 @@ class AlertRunRepository:
             "expire_at": now + self._retention,
         }
         try:
-            self._runs.insert_one(doc, session=session)
+            self._runs.insert_one(doc, session=self._session)
         except DuplicateKeyError:
             raise AlreadyFired(run_id) from None
 

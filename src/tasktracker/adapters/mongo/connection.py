@@ -10,6 +10,7 @@ from bson.codec_options import CodecOptions
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from tasktracker.adapters.mongo.alerts import RUN_INDEXES, SCHEDULE_INDEXES
 from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
@@ -109,3 +110,18 @@ def object_id_or_none(value: str) -> ObjectId | None:
         return ObjectId(value)
     except (InvalidId, TypeError):
         return None
+
+
+class DatabaseProbe:
+    """Readiness: MongoDB answers a ping."""
+
+    def __init__(self, client: MongoClient) -> None:
+        self._client = client
+
+    def ping(self) -> bool:
+        try:
+            self._client.admin.command("ping")
+        except PyMongoError as exc:
+            log.warning("readiness: MongoDB ping failed: %s", type(exc).__name__)
+            return False
+        return True

@@ -51,15 +51,18 @@ class OutboxRepository:
         db: Database,
         retention: timedelta = timedelta(days=7),
         grace: timedelta = timedelta(seconds=10),
+        session: ClientSession | None = None,
     ) -> None:
         self._outbox = db.outbox
         self._retention = retention
         self._grace = grace
+        self._session = session
 
-    def add(self, events: list[Event], session: ClientSession | None = None) -> None:
+    def add(self, events: list[Event]) -> None:
+        """Write entries (inside the unit of work's transaction: see unit_of_work.py)."""
         if events:
             docs = [event_to_doc(e, self._grace) for e in events]
-            self._outbox.insert_many(docs, session=session)
+            self._outbox.insert_many(docs, session=self._session)
 
     def mark_sent(self, event_id: str, now: datetime) -> None:
         self._outbox.update_one(

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
 
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    id: str
-    user_id: str
-    refresh_id: str
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-
-    def is_live(self, now: datetime) -> bool:
-        return self.revoked_at is None and self.expires_at > now
+from tasktracker.domain.sessions import SessionRecord
 
 
 def session_from_doc(doc: dict[str, Any]) -> SessionRecord:

@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +18,10 @@ from pymongo.database import Database
 
 from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, task_from_doc
 from tasktracker.domain.errors import InvalidInput
-from tasktracker.domain.tasks import Priority, Status, Task
+from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.tasks import Status, Task
 
-# API sort key -> stored sort-key field (see adapters/mongo/tasks.py sort_keys)
+# Sort key (domain/queries.py) -> stored sort-key field (see adapters/mongo/tasks.py sort_keys)
 SORT_FIELDS = {
     "created_at": "sk_created",
     "updated_at": "sk_updated",
@@ -31,45 +31,12 @@ SORT_FIELDS = {
 OPEN_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    status: tuple[Status, ...] = ()
-    priority: tuple[Priority, ...] = ()
-    assignee: str | None = None
-    overdue: bool | None = None
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    q: str | None = None
+def sort_field(sort: Sort) -> str:
+    return SORT_FIELDS[sort.key]
 
 
-@dataclass(frozen=True, slots=True)
-class Sort:
-    key: str = "created_at"
-    descending: bool = True
-
-    @classmethod
-    def parse(cls, text: str) -> Sort:
-        descending = text.startswith("-")
-        key = text.removeprefix("-")
-        if key not in SORT_FIELDS:
-            raise InvalidInput(f"cannot sort by '{key}'; use one of: {', '.join(SORT_FIELDS)}")
-        return cls(key, descending)
-
-    @property
-    def field(self) -> str:
-        return SORT_FIELDS[self.key]
-
-    def spec(self) -> list[tuple[str, int]]:
-        return [(self.field, DESCENDING if self.descending else ASCENDING)]
-
-    def __str__(self) -> str:
-        return f"-{self.key}" if self.descending else self.key
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[Task]
-    next_cursor: str | None
+def sort_spec(sort: Sort) -> list[tuple[str, int]]:
+    return [(sort_field(sort), DESCENDING if sort.descending else ASCENDING)]
 
 
 # --- cursor encoding ---------------------------------------------------------------------------
@@ -97,7 +64,7 @@ def decode_cursor(cursor: str, sort: Sort) -> str:
 
 def after_cursor(sort: Sort, last_key: str) -> dict[str, Any]:
     """The items after `last_key` in `sort` order: one range on a unique, indexed key."""
-    return {sort.field: {"$lt" if sort.descending else "$gt": last_key}}
+    return {sort_field(sort): {"$lt" if sort.descending else "$gt": last_key}}
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -152,20 +119,28 @@ class TaskQueries:
 
     def page(
         self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
-    ) -> Page:
+    ) -> Page[Task]:
         query = list_query(flt, sort, cursor, now)
-        docs = list(self._tasks.find(query).sort(sort.spec()).limit(limit + 1))
+        docs = list(self._tasks.find(query).sort(sort_spec(sort)).limit(limit + 1))
         more = len(docs) > limit
         docs = docs[:limit]
         next_cursor = None
         if more and docs:
             last = docs[-1]
-            next_cursor = encode_cursor(sort, last[sort.field])
+            next_cursor = encode_cursor(sort, last[sort_field(sort)])
         return Page([task_from_doc(d) for d in docs], next_cursor)
 
     def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        return self._first(limit, assignee, Sort())
+
+    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        """The first tasks created (the original's list order); the created indexes serve it
+        scanned backwards."""
+        return self._first(limit, assignee, Sort(descending=False))
+
+    def _first(self, limit: int, assignee: str | None, sort: Sort) -> list[Task]:
         query = filter_query(TaskFilter(assignee=assignee), datetime.now(UTC))
-        cursor = self._tasks.find(query).sort(Sort().spec()).limit(limit)
+        cursor = self._tasks.find(query).sort(sort_spec(sort)).limit(limit)
         return [task_from_doc(d) for d in cursor]
 
     def summary(self, now: datetime) -> dict[str, int]:

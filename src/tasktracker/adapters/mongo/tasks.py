@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,28 +12,14 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from tasktracker.adapters.mongo.connection import object_id_or_none
-from tasktracker.domain.tasks import Priority, Status, Task
+from tasktracker.domain.tasks import Task
+
+# A task's stored fields are its domain fields (all but the id, which is `_id`).
+TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name != "id")
 
 
 def task_from_doc(doc: dict[str, Any]) -> Task:
-    return Task(
-        id=str(doc["_id"]),
-        title=doc["title"],
-        description=doc.get("description", ""),
-        type=doc.get("type", "task"),
-        status=Status(doc["status"]),
-        priority=Priority(doc.get("priority", Priority.MEDIUM)),
-        estimate_hours=doc.get("estimate_hours"),
-        assignee=doc.get("assignee"),
-        reporter=doc["reporter"],
-        start_date=doc.get("start_date"),
-        due_date=doc.get("due_date"),
-        completed_at=doc.get("completed_at"),
-        labels=list(doc.get("labels", [])),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-        version=doc.get("version", 1),
-    )
+    return Task(id=str(doc["_id"]), **{name: doc[name] for name in TASK_FIELDS if name in doc})
 
 
 # Each list order has a unique, fixed-width string key: the sort value then the id. Keyset
@@ -59,52 +46,40 @@ def sort_keys(task: Task) -> dict[str, str]:
 
 
 def task_to_doc(task: Task) -> dict[str, Any]:
-    return {
-        **sort_keys(task),
-        "title": task.title,
-        "description": task.description,
-        "type": task.type,
-        "status": str(task.status),
-        "priority": str(task.priority),
-        "estimate_hours": task.estimate_hours,
-        "assignee": task.assignee,
-        "reporter": task.reporter,
-        "start_date": task.start_date,
-        "due_date": task.due_date,
-        "completed_at": task.completed_at,
-        "labels": task.labels,
-        "created_at": task.created_at,
-        "updated_at": task.updated_at,
-        "version": task.version,
-    }
+    values = task.values()
+    del values["id"]
+    return {**sort_keys(task), **values}
 
 
 class TaskRepository:
-    def __init__(self, db: Database) -> None:
-        self._tasks = db.tasks
+    """Tasks, written inside the transaction of `session` when one is given."""
 
-    def add(self, task: Task, session: ClientSession | None = None) -> Task:
+    def __init__(self, db: Database, session: ClientSession | None = None) -> None:
+        self._tasks = db.tasks
+        self._session = session
+
+    def add(self, task: Task) -> Task:
         oid = ObjectId()
         task.id = str(oid)
-        self._tasks.insert_one({"_id": oid, **task_to_doc(task)}, session=session)
+        self._tasks.insert_one({"_id": oid, **task_to_doc(task)}, session=self._session)
         return task
 
     def get(self, task_id: str) -> Task | None:
         oid = object_id_or_none(task_id)
-        doc = self._tasks.find_one({"_id": oid}) if oid else None
+        doc = self._tasks.find_one({"_id": oid}, session=self._session) if oid else None
         return task_from_doc(doc) if doc else None
 
-    def replace_if_version(
-        self, task: Task, expected_version: int, session: ClientSession | None = None
-    ) -> bool:
+    def replace_if_version(self, task: Task, expected_version: int) -> bool:
         """Store `task` only if nobody changed it since `expected_version` (optimistic lock)."""
         result = self._tasks.replace_one(
             {"_id": ObjectId(task.id), "version": expected_version},
             task_to_doc(task),
-            session=session,
+            session=self._session,
         )
         return result.modified_count == 1
 
     def delete_if_version(self, task_id: str, expected_version: int) -> bool:
-        result = self._tasks.delete_one({"_id": ObjectId(task_id), "version": expected_version})
+        result = self._tasks.delete_one(
+            {"_id": ObjectId(task_id), "version": expected_version}, session=self._session
+        )
         return result.deleted_count == 1

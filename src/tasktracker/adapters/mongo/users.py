@@ -30,8 +30,11 @@ def user_from_doc(doc: dict[str, Any]) -> User:
 
 
 class UserRepository:
-    def __init__(self, db: Database) -> None:
+    """Users, written inside the transaction of `session` when one is given."""
+
+    def __init__(self, db: Database, session: ClientSession | None = None) -> None:
         self._users = db.users
+        self._session = session
 
     def add(
         self,
@@ -42,7 +45,6 @@ class UserRepository:
         role: Role,
         active: bool,
         now: datetime,
-        session: ClientSession | None = None,
     ) -> User:
         doc = {
             "username": username,
@@ -55,7 +57,7 @@ class UserRepository:
             "updated_at": now,
         }
         try:
-            result = self._users.insert_one(doc, session=session)
+            result = self._users.insert_one(doc, session=self._session)
         except DuplicateKeyError as exc:
             field = "username" if "username" in str(exc) else "email"
             raise Conflict(f"a user with this {field} already exists") from None
@@ -82,23 +84,18 @@ class UserRepository:
         cursor = self._users.find({"_id": {"$in": oids}}, {"username": 1})
         return {str(doc["_id"]): doc["username"] for doc in cursor}
 
-    def set_password_hash(
-        self,
-        user_id: str,
-        password_hash: str,
-        now: datetime,
-        session: ClientSession | None = None,
-    ) -> None:
+    def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         self._users.update_one(
             {"_id": ObjectId(user_id)},
             {"$set": {"password_hash": password_hash, "updated_at": now}},
-            session=session,
+            session=self._session,
         )
 
     def set_role_and_active(self, user_id: str, role: Role, active: bool, now: datetime) -> None:
         self._users.update_one(
             {"_id": ObjectId(user_id)},
             {"$set": {"role": str(role), "active": active, "updated_at": now}},
+            session=self._session,
         )
 
     def count_active_admins(self, *, excluding: str | None = None) -> int:

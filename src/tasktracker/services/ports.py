@@ -1,0 +1,241 @@
+"""The interfaces services depend on. The MongoDB, Memcached, kombu and argon2 adapters
+implement them (tests/unit/test_ports.py checks each one); the fakes in tests/fakes.py implement
+them in memory, so every service can be unit-tested without a server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from tasktracker.domain.events import Event
+from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.schedules import MemberDigest, Schedule
+from tasktracker.domain.sessions import SessionRecord
+from tasktracker.domain.tasks import Task
+from tasktracker.domain.users import Role, User
+
+TaskCounts = dict[str, int]  # by status, plus "total"
+
+
+class UserRepository(Protocol):
+    def add(
+        self,
+        *,
+        username: str,
+        email: str,
+        password_hash: str,
+        role: Role,
+        active: bool,
+        now: datetime,
+    ) -> User:
+        """Insert a user; Conflict when the username or email is taken."""
+        ...
+
+    def get(self, user_id: str) -> User | None: ...
+    def by_email(self, email: str) -> User | None: ...
+    def by_username(self, username: str) -> User | None: ...
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]: ...
+    def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+    def set_role_and_active(
+        self, user_id: str, role: Role, active: bool, now: datetime
+    ) -> None: ...
+    def count_active_admins(self, *, excluding: str | None = None) -> int: ...
+
+    def page(self, *, after: str | None, limit: int) -> list[User]:
+        """Users in id order after the id `after`; InvalidInput for a malformed `after`."""
+        ...
+
+
+class TaskRepository(Protocol):
+    def add(self, task: Task) -> Task:
+        """Insert a task, giving it its id."""
+        ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def replace_if_version(self, task: Task, expected_version: int) -> bool:
+        """Store `task` only if it is still at `expected_version` (optimistic lock)."""
+        ...
+
+    def delete_if_version(self, task_id: str, expected_version: int) -> bool: ...
+
+
+class TaskReads(Protocol):
+    """The read side of tasks: lists, summaries, counts (served from indexes)."""
+
+    def page(
+        self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
+    ) -> Page[Task]:
+        """One page in `sort` order after `cursor`; InvalidInput for a bad cursor."""
+        ...
+
+    def newest(self, limit: int, assignee: str | None = None) -> list[Task]: ...
+    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]: ...
+    def summary(self, now: datetime) -> dict[str, int]: ...
+    def counts_by_assignee(self, user_ids: list[str]) -> dict[str, TaskCounts]: ...
+
+
+class SessionRepository(Protocol):
+    def add(self, record: SessionRecord) -> None: ...
+    def get(self, session_id: str) -> SessionRecord | None: ...
+
+    def rotate(
+        self,
+        session_id: str,
+        presented: str,
+        replacement: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> SessionRecord | None:
+        """Swap the refresh id only if `presented` is the current one of a live session."""
+        ...
+
+    def revoke(self, session_id: str, now: datetime) -> None: ...
+    def live_ids_for_user(self, user_id: str, now: datetime) -> list[str]: ...
+    def revoke_many(self, session_ids: list[str], now: datetime) -> None: ...
+
+
+class PasswordResetRepository(Protocol):
+    def add(self, user_id: str, token_hash: str, now: datetime, expires_at: datetime) -> None: ...
+
+    def use(self, token_hash: str, now: datetime) -> str | None:
+        """Spend a live token; its user id, or None when unknown, used or expired."""
+        ...
+
+    def void_others(self, user_id: str, now: datetime) -> None: ...
+
+
+class ScheduleRepository(Protocol):
+    def add(self, schedule: Schedule) -> None: ...
+    def put(self, schedule: Schedule) -> None: ...
+    def get(self, schedule_id: str) -> Schedule | None: ...
+    def all(self, limit: int = 1000) -> list[Schedule]: ...
+    def delete(self, schedule_id: str) -> bool: ...
+
+    def finish_run(self, schedule: Schedule, now: datetime) -> None:
+        """A one-off schedule is gone once it fired; a daily one records when it ran."""
+        ...
+
+
+class AlertRunRepository(Protocol):
+    def exists(self, run_id: str) -> bool: ...
+
+    def record(
+        self, run_id: str, schedule_id: str, fire_time: datetime, members: int, now: datetime
+    ) -> None:
+        """Record a firing; AlreadyFired when this run id was recorded before."""
+        ...
+
+
+class PendingTaskDigests(Protocol):
+    def digests(self, now: datetime, soon_until: datetime, cap: int) -> list[MemberDigest]: ...
+
+
+class Outbox(Protocol):
+    """Events not yet confirmed by the broker (written by a UnitOfWork with its change)."""
+
+    def mark_sent(self, event_id: str, now: datetime) -> None: ...
+
+    def claim_pending(self, now: datetime, lease: timedelta) -> Event | None:
+        """Lease one unsent entry whose lease ran out to the caller (atomic)."""
+        ...
+
+    def release(self, event_id: str, now: datetime) -> None: ...
+    def pending_count(self) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction, as a context manager: its repositories write inside it, and the
+    events recorded with `record` go to the outbox in the same commit. Leaving the block
+    commits; an exception aborts (and is raised). A write that collides with a concurrent
+    transaction raises ConcurrentChange (the transaction was rolled back)."""
+
+    users: UserRepository
+    tasks: TaskRepository
+    password_resets: PasswordResetRepository
+    schedules: ScheduleRepository
+    alert_runs: AlertRunRepository
+    events: list[Event]
+
+    def record(self, *events: Event) -> None: ...
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class Publisher(Protocol):
+    def publish(self, event: Event) -> None:
+        """Publish and wait for the broker's confirm; raise when it was not confirmed."""
+        ...
+
+
+class EventRecorder(Protocol):
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """A unit of work whose recorded events are published once it committed."""
+        ...
+
+    def publish(self, events: list[Event]) -> None:
+        """Publish committed events once; what fails is left to the outbox relay."""
+        ...
+
+
+class Cache(Protocol):
+    """Answers None/False instead of raising when unreachable: it only ever speeds things up."""
+
+    healthy: bool
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def set(self, key: str, value: dict[str, Any], ttl: int) -> bool: ...
+    def delete_many(self, keys: list[str]) -> bool: ...
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """False for a wrong password; with None, spend the same time and answer False."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class Probe(Protocol):
+    """A dependency the readiness check asks: True when it answers."""
+
+    def ping(self) -> bool: ...
+
+
+class Broker(Publisher, Probe, Protocol):
+    """The message broker: publishes events, answers readiness pings."""
+
+
+class ServicePorts(Protocol):
+    """Everything the services are built on (bootstrap.build_services): the MongoDB, Memcached,
+    kombu and argon2 adapters in production, the fakes in unit tests."""
+
+    users: UserRepository
+    tasks: TaskRepository
+    task_reads: TaskReads
+    sessions: SessionRepository
+    password_resets: PasswordResetRepository
+    schedules: ScheduleRepository
+    alert_runs: AlertRunRepository
+    digests: PendingTaskDigests
+    outbox: Outbox
+    cache: Cache
+    hasher: PasswordHasher
+    database: Probe
+    broker: Broker

@@ -1,0 +1,28 @@
+"""Everything the API and the CLI may call, built by the composition root (bootstrap.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tasktracker.services.accounts import AccountService
+from tasktracker.services.alerts import AlertService
+from tasktracker.services.clock import Clock
+from tasktracker.services.health import HealthService
+from tasktracker.services.password_reset import PasswordResetService
+from tasktracker.services.sessions import SessionService
+from tasktracker.services.task_queries import TaskQueryService
+from tasktracker.services.tasks import TaskService
+from tasktracker.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    accounts: AccountService
+    sessions: SessionService
+    tasks: TaskService
+    task_queries: TaskQueryService
+    password_resets: PasswordResetService
+    alerts: AlertService
+    health: HealthService

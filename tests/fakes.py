@@ -1,0 +1,784 @@
+"""In-memory fakes of the ports in `tasktracker.services.ports`, and one helper that wires every
+service on them the way `bootstrap.build_services` does, so service tests need no server.
+
+The fakes keep state the way the adapters do: reads hand out copies (a service mutating what it
+read changes nothing until it writes), a `FakeUnitOfWork` applies its writes only when its block
+completes and then appends the recorded events to the `FakeOutbox`, and the knobs a test turns
+(`down`, `fail_next`, `fail_next_commit`, `change_after_next_read`) model the failures services
+handle.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from tasktracker.bootstrap import build_services
+from tasktracker.domain.errors import Conflict, InvalidInput
+from tasktracker.domain.events import Event
+from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
+from tasktracker.domain.sessions import SessionRecord
+from tasktracker.domain.tasks import Status, Task
+from tasktracker.domain.users import Role, User, normalize_email, username_key
+from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
+from tasktracker.services.registry import Services
+from tasktracker.settings import Settings
+
+DEFAULT_PASSWORD = "correct horse battery"
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
+
+
+class FakeOutage(ConnectionError):
+    """What a fake raises when a test told it its server is down."""
+
+
+class FakePublishFailed(Exception):
+    """The fake broker did not confirm a message."""
+
+
+# --- clock -------------------------------------------------------------------------------------
+
+
+def _ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class FakeClock:
+    """A `Clock` that stands still until told: aware UTC, millisecond precision."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = _ms(start.astimezone(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        """Move forward by `delta` or by `timedelta(**kwargs)`; answer the new time."""
+        self.now = _ms(self.now + (delta if delta is not None else timedelta(**kwargs)))
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = _ms(when.astimezone(UTC))
+
+
+class _Ids:
+    """ObjectId-shaped ids (24 hex digits) that sort in creation order."""
+
+    def __init__(self, start: int) -> None:
+        self._next = start
+
+    def __call__(self) -> str:
+        self._next += 1
+        return f"{self._next:024x}"
+
+
+# --- repositories ------------------------------------------------------------------------------
+
+
+class FakeUserRepository:
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+        self._new_id = _Ids(0x100000)
+
+    def add(
+        self,
+        *,
+        username: str,
+        email: str,
+        password_hash: str,
+        role: Role,
+        active: bool,
+        now: datetime,
+    ) -> User:
+        email = normalize_email(email)
+        for user in self._users.values():
+            if username_key(user.username) == username_key(username):
+                raise Conflict("a user with this username already exists")
+            if user.email == email:
+                raise Conflict("a user with this email already exists")
+        user = User(self._new_id(), username, email, password_hash, role, active, now, now)
+        self._users[user.id] = user
+        return dataclasses.replace(user)
+
+    def get(self, user_id: str) -> User | None:
+        user = self._users.get(user_id)
+        return dataclasses.replace(user) if user else None
+
+    def by_email(self, email: str) -> User | None:
+        email = normalize_email(email)
+        return next((self.get(u.id) for u in self._users.values() if u.email == email), None)
+
+    def by_username(self, username: str) -> User | None:
+        key = username_key(username)
+        found = (u for u in self._users.values() if username_key(u.username) == key)
+        return next((self.get(u.id) for u in found), None)
+
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        return {uid: self._users[uid].username for uid in set(user_ids) if uid in self._users}
+
+    def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
+        if user := self._users.get(user_id):
+            user.password_hash, user.updated_at = password_hash, now
+
+    def set_role_and_active(self, user_id: str, role: Role, active: bool, now: datetime) -> None:
+        if user := self._users.get(user_id):
+            user.role, user.active, user.updated_at = role, active, now
+
+    def count_active_admins(self, *, excluding: str | None = None) -> int:
+        return sum(
+            1
+            for u in self._users.values()
+            if u.role is Role.ADMIN and u.active and u.id != excluding
+        )
+
+    def page(self, *, after: str | None, limit: int) -> list[User]:
+        if after is not None and not OBJECT_ID.fullmatch(after):
+            raise InvalidInput("the cursor is malformed; start again without it")
+        ids = sorted(uid for uid in self._users if after is None or uid > after)
+        return [dataclasses.replace(self._users[uid]) for uid in ids[:limit]]
+
+    # test helpers
+    def all(self) -> list[User]:
+        return [dataclasses.replace(u) for u in self._users.values()]
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self._users)
+
+    def restore(self, state: Any) -> None:
+        self._users = state
+
+
+class FakeTaskRepository:
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+        self._new_id = _Ids(0x200000)
+        self.change_after_next_read = False
+
+    def add(self, task: Task) -> Task:
+        task.id = self._new_id()
+        self._tasks[task.id] = copy.deepcopy(task)
+        return task
+
+    def get(self, task_id: str) -> Task | None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        found = copy.deepcopy(task)
+        if self.change_after_next_read:
+            # Another writer commits a change just after this read: the reader's copy is stale.
+            self.change_after_next_read = False
+            task.version += 1
+            task.title += " (changed elsewhere)"
+        return found
+
+    def replace_if_version(self, task: Task, expected_version: int) -> bool:
+        stored = self._tasks.get(task.id)
+        if stored is None or stored.version != expected_version:
+            return False
+        self._tasks[task.id] = copy.deepcopy(task)
+        return True
+
+    def delete_if_version(self, task_id: str, expected_version: int) -> bool:
+        stored = self._tasks.get(task_id)
+        if stored is None or stored.version != expected_version:
+            return False
+        del self._tasks[task_id]
+        return True
+
+    # test helpers
+    def all(self) -> list[Task]:
+        return [copy.deepcopy(t) for t in self._tasks.values()]
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self._tasks)
+
+    def restore(self, state: Any) -> None:
+        self._tasks = state
+
+
+class FakeTaskReads:
+    """The read side over a FakeTaskRepository's tasks: filters in Python, sorts by the sort
+    key then id, and pages with a cursor holding the last item's key."""
+
+    def __init__(self, tasks: FakeTaskRepository) -> None:
+        self._repo = tasks
+
+    def page(
+        self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
+    ) -> Page[Task]:
+        items = sorted(
+            (t for t in self._repo.all() if _matches(t, flt, now)),
+            key=lambda t: _sort_key(t, sort),
+            reverse=sort.descending,
+        )
+        if cursor is not None:
+            last = _decode_cursor(cursor, sort)
+            if sort.descending:
+                items = [t for t in items if _sort_key(t, sort) < last]
+            else:
+                items = [t for t in items if _sort_key(t, sort) > last]
+        more = len(items) > limit
+        items = items[:limit]
+        next_cursor = _encode_cursor(sort, items[-1]) if more and items else None
+        return Page(items, next_cursor)
+
+    def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        flt = TaskFilter(assignee=assignee)
+        return self.page(flt, Sort(), None, limit, datetime.now(UTC)).items
+
+    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
+        flt = TaskFilter(assignee=assignee)
+        return self.page(flt, Sort(descending=False), None, limit, datetime.now(UTC)).items
+
+    def summary(self, now: datetime) -> dict[str, int]:
+        tasks = self._repo.all()
+        counts = {str(s): sum(1 for t in tasks if t.status is s) for s in Status}
+        counts["total"] = len(tasks)
+        counts["overdue"] = sum(1 for t in tasks if t.is_overdue(now))
+        return counts
+
+    def counts_by_assignee(self, user_ids: list[str]) -> dict[str, dict[str, int]]:
+        counts = {uid: {**{str(s): 0 for s in Status}, "total": 0} for uid in user_ids}
+        for task in self._repo.all():
+            if task.assignee in counts:
+                counts[task.assignee][str(task.status)] += 1
+                counts[task.assignee]["total"] += 1
+        return counts
+
+
+def _matches(task: Task, flt: TaskFilter, now: datetime) -> bool:
+    due = task.due_date
+    checks = [
+        not flt.status or task.status in flt.status,
+        not flt.priority or task.priority in flt.priority,
+        flt.assignee is None or task.assignee == flt.assignee,
+        flt.overdue is None or task.is_overdue(now) == flt.overdue,
+        flt.due_before is None or (due is not None and due < flt.due_before),
+        flt.due_after is None or (due is not None and due >= flt.due_after),
+        not flt.q or flt.q.lower() in task.title.lower(),
+    ]
+    return all(checks)
+
+
+def _sort_value(task: Task, key: str) -> float:
+    if key == "priority":
+        return task.priority.rank
+    value = getattr(task, key)
+    return value.timestamp() if value is not None else float("-inf")  # null sorts first
+
+
+def _sort_key(task: Task, sort: Sort) -> tuple[float, str]:
+    return (_sort_value(task, sort.key), task.id)
+
+
+def _encode_cursor(sort: Sort, last: Task) -> str:
+    value = _sort_value(last, sort.key)
+    data = {"s": str(sort), "v": None if value == float("-inf") else value, "id": last.id}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def _decode_cursor(cursor: str, sort: Sort) -> tuple[float, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        value = float("-inf") if data["v"] is None else float(data["v"])
+        key, same_sort = (value, str(data["id"])), data["s"] == str(sort)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("the cursor is malformed; start again without it") from None
+    if not same_sort:
+        raise InvalidInput("the cursor does not belong to this sort order")
+    return key
+
+
+class FakeSessionRepository:
+    def __init__(self) -> None:
+        self._sessions: dict[str, SessionRecord] = {}
+
+    def add(self, record: SessionRecord) -> None:
+        self._sessions[record.id] = dataclasses.replace(record, revoked_at=None)
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        return self._sessions.get(session_id)
+
+    def rotate(
+        self,
+        session_id: str,
+        presented: str,
+        replacement: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> SessionRecord | None:
+        record = self._sessions.get(session_id)
+        if record is None or record.refresh_id != presented or not record.is_live(now):
+            return None
+        record = dataclasses.replace(record, refresh_id=replacement, expires_at=expires_at)
+        self._sessions[session_id] = record
+        return record
+
+    def revoke(self, session_id: str, now: datetime) -> None:
+        record = self._sessions.get(session_id)
+        if record is not None and record.revoked_at is None:
+            self._sessions[session_id] = dataclasses.replace(record, revoked_at=now)
+
+    def live_ids_for_user(self, user_id: str, now: datetime) -> list[str]:
+        return [s.id for s in self._sessions.values() if s.user_id == user_id and s.is_live(now)]
+
+    def revoke_many(self, session_ids: list[str], now: datetime) -> None:
+        for session_id in session_ids:
+            self.revoke(session_id, now)
+
+
+@dataclass
+class ResetToken:
+    token_hash: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class FakePasswordResetRepository:
+    def __init__(self) -> None:
+        self.tokens: list[ResetToken] = []
+
+    def add(self, user_id: str, token_hash: str, now: datetime, expires_at: datetime) -> None:
+        if any(t.token_hash == token_hash for t in self.tokens):
+            raise Conflict("duplicate token hash")
+        self.tokens.append(ResetToken(token_hash, user_id, now, expires_at))
+
+    def use(self, token_hash: str, now: datetime) -> str | None:
+        for token in self.tokens:
+            if token.token_hash == token_hash and token.used_at is None and token.expires_at > now:
+                token.used_at = now
+                return token.user_id
+        return None
+
+    def void_others(self, user_id: str, now: datetime) -> None:
+        for token in self.tokens:
+            if token.user_id == user_id and token.used_at is None:
+                token.used_at = now
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self.tokens)
+
+    def restore(self, state: Any) -> None:
+        self.tokens = state
+
+
+class FakeScheduleRepository:
+    def __init__(self) -> None:
+        self._schedules: dict[str, Schedule] = {}
+
+    def add(self, schedule: Schedule) -> None:
+        if schedule.id in self._schedules:
+            raise Conflict(f"schedule {schedule.id} exists")
+        self._schedules[schedule.id] = schedule
+
+    def put(self, schedule: Schedule) -> None:
+        self._schedules[schedule.id] = schedule
+
+    def get(self, schedule_id: str) -> Schedule | None:
+        return self._schedules.get(schedule_id)
+
+    def all(self, limit: int = 1000) -> list[Schedule]:
+        return sorted(self._schedules.values(), key=lambda s: s.created_at)[:limit]
+
+    def delete(self, schedule_id: str) -> bool:
+        return self._schedules.pop(schedule_id, None) is not None
+
+    def finish_run(self, schedule: Schedule, now: datetime) -> None:
+        if schedule.one_off:
+            self._schedules.pop(schedule.id, None)
+        elif schedule.id in self._schedules:
+            current = self._schedules[schedule.id]
+            self._schedules[schedule.id] = dataclasses.replace(current, last_run_at=now)
+
+    def snapshot(self) -> Any:
+        return dict(self._schedules)  # Schedules are frozen
+
+    def restore(self, state: Any) -> None:
+        self._schedules = state
+
+
+@dataclass(frozen=True)
+class AlertRun:
+    run_id: str
+    schedule_id: str
+    fire_time: datetime
+    members: int
+    recorded_at: datetime
+
+
+class FakeAlertRunRepository:
+    def __init__(self) -> None:
+        self.runs: dict[str, AlertRun] = {}
+
+    def exists(self, run_id: str) -> bool:
+        return run_id in self.runs
+
+    def record(
+        self, run_id: str, schedule_id: str, fire_time: datetime, members: int, now: datetime
+    ) -> None:
+        if run_id in self.runs:
+            raise AlreadyFired(run_id)
+        self.runs[run_id] = AlertRun(run_id, schedule_id, fire_time, members, now)
+
+    def snapshot(self) -> Any:
+        return dict(self.runs)
+
+    def restore(self, state: Any) -> None:
+        self.runs = state
+
+
+class FakePendingTaskDigests:
+    """Answers `result`; `before` runs first (e.g. another scheduler firing meanwhile)."""
+
+    def __init__(self) -> None:
+        self.result: list[MemberDigest] = []
+        self.calls: list[tuple[datetime, datetime, int]] = []
+        self.before: Callable[[], None] | None = None
+
+    def digests(self, now: datetime, soon_until: datetime, cap: int) -> list[MemberDigest]:
+        self.calls.append((now, soon_until, cap))
+        if self.before is not None:
+            self.before()
+        return list(self.result)
+
+
+# --- outbox and unit of work -------------------------------------------------------------------
+
+
+@dataclass
+class OutboxEntry:
+    event: Event
+    lease_until: datetime
+    sent_at: datetime | None = None
+    attempts: int = 0
+
+
+class FakeOutbox:
+    """Entries by event id; `down` makes every call but the unit of work's `add` raise."""
+
+    def __init__(self, grace: timedelta = timedelta(seconds=10)) -> None:
+        self.entries: dict[str, OutboxEntry] = {}
+        self.grace = grace
+        self.down = False
+
+    def add(self, events: list[Event]) -> None:
+        """Called by FakeUnitOfWork on commit (as MongoUnitOfWork writes OutboxRepository)."""
+        for event in events:
+            if event.event_id in self.entries:
+                raise Conflict(f"duplicate outbox entry {event.event_id}")
+        for event in events:
+            self.entries[event.event_id] = OutboxEntry(event, event.occurred_at + self.grace)
+
+    def mark_sent(self, event_id: str, now: datetime) -> None:
+        self._check()
+        if entry := self.entries.get(event_id):
+            entry.sent_at = now
+
+    def claim_pending(self, now: datetime, lease: timedelta) -> Event | None:
+        self._check()
+        due = [e for e in self.entries.values() if e.sent_at is None and e.lease_until <= now]
+        if not due:
+            return None
+        entry = min(due, key=lambda e: e.lease_until)
+        entry.lease_until = now + lease
+        entry.attempts += 1
+        return entry.event
+
+    def release(self, event_id: str, now: datetime) -> None:
+        self._check()
+        entry = self.entries.get(event_id)
+        if entry is not None and entry.sent_at is None:
+            entry.lease_until = now
+
+    def pending_count(self) -> int:
+        self._check()
+        return len(self.pending())
+
+    def _check(self) -> None:
+        if self.down:
+            raise FakeOutage("outbox unavailable")
+
+    # test helpers
+    def events(self) -> list[Event]:
+        return [e.event for e in self.entries.values()]
+
+    def pending(self) -> list[Event]:
+        return [e.event for e in self.entries.values() if e.sent_at is None]
+
+    def sent(self) -> list[Event]:
+        return [e.event for e in self.entries.values() if e.sent_at is not None]
+
+
+class FakeUnitOfWork:
+    """A unit of work over shared fake repositories. Entering snapshots their state; an
+    exception in the block (or `fail_next_commit`) restores it; a clean exit appends the
+    recorded events to the outbox and counts a commit. One instance serves every transaction;
+    nesting is refused, as a second MongoDB transaction would not see the first one's writes."""
+
+    def __init__(
+        self,
+        users: FakeUserRepository,
+        tasks: FakeTaskRepository,
+        password_resets: FakePasswordResetRepository,
+        schedules: FakeScheduleRepository,
+        alert_runs: FakeAlertRunRepository,
+        outbox: FakeOutbox,
+    ) -> None:
+        self.users = users
+        self.tasks = tasks
+        self.password_resets = password_resets
+        self.schedules = schedules
+        self.alert_runs = alert_runs
+        self.events: list[Event] = []
+        self._outbox = outbox
+        self._saved: list[tuple[Any, Any]] | None = None
+        self.committed = 0
+        self.aborted = 0
+        self.fail_next_commit: Exception | None = None
+
+    def record(self, *events: Event) -> None:
+        self.events.extend(events)
+
+    def __enter__(self) -> Self:
+        if self._saved is not None:
+            raise RuntimeError("nested unit of work")
+        repos = (self.users, self.tasks, self.password_resets, self.schedules, self.alert_runs)
+        self._saved = [(repo, repo.snapshot()) for repo in repos]
+        self.events = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        saved, self._saved = self._saved, None
+        assert saved is not None, "the unit of work was not entered"
+        failure, self.fail_next_commit = self.fail_next_commit, None
+        if exc is None and failure is None:
+            self._outbox.add(self.events)
+            self.committed += 1
+            return
+        for repo, state in saved:
+            repo.restore(state)
+        self.aborted += 1
+        if exc is None and failure is not None:
+            raise failure
+
+
+# --- broker, cache, hashing, probes ------------------------------------------------------------
+
+
+class FakePublisher:
+    """Records what it published. `down` refuses everything; `fail_next(n)` the next n."""
+
+    def __init__(self) -> None:
+        self.published: list[Event] = []
+        self.down = False
+        self._failures = 0
+
+    def fail_next(self, count: int = 1) -> None:
+        self._failures = count
+
+    def publish(self, event: Event) -> None:
+        if self.down or self._failures > 0:
+            self._failures = max(self._failures - 1, 0)
+            raise FakePublishFailed(event.event_id)
+        self.published.append(event)
+
+    def ping(self) -> bool:
+        return not self.down
+
+
+class FakeCache:
+    """A dict of JSON-round-tripped values that expire by `clock` (when given). `down` models
+    an unreachable server: get answers None, writes False, and what it held is kept."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.items: dict[str, tuple[datetime | None, str]] = {}
+        self.down = False
+        self._clock = clock
+
+    @property
+    def healthy(self) -> bool:
+        return not self.down
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self.down or key not in self.items:
+            return None
+        expires, raw = self.items[key]
+        if expires is not None and self._clock is not None and expires <= self._clock():
+            del self.items[key]
+            return None
+        return json.loads(raw)
+
+    def set(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        if self.down:
+            return False
+        expires = self._clock() + timedelta(seconds=ttl) if self._clock else None
+        self.items[key] = (expires, json.dumps(value))
+        return True
+
+    def delete_many(self, keys: list[str]) -> bool:
+        if self.down:
+            return False
+        for key in keys:
+            self.items.pop(key, None)
+        return True
+
+    def ping(self) -> bool:
+        return not self.down
+
+    def close(self) -> None:
+        self.items.clear()
+
+
+class FakePasswordHasher:
+    """'hashed:<password>' is current; 'legacy:<password>' verifies but needs a rehash (as a
+    bcrypt hash from the original does). `verifications` counts every verify, including the
+    dummy one for an unknown account."""
+
+    CURRENT, LEGACY = "hashed:", "legacy:"
+
+    def __init__(self) -> None:
+        self.verifications = 0
+        self.always_rehash = False
+
+    def hash(self, password: str) -> str:
+        return self.CURRENT + password
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        self.verifications += 1
+        if password_hash is None:
+            return False
+        return password_hash in (self.CURRENT + password, self.LEGACY + password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self.always_rehash or not password_hash.startswith(self.CURRENT)
+
+
+class FakeProbe:
+    def __init__(self, up: bool = True) -> None:
+        self.up = up
+
+    def ping(self) -> bool:
+        return self.up
+
+
+# --- composition -------------------------------------------------------------------------------
+
+
+@dataclass
+class Fakes:
+    users: FakeUserRepository
+    tasks: FakeTaskRepository
+    task_reads: FakeTaskReads
+    sessions: FakeSessionRepository
+    password_resets: FakePasswordResetRepository
+    schedules: FakeScheduleRepository
+    alert_runs: FakeAlertRunRepository
+    digests: FakePendingTaskDigests
+    outbox: FakeOutbox
+    uow: FakeUnitOfWork
+    publisher: FakePublisher
+    cache: FakeCache
+    hasher: FakePasswordHasher
+    database: FakeProbe
+
+    @property
+    def broker(self) -> FakePublisher:
+        return self.publisher
+
+
+@dataclass
+class FakeSystem:
+    services: Services
+    fakes: Fakes
+    recorder: OutboxEventRecorder
+    relay: OutboxRelay
+    clock: FakeClock
+    settings: Settings = field(repr=False)
+
+    def make_user(
+        self,
+        username: str,
+        *,
+        role: Role = Role.MEMBER,
+        active: bool = True,
+        password: str = DEFAULT_PASSWORD,
+        password_hash: str | None = None,
+    ) -> User:
+        """Store a user directly (no event, no commit): the starting state of a test."""
+        return self.fakes.users.add(
+            username=username,
+            email=f"{username}@example.com",
+            password_hash=password_hash or self.fakes.hasher.hash(password),
+            role=role,
+            active=active,
+            now=self.clock(),
+        )
+
+    def published_types(self) -> list[str]:
+        return [str(e.type) for e in self.fakes.publisher.published]
+
+    def outbox_types(self) -> list[str]:
+        return [str(e.type) for e in self.fakes.outbox.events()]
+
+
+def fake_settings(**overrides: Any) -> Settings:
+    """Settings with their defaults, not read from the environment or `.env`."""
+    values: dict[str, Any] = {"mongo_url": "mongodb://x", "jwt_secret": "x" * 40, **overrides}
+    return Settings.model_construct(**values)
+
+
+def build_fake_services(
+    clock: FakeClock | None = None,
+    *,
+    settings: Settings | None = None,
+    cooldown: float = 5.0,
+) -> FakeSystem:
+    """Every service on fakes, wired by the composition root's own `build_services`."""
+    clock = clock or FakeClock()
+    settings = settings or fake_settings()
+    users, tasks, resets_repo = (
+        FakeUserRepository(),
+        FakeTaskRepository(),
+        FakePasswordResetRepository(),
+    )
+    schedules, runs = FakeScheduleRepository(), FakeAlertRunRepository()
+    outbox = FakeOutbox(grace=timedelta(seconds=settings.outbox_relay_grace))
+    a = Fakes(
+        users=users,
+        tasks=tasks,
+        task_reads=FakeTaskReads(tasks),
+        sessions=FakeSessionRepository(),
+        password_resets=resets_repo,
+        schedules=schedules,
+        alert_runs=runs,
+        digests=FakePendingTaskDigests(),
+        outbox=outbox,
+        uow=FakeUnitOfWork(users, tasks, resets_repo, schedules, runs, outbox),
+        publisher=FakePublisher(),
+        cache=FakeCache(clock),
+        hasher=FakePasswordHasher(),
+        database=FakeProbe(),
+    )
+    events = OutboxEventRecorder(lambda: a.uow, a.outbox, a.publisher, clock, cooldown)
+    services = build_services(settings, a, events, clock)
+    relay = OutboxRelay(a.outbox, a.publisher, clock)
+    return FakeSystem(services, a, events, relay, clock, settings)

@@ -1,0 +1,1 @@
+"""Service-level tests: every service through the fakes of tests/fakes.py."""
