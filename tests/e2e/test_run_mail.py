@@ -37,12 +37,9 @@ def test_a_signup_produces_a_welcome_letter_file(tmp_path):
 
 def test_a_reset_letter_links_to_the_port_actually_bound(tmp_path):
     """PORT=0 picks a free port; PUBLIC_URL unset, letters' links must name that port."""
-    from tests.e2e.test_run_server import ADMIN_EMAIL
-
     data_dir = tmp_path / "var"
-    server = RunningServer(data_dir)
-    try:
-        reset = {"email": ADMIN_EMAIL}
+    with RunningServer(data_dir) as server:
+        reset = {"email": RUN_ADMIN_EMAIL}
         r = requests.post(f"{server.base}/api/v1/auth/password-reset", json=reset, timeout=5)
         assert r.status_code == 202
         mail_dir = data_dir / "mail"
@@ -54,9 +51,6 @@ def test_a_reset_letter_links_to_the_port_actually_bound(tmp_path):
         [letter] = wait_until(reset_letters, timeout=10)
         assert f"{server.base}/reset-password?token=" in letter.get_body(("plain",)).get_content()
         assert server.stop() == 0
-    finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
 
 
 def test_a_now_alert_produces_a_digest_file_from_the_scheduler_thread(tmp_path):

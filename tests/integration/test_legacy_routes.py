@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support.api import DEFAULT_PASSWORD, Account, raw
+from tests.support.api import DEFAULT_PASSWORD, Account, legacy_login, me, raw
 from tests.support.problems import assert_problem
 
 
@@ -22,19 +22,6 @@ def legacy_signup(client, username: str | None = None, headers=None, **extra) ->
     assert r.status_code == 201, r.get_json()
     assert set(r.get_json()) == {"message"}
     return body
-
-
-def legacy_login(client, email: str, password: str = DEFAULT_PASSWORD) -> str:
-    r = client.post("/users/login", json={"email": email, "password": password})
-    assert r.status_code == 200, r.get_json()
-    assert set(r.get_json()) == {"token"}
-    return r.get_json()["token"]
-
-
-def me(client, token: str) -> dict:
-    r = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200, r.get_json()
-    return r.get_json()
 
 
 def add_task(client, who: Account, **fields) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import DEFAULT_PASSWORD
-from tests.integration.test_legacy_routes import assert_problem, legacy_login, me, raw
+from tests.support.api import DEFAULT_PASSWORD, legacy_login, me, raw
+from tests.support.problems import assert_problem
 
 NEW_PASSWORD = "a brand new secret"
 ORIGINAL_TASK = {

@@ -81,3 +81,16 @@ def signup(client: Any, username: str, **headers: str) -> Any:
     r = client.post("/api/v1/auth/signup", json=body, headers=headers)
     assert r.status_code == 201, r.get_json()
     return r
+
+
+def legacy_login(client, email: str, password: str = DEFAULT_PASSWORD) -> str:
+    r = client.post("/users/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.get_json()
+    assert set(r.get_json()) == {"token"}
+    return r.get_json()["token"]
+
+
+def me(client, token: str) -> dict:
+    r = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
