@@ -17,13 +17,7 @@ from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.users import Role
 from tasktracker.services import accounts as accounts_module
 from tasktracker.services.accounts import BOOTSTRAP_ATTEMPTS, LOGIN_FAILED, UserChanges
-from tests.fakes import DEFAULT_PASSWORD, FakeSystem, build_fake_services
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
-
+from tests.fakes import DEFAULT_PASSWORD, FakeSystem
 
 # --- sign-up -----------------------------------------------------------------------------------
 

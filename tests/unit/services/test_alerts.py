@@ -16,23 +16,8 @@ from tasktracker.domain.schedules import (
     ScheduleKind,
     alert_event_id,
 )
-from tasktracker.domain.users import Role, User
-from tests.fakes import FakeSystem, build_fake_services
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
-
-
-@pytest.fixture
-def root(system: FakeSystem) -> User:
-    return system.make_user("root", role=Role.ADMIN)
-
-
-@pytest.fixture
-def member(system: FakeSystem) -> User:
-    return system.make_user("member")
+from tasktracker.domain.users import User
+from tests.fakes import FakeSystem
 
 
 def digest(user_id: str, name: str, total: int = 1) -> MemberDigest:

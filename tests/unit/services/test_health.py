@@ -8,12 +8,7 @@ import pytest
 from tasktracker.domain.events import EventType
 from tasktracker.services.events import make_event
 from tasktracker.services.health import DEGRADED, OK, UNAVAILABLE
-from tests.fakes import FakeSystem, build_fake_services
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
+from tests.fakes import FakeSystem
 
 
 def test_ready_when_everything_answers(system: FakeSystem):

@@ -11,19 +11,9 @@ from tasktracker.domain.errors import AuthenticationFailed, InvalidInput
 from tasktracker.domain.events import EventType
 from tasktracker.domain.users import User
 from tasktracker.services.password_reset import InvalidResetToken, token_hash
-from tests.fakes import DEFAULT_PASSWORD, FakeSystem, build_fake_services
+from tests.fakes import DEFAULT_PASSWORD, FakeSystem
 
 NEW_PASSWORD = "a whole new password"
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
-
-
-@pytest.fixture
-def alice(system: FakeSystem) -> User:
-    return system.make_user("alice")
 
 
 def login(system: FakeSystem, password: str) -> User:

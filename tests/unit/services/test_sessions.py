@@ -10,17 +10,7 @@ import pytest
 from tasktracker.domain.errors import AuthenticationFailed
 from tasktracker.domain.users import Role, User
 from tasktracker.services.sessions import cache_key
-from tests.fakes import FakeSystem, build_fake_services
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
-
-
-@pytest.fixture
-def alice(system: FakeSystem) -> User:
-    return system.make_user("alice")
+from tests.fakes import FakeSystem
 
 
 def test_a_started_session_is_live_and_names_its_user(system: FakeSystem, alice: User):

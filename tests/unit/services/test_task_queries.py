@@ -11,22 +11,7 @@ from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.queries import TaskFilter
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import User
-from tests.fakes import FakeSystem, build_fake_services
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
-
-
-@pytest.fixture
-def alice(system: FakeSystem) -> User:
-    return system.make_user("alice")
-
-
-@pytest.fixture
-def bob(system: FakeSystem) -> User:
-    return system.make_user("bob")
+from tests.fakes import FakeSystem
 
 
 def put(system: FakeSystem, title: str, **fields) -> Task:

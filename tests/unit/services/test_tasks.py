@@ -21,22 +21,7 @@ from tasktracker.domain.events import EventType
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role, User
 from tasktracker.schemas.tasks import TaskCreate
-from tests.fakes import FakeSystem, build_fake_services
-
-
-@pytest.fixture
-def system() -> FakeSystem:
-    return build_fake_services()
-
-
-@pytest.fixture
-def alice(system: FakeSystem) -> User:
-    return system.make_user("alice")
-
-
-@pytest.fixture
-def bob(system: FakeSystem) -> User:
-    return system.make_user("bob")
+from tests.fakes import FakeSystem
 
 
 def create(system: FakeSystem, actor: User, **fields: Any) -> Task:

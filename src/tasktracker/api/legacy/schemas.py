@@ -32,6 +32,15 @@ from tasktracker.schemas.types import (
 )
 
 DEFAULT_TASK_TYPE = "Development"
+# A task field's name in the original (domain name -> legacy name); the rest are the same.
+LEGACY_NAMES = {
+    "title": "summary",
+    "type": "task_type",
+    "estimate_hours": "estimate",
+    "assignee": "assigned",
+    "start_date": "start_dt",
+}
+FROM_LEGACY = {legacy: name for name, legacy in LEGACY_NAMES.items()}
 DEFAULT_ESTIMATE_HOURS = 8.0
 
 STATUS_ALIASES = {
@@ -140,17 +149,10 @@ class LegacyTaskIn(LegacyIn):
 
     def task_create(self) -> TaskCreate:
         """The same task as the resource API's create body."""
-        return TaskCreate(
-            title=self.summary,
-            description=self.description,
-            type=self.task_type,
-            status=self.status,
-            priority=self.priority,
-            estimate_hours=self.estimate,
-            assignee=self.assigned,
-            start_date=self.start_dt,
-            due_date=self.due_date,
-        )
+        fields = {
+            FROM_LEGACY.get(name, name): getattr(self, name) for name in type(self).model_fields
+        }
+        return TaskCreate(**fields)
 
 
 # --- scheduler ---------------------------------------------------------------------------------
@@ -220,23 +222,14 @@ class LegacyTask(BaseModel):
 
     @classmethod
     def of(cls, task: Task, usernames: dict[str, str], now: datetime) -> Self:
+        fields = {LEGACY_NAMES.get(name, name): value for name, value in task.values().items()}
         return cls(
-            id=task.id,
-            summary=task.title,
-            description=task.description,
-            task_type=task.type,
-            status=task.status,
-            priority=task.priority,
-            estimate=task.estimate_hours,
-            assigned=usernames.get(task.assignee) if task.assignee else None,
-            reporter=usernames.get(task.reporter),
-            start_dt=task.start_date,
-            due_date=task.due_date,
-            completed_at=task.completed_at,
-            labels=task.labels,
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-            overdue=task.is_overdue(now),
+            **{
+                **fields,
+                "assigned": usernames.get(task.assignee) if task.assignee else None,
+                "reporter": usernames.get(task.reporter),
+                "overdue": task.is_overdue(now),
+            }
         )
 
 
