@@ -33,8 +33,10 @@ from tasktracker.adapters.mongo.connection import (
     warn_if_not_replica_set,
 )
 from tasktracker.adapters.mongo.deliveries import DeliveryRepository
+from tasktracker.adapters.mongo.migrations import migrate
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
+from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
@@ -48,6 +50,7 @@ from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
 from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
 from tasktracker.services.ports import Cache, EventRecorder, ServicePorts
+from tasktracker.services.projects import DefaultProject, ProjectPolicy, ProjectService
 from tasktracker.services.registry import Services
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.task_queries import TaskQueryService
@@ -79,6 +82,8 @@ class Adapters:
     users: UserRepository
     tasks: TaskRepository
     task_reads: TaskQueries
+    projects: ProjectRepository
+    memberships: MembershipRepository
     sessions: SessionRepository
     outbox: OutboxRepository
     deliveries: DeliveryRepository
@@ -132,6 +137,7 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
         relay=OutboxRelay(adapters.outbox, adapters.broker, clock),
         adapters=adapters,
     )
+    prepare_projects(container)
     create_bootstrap_admin(container)
     return container
 
@@ -165,6 +171,8 @@ def build_adapters(settings: Settings) -> Adapters:
         users=UserRepository(db),
         tasks=TaskRepository(db),
         task_reads=TaskQueries(db),
+        projects=ProjectRepository(db),
+        memberships=MembershipRepository(db),
         sessions=SessionRepository(db),
         outbox=OutboxRepository(db, grace=outbox_grace(settings)),
         deliveries=DeliveryRepository(db),
@@ -184,6 +192,7 @@ def build_services(
     sessions = SessionService(
         a.sessions,
         a.users,
+        a.memberships,
         a.cache,
         SessionPolicy(session_ttl=settings.refresh_token_ttl, cache_ttl=settings.session_cache_ttl),
         clock,
@@ -201,13 +210,30 @@ def build_services(
         due_soon=timedelta(hours=settings.alert_due_soon_hours),
         max_tasks=settings.alert_max_tasks,
     )
+    default_project = DefaultProject(a.projects, settings.default_project_key, clock)
+    projects = ProjectService(
+        a.projects,
+        a.memberships,
+        a.users,
+        a.tasks,
+        events,
+        sessions,
+        default_project,
+        ProjectPolicy(settings.project_creation, settings.default_project_key),
+        clock,
+    )
     return Services(
         settings=settings,
         clock=clock,
-        accounts=AccountService(a.users, a.hasher, sessions, events, a.task_reads, clock),
+        accounts=AccountService(
+            a.users, a.hasher, sessions, events, a.task_reads, default_project, clock
+        ),
         sessions=sessions,
-        tasks=TaskService(a.tasks, a.users, events, clock),
-        task_queries=TaskQueryService(a.task_reads, a.users, clock),
+        projects=projects,
+        tasks=TaskService(
+            a.tasks, a.users, a.projects, a.memberships, default_project, events, clock
+        ),
+        task_queries=TaskQueryService(a.task_reads, a.users, a.projects, clock),
         password_resets=resets,
         alerts=AlertService(a.schedules, a.alert_runs, a.digests, events, clock, digests),
         health=HealthService(a.database, a.broker, a.cache, a.outbox),
@@ -239,6 +265,13 @@ def make_mailer(settings: Settings) -> Mailer:
     if settings.smtp_url:
         return SmtpMailer(settings.smtp_url, settings.mail_from, settings.smtp_timeout)
     return FileMailer(settings.mail_dir, settings.mail_from)
+
+
+def prepare_projects(container: Container) -> None:
+    """The default project exists, and data from before projects has moved into it."""
+    default = container.services.projects.default.ensure()
+    settings = container.settings
+    migrate(container.adapters.db, default, settings.migration_batch_size, container.clock())
 
 
 def create_bootstrap_admin(container: Container) -> None:

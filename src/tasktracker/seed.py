@@ -2,8 +2,9 @@
 
 Users are `<prefix>00000…` with emails `<prefix>00000@seed.tasktracker.local` and one shared,
 known password; its argon2id hash is computed once and reused, so seeding costs what the bulk
-inserts cost. Seeding again reuses the users that exist and adds M more tasks. No events are
-recorded: seeded users get no welcome letter.
+inserts cost. Seeding again reuses the users that exist and adds M more tasks. Users join the
+given project (the default one from the CLI) and the tasks are written into it, each with its
+key. No events are recorded: seeded users get no welcome letter.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.tasks import task_to_doc
+from tasktracker.domain.projects import Membership, Project, ProjectRole, task_key
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role, normalize_email, username_key
 
@@ -62,16 +65,26 @@ def seed_email(prefix: str, index: int) -> str:
     return f"{prefix}{index:05d}@{EMAIL_DOMAIN}"
 
 
-def seed(db: Database, password_hash: str, plan: SeedPlan, now: datetime) -> SeedResult:
-    """Insert the plan's users (keeping those that exist) and `plan.tasks` new tasks."""
+def seed(
+    db: Database, password_hash: str, plan: SeedPlan, now: datetime, *, project: Project
+) -> SeedResult:
+    """Insert the plan's users (keeping those that exist) as members of `project`, and
+    `plan.tasks` new tasks in it."""
     if plan.tasks and not plan.users:
         raise ValueError("tasks need at least one user to report them")
     started = time.perf_counter()
     created = insert_users(db, plan, password_hash, now)
     user_ids = seeded_user_ids(db, plan)
+    MembershipRepository(db).add_many(
+        [Membership(project.id, uid, ProjectRole.MEMBER, now) for uid in user_ids]
+    )
     rng = random.Random(plan.random_seed)
     tasks = 0
+    projects = ProjectRepository(db)
     for batch in batched(task_docs(rng, user_ids, plan, now), plan.batch_size):
+        first = projects.reserve_task_numbers(project.id, len(batch))
+        for offset, doc in enumerate(batch):
+            doc.update(project_id=project.id, key=task_key(project.key, first + offset))
         db.tasks.insert_many(batch, ordered=False)
         tasks += len(batch)
     return SeedResult(user_ids, created, tasks, time.perf_counter() - started)
@@ -199,7 +212,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
     )
     container = bootstrap(settings)
     try:
-        result = seed(container.adapters.db, hasher.hash(plan.password), plan, container.clock())
+        result = seed(
+            container.adapters.db,
+            hasher.hash(plan.password),
+            plan,
+            container.clock(),
+            project=container.services.projects.default.ensure(),
+        )
     finally:
         container.close()
     print(

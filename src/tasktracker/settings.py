@@ -135,6 +135,15 @@ class Settings(BaseSettings):
     stack_replicas: int = Field(2, ge=1, le=16, validation_alias="STACK_REPLICAS")
     stack_api_port: int = Field(8001, ge=1, le=65535, validation_alias="STACK_API_PORT")
 
+    # Projects: who may create one, and the project every user belongs to (created at start-up).
+    project_creation: Literal["members", "admins"] = Field(
+        "members", validation_alias="PROJECT_CREATION"
+    )
+    default_project_key: str = Field(
+        "GEN", pattern=r"^[A-Z][A-Z0-9]{1,9}$", validation_alias="DEFAULT_PROJECT_KEY"
+    )
+    migration_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="MIGRATION_BATCH_SIZE")
+
     max_body_bytes: int = Field(1024 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     legacy_list_limit: int = Field(1000, gt=0, le=10_000, validation_alias="LEGACY_LIST_LIMIT")
 

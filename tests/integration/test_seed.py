@@ -28,9 +28,19 @@ def login(client, index: int) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.get_json()['access_token']}"}
 
 
+def default_project(container):
+    return container.services.projects.default.ensure()
+
+
 def test_seed_writes_users_and_a_realistic_spread_of_tasks(container):
     plan = SeedPlan(users=4, tasks=600, batch_size=250, random_seed=7)
-    result = seed(container.adapters.db, fast_hash(container), plan, container.clock())
+    result = seed(
+        container.adapters.db,
+        fast_hash(container),
+        plan,
+        container.clock(),
+        project=default_project(container),
+    )
     assert (result.users_created, result.tasks_created) == (4, 600)
     assert container.adapters.db.tasks.count_documents({}) == 600
     tasks = list(container.adapters.db.tasks.find({}, {"status": 1, "priority": 1, "assignee": 1}))
@@ -44,7 +54,13 @@ def test_seed_writes_users_and_a_realistic_spread_of_tasks(container):
 
 
 def test_seeded_users_share_one_password_hash(container):
-    seed(container.adapters.db, fast_hash(container), SeedPlan(users=3, tasks=0), container.clock())
+    seed(
+        container.adapters.db,
+        fast_hash(container),
+        SeedPlan(users=3, tasks=0),
+        container.clock(),
+        project=default_project(container),
+    )
     hashes = {u["password_hash"] for u in container.adapters.db.users.find()}
     assert len(hashes) == 1
 
@@ -52,10 +68,18 @@ def test_seeded_users_share_one_password_hash(container):
 def test_seeding_again_keeps_the_users_and_adds_tasks(container):
     password_hash = fast_hash(container)
     first = seed(
-        container.adapters.db, password_hash, SeedPlan(users=3, tasks=10), container.clock()
+        container.adapters.db,
+        password_hash,
+        SeedPlan(users=3, tasks=10),
+        container.clock(),
+        project=default_project(container),
     )
     again = seed(
-        container.adapters.db, password_hash, SeedPlan(users=5, tasks=10), container.clock()
+        container.adapters.db,
+        password_hash,
+        SeedPlan(users=5, tasks=10),
+        container.clock(),
+        project=default_project(container),
     )
     assert again.users_created == 2
     assert again.user_ids[:3] == first.user_ids
@@ -65,7 +89,13 @@ def test_seeding_again_keeps_the_users_and_adds_tasks(container):
 
 def test_seeded_data_is_served_by_the_api(container, client):
     plan = SeedPlan(users=2, tasks=200, random_seed=1)
-    result = seed(container.adapters.db, fast_hash(container), plan, container.clock())
+    result = seed(
+        container.adapters.db,
+        fast_hash(container),
+        plan,
+        container.clock(),
+        project=default_project(container),
+    )
     headers = login(client, 0)
     mine = client.get("/api/v1/tasks/mine?limit=50", headers=headers).get_json()
     assert len(mine["items"]) == 50 and mine["next_cursor"]
@@ -78,7 +108,13 @@ def test_seeded_data_is_served_by_the_api(container, client):
 
 def test_tasks_without_users_are_refused(container):
     with pytest.raises(ValueError, match="at least one user"):
-        seed(container.adapters.db, "unused", SeedPlan(users=0, tasks=5), container.clock())
+        seed(
+            container.adapters.db,
+            "unused",
+            SeedPlan(users=0, tasks=5),
+            container.clock(),
+            project=default_project(container),
+        )
 
 
 def test_seed_command(settings, container):

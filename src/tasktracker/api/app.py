@@ -17,6 +17,7 @@ from tasktracker.api.legacy import legacy_api
 from tasktracker.api.metrics import metrics_api
 from tasktracker.api.observability import init_request_logging
 from tasktracker.api.problems import problem, register_error_handlers, validation_problem
+from tasktracker.api.projects import projects_api
 from tasktracker.api.rate_limits import init_rate_limits
 from tasktracker.api.security import init_security
 from tasktracker.api.tasks import tasks_api
@@ -63,6 +64,7 @@ def create_app(services: Services) -> OpenAPI:
 
     app.register_api(auth_api(services, limits))
     app.register_api(users_api(services))
+    app.register_api(projects_api(services))
     app.register_api(tasks_api(services))
     app.register_api(alerts_api(services))
     app.register_api(legacy_api(services, limits))

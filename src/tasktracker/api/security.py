@@ -24,6 +24,7 @@ from flask_jwt_extended import (
 
 from tasktracker.api.problems import problem
 from tasktracker.domain.errors import AuthenticationFailed, Forbidden
+from tasktracker.domain.projects import Actor
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.users import User, require_admin
 from tasktracker.services.registry import Services
@@ -52,6 +53,11 @@ def requires(access: Access) -> Callable[[F], F]:
 def current_user() -> User:
     """The authenticated caller of a USER or ADMIN route."""
     return g.user
+
+
+def current_actor() -> Actor:
+    """The authenticated caller with their project roles (from the session snapshot)."""
+    return g.actor
 
 
 def optional_user() -> User | None:
@@ -108,9 +114,10 @@ def init_security(app: Flask, services: Services) -> JWTManager:
     jwt = JWTManager(app)
 
     @jwt.user_lookup_loader
-    def _load_user(_header: dict, payload: dict) -> User | None:
-        # The live session's snapshot of the user: one cache round trip, dropped whenever the
-        # user changes, so a demotion or a disable applies on the next request.
+    def _load_user(_header: dict, payload: dict) -> Actor | None:
+        # The live session's snapshot of the user and their project roles: one cache round
+        # trip, dropped whenever the user or a membership changes, so a demotion, a disable or
+        # a removal from a project applies on the next request.
         sid, sub = payload.get("sid"), payload.get("sub")
         if not isinstance(sid, str) or not isinstance(sub, str):
             return None
@@ -159,11 +166,13 @@ def authenticate_request() -> None:
     if access is Access.PUBLIC:
         return
     verify_jwt_in_request(optional=access is Access.OPTIONAL)
-    user: User | None = get_current_user()
-    if user is None:
+    actor: Actor | None = get_current_user()
+    if actor is None:
         return
+    user = actor.user
     if not user.active:
         raise Forbidden("this account is disabled")
+    g.actor = actor
     g.user = user
     g.user_id = user.id
     g.session_id = get_jwt().get("sid")

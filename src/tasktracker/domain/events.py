@@ -20,6 +20,9 @@ class EventType(StrEnum):
     TASK_ASSIGNED = "task.assigned"
     TASK_STATUS_CHANGED = "task.status_changed"
     ALERTS_PENDING_TASKS = "alerts.pending_tasks"
+    PROJECT_CREATED = "project.created"
+    PROJECT_MEMBER_ADDED = "project.member_added"
+    PROJECT_MEMBER_REMOVED = "project.member_removed"
 
 
 class MalformedEvent(ValueError):

@@ -26,6 +26,8 @@ class TaskFilter:
     due_before: datetime | None = None
     due_after: datetime | None = None
     q: str | None = None
+    # The projects to look in: the caller's visible ones (None: every project, for an admin).
+    projects: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Tasks: fields, the status workflow, deadlines and who may do what."""
+"""Tasks: fields, the status workflow and deadlines (who may do what: domain/projects.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tasktracker.domain.errors import Forbidden, InvalidInput, InvalidTransition
-from tasktracker.domain.users import User
+from tasktracker.domain.errors import InvalidInput, InvalidTransition
 
 
 class Status(StrEnum):
@@ -70,6 +69,9 @@ class Task:
     completed_at: datetime | None = None
     labels: list[str] = field(default_factory=list)
     version: int = 1
+    project_id: str = ""
+    key: str = ""  # <PROJECT>-<n>, from the project's counter
+    former_keys: list[str] = field(default_factory=list)  # keys from before a move; still resolve
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -78,6 +80,10 @@ class Task:
     def values(self) -> dict[str, Any]:
         """Every field by name (what a document or a response model is made from)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def project_key(self) -> str:
+        return self.key.rsplit("-", 1)[0]
 
     def is_overdue(self, now: datetime) -> bool:
         return is_overdue(self.status, self.due_date, now)
@@ -97,24 +103,3 @@ def is_overdue(status: Status | str, due_date: datetime | None, now: datetime) -
 def check_dates(start_date: datetime | None, due_date: datetime | None) -> None:
     if start_date and due_date and due_date < start_date:
         raise InvalidInput("due_date must not be before start_date")
-
-
-# --- permissions -------------------------------------------------------------------------------
-
-
-def can_update(actor: User, task: Task) -> bool:
-    return actor.is_admin or actor.id in (task.reporter, task.assignee)
-
-
-def can_delete(actor: User, task: Task) -> bool:
-    return actor.is_admin or actor.id == task.reporter
-
-
-def require_update(actor: User, task: Task) -> None:
-    if not can_update(actor, task):
-        raise Forbidden("only the reporter, the assignee or an admin may change this task")
-
-
-def require_delete(actor: User, task: Task) -> None:
-    if not can_delete(actor, task):
-        raise Forbidden("only the reporter or an admin may delete this task")

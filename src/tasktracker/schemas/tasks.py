@@ -18,7 +18,8 @@ from tasktracker.schemas.types import (
     EstimateHours,
     Labels,
     Limit,
-    ObjectKey,
+    ProjectRef,
+    TaskRef,
     TaskType,
     Title,
     UtcDatetime,
@@ -36,6 +37,11 @@ class TaskFields(Strict):
     start_date: UtcDatetime | None = None
     due_date: UtcDatetime | None = None
     labels: Labels = []
+    project: ProjectRef | None = Field(
+        None,
+        description="project id or key; on create the default project when absent, in a PATCH "
+        "a move (maintainer in the source, member in the target; the task gets a new key)",
+    )
 
 
 class TaskCreate(TaskFields):
@@ -56,6 +62,9 @@ class TaskPublic(BaseModel):
     """A task as the API shows it."""
 
     id: str
+    key: str = Field(description="<PROJECT>-<n>; a key the task had before a move resolves too")
+    project_id: str
+    project_key: str
     title: str
     description: str
     type: str
@@ -75,7 +84,9 @@ class TaskPublic(BaseModel):
 
     @classmethod
     def of(cls, task: Task, now: datetime) -> Self:
-        return cls.model_validate({**task.values(), "overdue": task.is_overdue(now)})
+        values = task.values()
+        values.update(project_key=task.project_key, overdue=task.is_overdue(now))
+        return cls.model_validate(values)
 
 
 class TaskPage(BaseModel):
@@ -112,8 +123,12 @@ class TaskListQuery(MyTasksQuery):
     q: Annotated[str | None, Field(max_length=200, description="text in the title")] = None
 
 
+class AllTasksQuery(TaskListQuery):
+    project: ProjectRef | None = None
+
+
 class TaskIdPath(BaseModel):
-    task_id: ObjectKey
+    task_id: TaskRef
 
 
 class TaskCounts(BaseModel):

@@ -42,6 +42,10 @@ EstimateHours = Annotated[float, Field(ge=0, le=100_000)]
 Label = Annotated[str, Field(min_length=1, max_length=50)]
 Labels = Annotated[list[Label], Field(max_length=20)]
 AssigneeRef = Annotated[str, Field(max_length=64, description="user id or username")]
+ProjectRef = Annotated[
+    str, Field(min_length=1, max_length=64, description="project id or key (e.g. OPS)")
+]
+TaskRef = Annotated[str, Field(max_length=64, description="task id or key (e.g. OPS-42)")]
 
 Cursor = Annotated[str, Field(max_length=1000)]
 Limit = Annotated[int, Field(ge=1, le=100)]

@@ -33,6 +33,7 @@ from tasktracker.services.ports import (
     TaskReads,
     UserRepository,
 )
+from tasktracker.services.projects import DefaultProject
 from tasktracker.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,11 @@ class AccountService:
         sessions: SessionService,
         events: EventRecorder,
         task_reads: TaskReads,
+        default_project: DefaultProject,
         clock: Clock = utc_now,
     ) -> None:
         self._users = users
+        self._default_project = default_project
         self._task_reads = task_reads
         self._hasher = hasher
         self._sessions = sessions
@@ -79,8 +82,8 @@ class AccountService:
         role: Role = Role.MEMBER,
         active: bool = True,
     ) -> User:
-        """Register a user and, in the same transaction, its `user.registered` event.
-        Callers decide the role: self-signup always passes MEMBER."""
+        """Register a user and, in the same transaction, their membership of the default project
+        and the `user.registered` event. Callers decide the role: self-signup passes MEMBER."""
         username = validate_username(username)
         validate_password(password)
         password_hash = self._hasher.hash(password)
@@ -94,6 +97,7 @@ class AccountService:
                 active=active,
                 now=now,
             )
+            uow.memberships.put(self._default_project.membership(user.id, now))
             payload = {"user_id": user.id, "username": user.username, "email": user.email}
             uow.record(make_event(EventType.USER_REGISTERED, payload, now))
         log.info("user registered id=%s role=%s", user.id, user.role)

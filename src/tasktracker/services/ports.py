@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from tasktracker.domain.events import Event
+from tasktracker.domain.projects import Membership, Project, ProjectRole
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.schedules import MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
@@ -56,11 +57,60 @@ class TaskRepository(Protocol):
 
     def get(self, task_id: str) -> Task | None: ...
 
+    def by_key(self, key: str) -> Task | None:
+        """The task with this key, or (after a move) with this key among its former keys."""
+        ...
+
     def replace_if_version(self, task: Task, expected_version: int) -> bool:
         """Store `task` only if it is still at `expected_version` (optimistic lock)."""
         ...
 
     def delete_if_version(self, task_id: str, expected_version: int) -> bool: ...
+    def delete_in_project(self, project_id: str) -> int: ...
+
+
+class ProjectRepository(Protocol):
+    def add(self, project: Project) -> Project:
+        """Insert a project, giving it its id; Conflict when its key is taken."""
+        ...
+
+    def get(self, project_id: str) -> Project | None: ...
+    def by_key(self, key: str) -> Project | None: ...
+
+    def page(self, ids: tuple[str, ...] | None, *, after: str | None, limit: int) -> list[Project]:
+        """Projects in id order after `after`, among `ids` (None: all)."""
+        ...
+
+    def save(self, project: Project) -> None: ...
+    def delete(self, project_id: str) -> bool: ...
+
+    def next_task_number(self, project_id: str) -> int | None:
+        """Take the project's next task number (atomic, never handed out twice); None when the
+        project is gone or archived."""
+        ...
+
+    def touch(self, project_id: str) -> None:
+        """Write the project inside a transaction, so two concurrent membership changes of one
+        project collide (one is retried) instead of both passing the last-owner check."""
+        ...
+
+
+class MembershipRepository(Protocol):
+    def put(self, membership: Membership) -> bool:
+        """Add a member or change their role; True when they were not a member before."""
+        ...
+
+    def get(self, project_id: str, user_id: str) -> Membership | None: ...
+    def remove(self, project_id: str, user_id: str) -> bool: ...
+    def roles_of(self, user_id: str) -> dict[str, ProjectRole]: ...
+
+    def page(self, project_id: str, *, after: str | None, limit: int) -> list[Membership]:
+        """Members in user id order after the user id `after`."""
+        ...
+
+    def count_role(self, project_id: str, role: ProjectRole) -> int: ...
+    def user_ids(self, project_id: str) -> list[str]: ...
+    def remove_project(self, project_id: str) -> int: ...
 
 
 class TaskReads(Protocol):
@@ -72,9 +122,14 @@ class TaskReads(Protocol):
         """One page in `sort` order after `cursor`; InvalidInput for a bad cursor."""
         ...
 
-    def newest(self, limit: int, assignee: str | None = None) -> list[Task]: ...
-    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]: ...
-    def summary(self, now: datetime) -> dict[str, int]: ...
+    def first(self, flt: TaskFilter, sort: Sort, limit: int, now: datetime) -> list[Task]:
+        """The first `limit` tasks in `sort` order (no cursor)."""
+        ...
+
+    def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
+        """Counts by status, the total and the overdue count, within `projects` (None: all)."""
+        ...
+
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, TaskCounts]: ...
 
 
@@ -155,6 +210,8 @@ class UnitOfWork(Protocol):
 
     users: UserRepository
     tasks: TaskRepository
+    projects: ProjectRepository
+    memberships: MembershipRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
@@ -229,6 +286,8 @@ class ServicePorts(Protocol):
     users: UserRepository
     tasks: TaskRepository
     task_reads: TaskReads
+    projects: ProjectRepository
+    memberships: MembershipRepository
     sessions: SessionRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository

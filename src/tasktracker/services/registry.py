@@ -9,6 +9,7 @@ from tasktracker.services.alerts import AlertService
 from tasktracker.services.clock import Clock
 from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
+from tasktracker.services.projects import ProjectService
 from tasktracker.services.sessions import SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
@@ -21,6 +22,7 @@ class Services:
     clock: Clock
     accounts: AccountService
     sessions: SessionService
+    projects: ProjectService
     tasks: TaskService
     task_queries: TaskQueryService
     password_resets: PasswordResetService

@@ -1,9 +1,10 @@
 """Sessions: one per login, checked on every request, revocable at once.
 
 MongoDB holds the durable record (so a Memcached restart logs nobody out and a revoked session
-stays revoked); the cache holds, per session, the little the hot path needs — the user's role and
-active flag — so an authenticated request costs one cache round trip. Changing a user drops the
-cached records of their sessions, so a demotion or a disable applies on the next request.
+stays revoked); the cache holds, per session, the little the hot path needs — the user's role,
+active flag and project roles — so an authenticated request, membership check included, costs
+one cache round trip. Changing a user or their memberships drops the cached records of their
+sessions, so a demotion, a disable or a removal from a project applies on the next request.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tasktracker.domain.errors import AuthenticationFailed
+from tasktracker.domain.projects import Actor, ProjectRole
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.users import Role, User
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.ports import Cache, SessionRepository, UserRepository
+from tasktracker.services.ports import (
+    Cache,
+    MembershipRepository,
+    SessionRepository,
+    UserRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,9 @@ def cache_key(session_id: str) -> str:
     return f"tt:session:{session_id}"
 
 
-def snapshot(user: User | None, live: bool) -> dict[str, Any]:
+def snapshot(
+    user: User | None, live: bool, roles: dict[str, ProjectRole] | None = None
+) -> dict[str, Any]:
     if user is None or not live:
         return {"revoked": True}
     return {
@@ -47,7 +56,13 @@ def snapshot(user: User | None, live: bool) -> dict[str, Any]:
         "active": user.active,
         "created_at": user.created_at.isoformat(),
         "updated_at": user.updated_at.isoformat(),
+        "projects": {pid: str(role) for pid, role in (roles or {}).items()},
     }
+
+
+def actor_from_snapshot(data: dict[str, Any]) -> Actor:
+    roles = {pid: ProjectRole(role) for pid, role in data.get("projects", {}).items()}
+    return Actor(user_from_snapshot(data), roles)
 
 
 def user_from_snapshot(data: dict[str, Any]) -> User:
@@ -68,12 +83,14 @@ class SessionService:
         self,
         sessions: SessionRepository,
         users: UserRepository,
+        memberships: MembershipRepository,
         cache: Cache,
         policy: SessionPolicy,
         clock: Clock = utc_now,
     ) -> None:
         self._sessions = sessions
         self._users = users
+        self._memberships = memberships
         self._cache = cache
         self._policy = policy
         self._clock = clock
@@ -89,11 +106,13 @@ class SessionService:
             revoked_at=None,
         )
         self._sessions.add(record)
-        self._cache.set(cache_key(record.id), snapshot(user, True), self._policy.cache_ttl)
+        data = snapshot(user, True, self._memberships.roles_of(user.id))
+        self._cache.set(cache_key(record.id), data, self._policy.cache_ttl)
         return record
 
-    def principal(self, session_id: str, user_id: str) -> User | None:
-        """The caller of a live session (cache first, then MongoDB); None when it has ended."""
+    def principal(self, session_id: str, user_id: str) -> Actor | None:
+        """The caller of a live session with their project roles (cache first, then MongoDB);
+        None when it has ended."""
         key = cache_key(session_id)
         data = self._cache.get(key)
         if data is None:
@@ -101,7 +120,7 @@ class SessionService:
             self._cache.set(key, data, self._policy.cache_ttl)
         if data["revoked"] or data["uid"] != user_id:
             return None
-        return user_from_snapshot(data)
+        return actor_from_snapshot(data)
 
     def rotate(self, session_id: str, refresh_id: str) -> SessionRecord:
         """Swap a refresh token for a new one. Presenting a spent one revokes the session."""
@@ -138,7 +157,8 @@ class SessionService:
         return len(ids)
 
     def user_changed(self, user_id: str) -> None:
-        """Drop cached snapshots so the next request reads the user's new role/active flag."""
+        """Drop cached snapshots so the next request reads the user's new role, active flag and
+        project roles."""
         ids = self._sessions.live_ids_for_user(user_id, self._clock())
         self._cache.delete_many([cache_key(sid) for sid in ids])
 
@@ -146,4 +166,5 @@ class SessionService:
         record = self._sessions.get(session_id)
         if record is None or not record.is_live(self._clock()):
             return snapshot(None, False)
-        return snapshot(self._users.get(record.user_id), True)
+        user = self._users.get(record.user_id)
+        return snapshot(user, True, self._memberships.roles_of(record.user_id) if user else None)

@@ -1,47 +1,73 @@
-"""Read-only task queries for the API: lists with filters and cursors, summaries."""
+"""Read-only task queries for the API: lists with filters and cursors, summaries — each limited
+to the projects the caller may see."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from tasktracker.domain.projects import Actor
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.tasks import Status, Task
-from tasktracker.domain.users import User
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.ports import TaskReads, UserRepository
+from tasktracker.services.ports import ProjectRepository, TaskReads, UserRepository
+from tasktracker.services.projects import visible_project
 from tasktracker.services.tasks import resolve_assignee
 
 ME = "me"
 
 
 class TaskQueryService:
-    def __init__(self, reads: TaskReads, users: UserRepository, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        reads: TaskReads,
+        users: UserRepository,
+        projects: ProjectRepository,
+        clock: Clock = utc_now,
+    ) -> None:
         self._reads = reads
         self._users = users
+        self._projects = projects
         self._clock = clock
 
     def list(
-        self, actor: User, flt: TaskFilter, sort: str, cursor: str | None, limit: int
+        self,
+        actor: Actor,
+        flt: TaskFilter,
+        sort: str,
+        cursor: str | None,
+        limit: int,
+        project: str | None = None,
     ) -> Page[Task]:
-        """One page of tasks; `flt.assignee` may be a user id, a username or 'me'."""
+        """One page of the tasks the caller may see (of `project` when given: id or key);
+        `flt.assignee` may be a user id, a username or 'me'."""
         assignee = actor.id if flt.assignee == ME else resolve_assignee(self._users, flt.assignee)
-        flt = replace(flt, assignee=assignee)
+        flt = replace(flt, assignee=assignee, projects=self._scope(actor, project))
         return self._reads.page(flt, Sort.parse(sort), cursor, limit, self._clock())
 
     def mine(
-        self, actor: User, statuses: tuple[Status, ...], sort: str, cursor: str | None, limit: int
+        self, actor: Actor, statuses: tuple[Status, ...], sort: str, cursor: str | None, limit: int
     ) -> Page[Task]:
-        """One page of the tasks assigned to the caller."""
-        flt = TaskFilter(status=statuses, assignee=actor.id)
+        """One page of the tasks assigned to the caller (in projects they still belong to)."""
+        flt = TaskFilter(status=statuses, assignee=actor.id, projects=self._scope(actor))
         return self._reads.page(flt, Sort.parse(sort), cursor, limit, self._clock())
 
-    def summary(self) -> dict[str, int]:
-        """Counts by status, the total, and how many are overdue."""
-        return self._reads.summary(self._clock())
+    def summary(self, actor: Actor) -> dict[str, int]:
+        """Counts by status, the total, and how many are overdue — of the visible tasks."""
+        return self._reads.summary(self._clock(), self._scope(actor))
 
-    def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        return self._reads.newest(limit, assignee)
+    def newest(self, actor: Actor, limit: int, assignee: str | None = None) -> list[Task]:
+        return self._first(actor, limit, assignee, Sort())
 
-    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        """The first `limit` tasks (of `assignee`), oldest first: the original's order."""
-        return self._reads.oldest(limit, assignee)
+    def oldest(self, actor: Actor, limit: int, assignee: str | None = None) -> list[Task]:
+        """The first `limit` visible tasks (of `assignee`), oldest first: the original's order."""
+        return self._first(actor, limit, assignee, Sort(descending=False))
+
+    def _first(self, actor: Actor, limit: int, assignee: str | None, sort: Sort) -> list[Task]:
+        flt = TaskFilter(assignee=assignee, projects=self._scope(actor))
+        return self._reads.first(flt, sort, limit, self._clock())
+
+    def _scope(self, actor: Actor, project: str | None = None) -> tuple[str, ...] | None:
+        """The projects to look in: `project` if the caller may see it, else all they see."""
+        if project is not None:
+            return (visible_project(actor, self._projects, project).id,)
+        return actor.visible_projects()

@@ -14,24 +14,32 @@ from tasktracker.domain.errors import (
     PreconditionFailed,
 )
 from tasktracker.domain.events import Event, EventType
-from tasktracker.domain.tasks import (
-    Priority,
-    Status,
-    Task,
-    check_dates,
-    require_delete,
-    require_update,
+from tasktracker.domain.projects import (
+    TASK_KEY_PATTERN,
+    Action,
+    Actor,
+    Project,
+    ProjectRole,
+    require,
+    task_key,
 )
-from tasktracker.domain.users import User
+from tasktracker.domain.tasks import Priority, Status, Task, check_dates
 from tasktracker.schemas.tasks import TaskCreate, TaskPatch
 from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.events import make_event
-from tasktracker.services.ports import EventRecorder, TaskRepository, UserRepository
+from tasktracker.services.ports import (
+    EventRecorder,
+    MembershipRepository,
+    ProjectRepository,
+    TaskRepository,
+    UserRepository,
+)
+from tasktracker.services.projects import DefaultProject, visible_project
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=StrEnum)
 
-# Fields a PATCH may set; `status` and `assignee` get special handling.
+# Fields a PATCH may set; `status`, `assignee` and `project` (a move) get special handling.
 PATCHABLE = frozenset(TaskPatch.model_fields)
 NOT_NULL = frozenset({"title", "type", "status", "priority"})
 
@@ -41,55 +49,76 @@ class TaskService:
         self,
         tasks: TaskRepository,
         users: UserRepository,
+        projects: ProjectRepository,
+        memberships: MembershipRepository,
+        default_project: DefaultProject,
         events: EventRecorder,
         clock: Clock = utc_now,
     ) -> None:
         self._tasks = tasks
         self._users = users
+        self._projects = projects
+        self._memberships = memberships
+        self._default = default_project
         self._events = events
         self._clock = clock
 
-    def create(self, actor: User, data: TaskCreate) -> Task:
+    def create(self, actor: Actor, data: TaskCreate) -> Task:
+        """A new task in `data.project` (default: the default project); the caller reports it."""
         check_dates(data.start_date, data.due_date)
+        project = self._project_for_new_task(actor, data.project)
+        require(actor, Action.CREATE_TASK, project)
+        assignee = self.resolve_assignee(data.assignee)
+        self._require_assignable(project, assignee)
         now = self._clock()
         task = Task(
-            **data.model_dump(exclude={"assignee"}),
+            **data.model_dump(exclude={"assignee", "project"}),
             id="",
-            assignee=self.resolve_assignee(data.assignee),
+            assignee=assignee,
             reporter=actor.id,
             completed_at=now if data.status is Status.DONE else None,
             created_at=now,
             updated_at=now,
+            project_id=project.id,
+            key=task_key(project.key, self._take_number(project)),
         )
         with self._events.transaction() as uow:
             uow.tasks.add(task)
             uow.record(make_event(EventType.TASK_CREATED, task_payload(task), now))
             if task.assignee:
                 uow.record(make_event(EventType.TASK_ASSIGNED, task_payload(task), now))
-        log.info("task created id=%s by=%s", task.id, actor.id)
+        log.info("task created id=%s key=%s by=%s", task.id, task.key, actor.id)
         return task
 
-    def get(self, task_id: str) -> Task:
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise NotFound(f"no task with id '{task_id}'")
+    def get(self, actor: Actor, ref: str) -> Task:
+        """A task by id or key (`OPS-42`, or a key it had before a move); NotFound when it does
+        not exist or belongs to a project the caller is not in."""
+        task = self._find(ref)
+        if task is None or not actor.sees(task.project_id):
+            raise NotFound(f"no task '{ref}'")
         return task
 
     def update(
         self,
-        actor: User,
-        task_id: str,
+        actor: Actor,
+        ref: str,
         changes: dict[str, Any],
         expected_version: int | None = None,
     ) -> Task:
         unknown = set(changes) - PATCHABLE
         if unknown:
             raise InvalidInput(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
-        task = self.get(task_id)
-        require_update(actor, task)
+        task = self.get(actor, ref)
+        project = self._project_of(task)
+        require(actor, Action.UPDATE_TASK, project, reporter=task.reporter, assignee=task.assignee)
         check_version(task, expected_version)
         old_version, old_status, old_assignee = task.version, task.status, task.assignee
-        self._apply(task, changes)
+        target = self._move_target(actor, project, changes.get("project"))
+        self._apply(task, {k: v for k, v in changes.items() if k != "project"})
+        if target is not None:
+            self._move(task, target)
+        if task.assignee != old_assignee or target is not None:
+            self._require_assignable(target or project, task.assignee)
         task.version = old_version + 1
         task.updated_at = self._clock()
         try:
@@ -102,9 +131,10 @@ class TaskService:
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
         return task
 
-    def delete(self, actor: User, task_id: str, expected_version: int | None = None) -> None:
-        task = self.get(task_id)
-        require_delete(actor, task)
+    def delete(self, actor: Actor, ref: str, expected_version: int | None = None) -> None:
+        task = self.get(actor, ref)
+        project = self._project_of(task)
+        require(actor, Action.DELETE_TASK, project, reporter=task.reporter, assignee=task.assignee)
         check_version(task, expected_version)
         if not self._tasks.delete_if_version(task.id, task.version):
             raise_lost_race(expected_version)
@@ -112,6 +142,56 @@ class TaskService:
 
     def resolve_assignee(self, value: str | None) -> str | None:
         return resolve_assignee(self._users, value)
+
+    def _find(self, ref: str) -> Task | None:
+        key = ref.strip().upper()
+        if TASK_KEY_PATTERN.fullmatch(key):
+            return self._tasks.by_key(key)
+        return self._tasks.get(ref)
+
+    def _project_of(self, task: Task) -> Project:
+        project = self._projects.get(task.project_id)
+        if project is None:  # deleted a moment ago, with its tasks
+            raise NotFound(f"no task '{task.key or task.id}'")
+        return project
+
+    def _project_for_new_task(self, actor: Actor, ref: str | None) -> Project:
+        if ref is None:
+            ref = self._default.id()
+        return visible_project(actor, self._projects, ref)
+
+    def _move_target(self, actor: Actor, source: Project, ref: str | None) -> Project | None:
+        """The project a PATCH moves the task to (None: it stays): maintainer in the source,
+        member in the target."""
+        if ref is None:
+            return None
+        target = visible_project(actor, self._projects, ref)
+        if target.id == source.id:
+            return None
+        require(actor, Action.MOVE_TASK, source)
+        require(actor, Action.CREATE_TASK, target)
+        return target
+
+    def _move(self, task: Task, target: Project) -> None:
+        task.former_keys = [*task.former_keys, task.key]
+        task.project_id = target.id
+        task.key = task_key(target.key, self._take_number(target))
+
+    def _take_number(self, project: Project) -> int:
+        number = self._projects.next_task_number(project.id)
+        if number is None:
+            raise Conflict(f"project {project.key} is archived (read-only); unarchive it first")
+        return number
+
+    def _require_assignable(self, project: Project, assignee: str | None) -> None:
+        """The assignee must be a member (or more) of the task's project."""
+        if assignee is None:
+            return
+        membership = self._memberships.get(project.id, assignee)
+        if membership is None or not membership.role.includes(ProjectRole.MEMBER):
+            raise InvalidInput(
+                f"the assignee must be a member of {project.key} (a member, maintainer or owner)"
+            )
 
     def _apply(self, task: Task, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
@@ -153,6 +233,9 @@ def resolve_assignee(users: UserRepository, value: str | None) -> str | None:
 def task_payload(task: Task) -> dict[str, Any]:
     return {
         "task_id": task.id,
+        "key": task.key,
+        "project_id": task.project_id,
+        "project_key": task.project_key,
         "title": task.title,
         "status": str(task.status),
         "assignee": task.assignee,

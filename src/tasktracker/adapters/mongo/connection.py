@@ -45,6 +45,38 @@ TASK_INDEXES = [
     IndexModel([("priority", ASCENDING), ("sk_created", DESCENDING)], name="priority_created"),
     IndexModel([("reporter", ASCENDING), ("sk_created", DESCENDING)], name="reporter_created"),
     IndexModel([("status", ASCENDING), ("due_date", ASCENDING)], name="status_due"),
+    # Projects: a task by key (or a key it had before a move); each list order within a
+    # project; the per-project summary counts.
+    IndexModel([("key", ASCENDING)], name="key"),
+    IndexModel([("former_keys", ASCENDING)], name="former_keys"),
+    IndexModel([("project_id", ASCENDING), ("sk_created", DESCENDING)], name="project_created"),
+    IndexModel([("project_id", ASCENDING), ("sk_updated", DESCENDING)], name="project_updated"),
+    IndexModel([("project_id", ASCENDING), ("sk_due", ASCENDING)], name="project_due"),
+    IndexModel(
+        [("project_id", ASCENDING), ("sk_priority", DESCENDING)], name="project_priority_order"
+    ),
+    IndexModel(
+        [("project_id", ASCENDING), ("status", ASCENDING), ("due_date", ASCENDING)],
+        name="project_status_due",
+    ),
+    IndexModel(
+        [("status", ASCENDING), ("project_id", ASCENDING), ("sk_created", DESCENDING)],
+        name="status_project_created",
+    ),
+    # An assignee's tasks within the caller's projects ("mine", `assignee=` filters).
+    IndexModel(
+        [("assignee", ASCENDING), ("project_id", ASCENDING), ("sk_created", DESCENDING)],
+        name="assignee_project_created",
+    ),
+    IndexModel(
+        [
+            ("assignee", ASCENDING),
+            ("status", ASCENDING),
+            ("project_id", ASCENDING),
+            ("sk_created", DESCENDING),
+        ],
+        name="assignee_status_project_created",
+    ),
     # Overdue / due-soon (`status $in [...]` plus a due_date range): the status of tasks that
     # have a due date. MongoDB can use `status_due` for that shape, but SecantusDB's planner
     # only serves `$in` + a range through a partial index that absorbs the range clause
@@ -57,6 +89,14 @@ TASK_INDEXES = [
     ),
 ]
 
+
+PROJECT_INDEXES = [IndexModel([("key", ASCENDING)], unique=True, name="key_unique")]
+
+MEMBERSHIP_INDEXES = [
+    IndexModel([("user_id", ASCENDING)], name="user"),
+    IndexModel([("project_id", ASCENDING), ("user_id", ASCENDING)], name="project_user"),
+    IndexModel([("project_id", ASCENDING), ("role", ASCENDING)], name="project_role"),
+]
 
 SESSION_INDEXES = [
     IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
@@ -82,6 +122,8 @@ def database(client: MongoClient, name: str) -> Database:
 def ensure_indexes(db: Database) -> None:
     db.users.create_indexes(USER_INDEXES)
     db.tasks.create_indexes(TASK_INDEXES)
+    db.projects.create_indexes(PROJECT_INDEXES)
+    db.memberships.create_indexes(MEMBERSHIP_INDEXES)
     db.sessions.create_indexes(SESSION_INDEXES)
     db.outbox.create_indexes(OUTBOX_INDEXES)
     db.deliveries.create_indexes(DELIVERY_INDEXES)

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -98,11 +98,21 @@ def filter_query(flt: TaskFilter, now: datetime) -> dict[str, Any]:
         ]
     if flt.q:
         query["title"] = {"$regex": re.escape(flt.q), "$options": "i"}
+    query.update(project_scope(flt.projects))
     return query
 
 
+def project_scope(projects: tuple[str, ...] | None) -> dict[str, Any]:
+    """Only the tasks of `projects` (None: all). Last in the filter: SecantusDB serves a filter
+    that no compound index covers through the index of its first indexed clause, and the other
+    clauses (assignee, status, ...) are the more selective ones."""
+    if projects is None:
+        return {}
+    return {"project_id": _one_or_in(list(projects))}
+
+
 def _one_or_in(values: list[str]) -> Any:
-    return values[0] if len(values) == 1 else {"$in": values}
+    return values[0] if len(values) == 1 else {"$in": values}  # `$in: []` matches nothing
 
 
 def list_query(flt: TaskFilter, sort: Sort, cursor: str | None, now: datetime) -> dict[str, Any]:
@@ -130,25 +140,21 @@ class TaskQueries:
             next_cursor = encode_cursor(sort, last[sort_field(sort)])
         return Page([task_from_doc(d) for d in docs], next_cursor)
 
-    def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        return self._first(limit, assignee, Sort())
-
-    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        """The first tasks created (the original's list order); the created indexes serve it
-        scanned backwards."""
-        return self._first(limit, assignee, Sort(descending=False))
-
-    def _first(self, limit: int, assignee: str | None, sort: Sort) -> list[Task]:
-        query = filter_query(TaskFilter(assignee=assignee), datetime.now(UTC))
-        cursor = self._tasks.find(query).sort(sort_spec(sort)).limit(limit)
+    def first(self, flt: TaskFilter, sort: Sort, limit: int, now: datetime) -> list[Task]:
+        """The first tasks in `sort` order; the sort-key indexes serve either direction."""
+        cursor = self._tasks.find(filter_query(flt, now)).sort(sort_spec(sort)).limit(limit)
         return [task_from_doc(d) for d in cursor]
 
-    def summary(self, now: datetime) -> dict[str, int]:
-        """Counts by status plus overdue; each count is served by the `status_due` index."""
-        counts = {str(s): self._tasks.count_documents({"status": str(s)}) for s in Status}
-        counts["total"] = sum(counts.values())
-        counts["overdue"] = self._tasks.count_documents(summary_overdue_query(now))
-        return counts
+    def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
+        """Counts by status plus overdue (see `summary_queries`)."""
+        counts = {
+            name: self._tasks.count_documents(query)
+            for name, query in summary_queries(now, projects).items()
+        }
+        summary = {str(s): counts[str(s)] for s in Status}
+        summary["total"] = sum(summary.values())
+        summary["overdue"] = sum(counts[f"overdue {s}"] for s in OPEN_STATUSES)
+        return summary
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, dict[str, int]]:
         """Per-user task counts by status for the given users, in one aggregation."""
@@ -166,8 +172,15 @@ class TaskQueries:
         return counts
 
 
-def summary_overdue_query(now: datetime) -> dict[str, Any]:
-    return {"status": {"$in": OPEN_STATUSES}, "due_date": {"$lt": now}}
+def summary_queries(now: datetime, projects: tuple[str, ...] | None) -> dict[str, dict[str, Any]]:
+    """One count per status, and per open status for the overdue ones: each an equality on
+    status (and project) with at most one range, served by `status_due` or, within projects,
+    `project_status_due` (exposed so tests can `explain()` them)."""
+    scope = project_scope(projects)
+    queries = {str(s): {"status": str(s), **scope} for s in Status}
+    for status in OPEN_STATUSES:
+        queries[f"overdue {status}"] = {"status": status, "due_date": {"$lt": now}, **scope}
+    return queries
 
 
 def empty_counts() -> dict[str, int]:

@@ -69,6 +69,12 @@ class TaskRepository:
         doc = self._tasks.find_one({"_id": oid}, session=self._session) if oid else None
         return task_from_doc(doc) if doc else None
 
+    def by_key(self, key: str) -> Task | None:
+        doc = self._tasks.find_one({"key": key}, session=self._session) or self._tasks.find_one(
+            {"former_keys": key}, session=self._session
+        )
+        return task_from_doc(doc) if doc else None
+
     def replace_if_version(self, task: Task, expected_version: int) -> bool:
         """Store `task` only if nobody changed it since `expected_version` (optimistic lock)."""
         result = self._tasks.replace_one(
@@ -83,3 +89,7 @@ class TaskRepository:
             {"_id": ObjectId(task_id), "version": expected_version}, session=self._session
         )
         return result.deleted_count == 1
+
+    def delete_in_project(self, project_id: str) -> int:
+        result = self._tasks.delete_many({"project_id": project_id}, session=self._session)
+        return result.deleted_count

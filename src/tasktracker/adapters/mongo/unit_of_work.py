@@ -14,6 +14,7 @@ from pymongo.errors import PyMongoError
 from tasktracker.adapters.mongo.alerts import AlertRunRepository, ScheduleRepository
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
+from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.domain.errors import ConcurrentChange
@@ -31,6 +32,8 @@ class MongoUnitOfWork:
 
     users: UserRepository
     tasks: TaskRepository
+    projects: ProjectRepository
+    memberships: MembershipRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
@@ -51,6 +54,8 @@ class MongoUnitOfWork:
         self._session = session
         self.users = UserRepository(self._db, session)
         self.tasks = TaskRepository(self._db, session)
+        self.projects = ProjectRepository(self._db, session)
+        self.memberships = MembershipRepository(self._db, session)
         self.password_resets = PasswordResetRepository(self._db, session)
         self.schedules = ScheduleRepository(self._db, session)
         self.alert_runs = AlertRunRepository(self._db, session)

@@ -7,7 +7,7 @@ from flask_openapi3 import APIBlueprint
 
 from tasktracker.api.legacy.schemas import LegacyTask, LegacyTaskAdded, LegacyTaskIn, LegacyTaskList
 from tasktracker.api.presenters import json_response
-from tasktracker.api.security import Access, current_user, requires
+from tasktracker.api.security import Access, current_actor, requires
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.schemas.common import Problem
 from tasktracker.services.registry import Services
@@ -34,32 +34,34 @@ def register_task_routes(bp: APIBlueprint, c: Services) -> None:
     def add_task(body: LegacyTaskIn) -> dict:
         """Create a task with the original's field names (admin, as in the original; members
         use `POST /api/v1/tasks`). Defaults: `task_type` "Development", `estimate` 8."""
-        task = c.tasks.create(current_user(), body.task_create())
+        task = c.tasks.create(current_actor(), body.task_create())
         return {"message": "Task added", "task_id": task.id}
 
     @bp.get("/tasks/get_tasks", security=SECURITY, responses={200: LegacyTaskList})
     @requires(Access.USER)
     def get_tasks() -> Response:
-        """All tasks, oldest first (capped at LEGACY_LIST_LIMIT)."""
-        return tasks_json(c.task_queries.oldest(c.settings.legacy_list_limit))
+        """The tasks the caller may see (their projects'), oldest first (capped at
+        LEGACY_LIST_LIMIT)."""
+        return tasks_json(c.task_queries.oldest(current_actor(), c.settings.legacy_list_limit))
 
     @bp.get("/tasks/get_my_task", security=SECURITY, responses={200: LegacyTaskList})
     @requires(Access.USER)
     def get_my_task() -> Response:
         """Tasks assigned to the caller, oldest first (an empty list when there are none)."""
+        actor = current_actor()
         return tasks_json(
-            c.task_queries.oldest(c.settings.legacy_list_limit, assignee=current_user().id)
+            c.task_queries.oldest(actor, c.settings.legacy_list_limit, assignee=actor.id)
         )
 
     @bp.get("/tasks/status_summary", security=SECURITY)
     @requires(Access.USER)
     def status_summary() -> dict:
-        """Task counts by status."""
-        counts = c.task_queries.summary()
+        """Counts by status of the tasks the caller may see."""
+        counts = c.task_queries.summary(current_actor())
         return {str(s): counts[str(s)] for s in Status}
 
     @bp.get("/tasks/recent", security=SECURITY, responses={200: LegacyTaskList})
     @requires(Access.USER)
     def recent() -> Response:
-        """The ten newest tasks."""
-        return tasks_json(c.task_queries.newest(RECENT_COUNT))
+        """The ten newest tasks the caller may see."""
+        return tasks_json(c.task_queries.newest(current_actor(), RECENT_COUNT))
