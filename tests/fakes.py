@@ -25,6 +25,7 @@ from typing import Any, Self
 from tasktracker.bootstrap import build_services
 from tasktracker.domain.errors import Conflict, InvalidInput
 from tasktracker.domain.events import Event
+from tasktracker.domain.projects import Actor, Membership, Project, ProjectRole
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
@@ -172,7 +173,16 @@ class FakeTaskRepository:
         return task
 
     def get(self, task_id: str) -> Task | None:
-        task = self._tasks.get(task_id)
+        return self._read(self._tasks.get(task_id))
+
+    def by_key(self, key: str) -> Task | None:
+        """The task with this key, else the one that had it before a move (as the adapter)."""
+        found = next((t for t in self._tasks.values() if t.key == key), None)
+        if found is None:
+            found = next((t for t in self._tasks.values() if key in t.former_keys), None)
+        return self._read(found)
+
+    def _read(self, task: Task | None) -> Task | None:
         if task is None:
             return None
         found = copy.deepcopy(task)
@@ -196,6 +206,12 @@ class FakeTaskRepository:
             return False
         del self._tasks[task_id]
         return True
+
+    def delete_in_project(self, project_id: str) -> int:
+        doomed = [tid for tid, t in self._tasks.items() if t.project_id == project_id]
+        for task_id in doomed:
+            del self._tasks[task_id]
+        return len(doomed)
 
     # test helpers
     def all(self) -> list[Task]:
@@ -234,16 +250,11 @@ class FakeTaskReads:
         next_cursor = _encode_cursor(sort, items[-1]) if more and items else None
         return Page(items, next_cursor)
 
-    def newest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        flt = TaskFilter(assignee=assignee)
-        return self.page(flt, Sort(), None, limit, datetime.now(UTC)).items
+    def first(self, flt: TaskFilter, sort: Sort, limit: int, now: datetime) -> list[Task]:
+        return self.page(flt, sort, None, limit, now).items
 
-    def oldest(self, limit: int, assignee: str | None = None) -> list[Task]:
-        flt = TaskFilter(assignee=assignee)
-        return self.page(flt, Sort(descending=False), None, limit, datetime.now(UTC)).items
-
-    def summary(self, now: datetime) -> dict[str, int]:
-        tasks = self._repo.all()
+    def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
+        tasks = [t for t in self._repo.all() if projects is None or t.project_id in projects]
         counts = {str(s): sum(1 for t in tasks if t.status is s) for s in Status}
         counts["total"] = len(tasks)
         counts["overdue"] = sum(1 for t in tasks if t.is_overdue(now))
@@ -268,6 +279,7 @@ def _matches(task: Task, flt: TaskFilter, now: datetime) -> bool:
         flt.due_before is None or (due is not None and due < flt.due_before),
         flt.due_after is None or (due is not None and due >= flt.due_after),
         not flt.q or flt.q.lower() in task.title.lower(),
+        flt.projects is None or task.project_id in flt.projects,
     ]
     return all(checks)
 
@@ -299,6 +311,137 @@ def _decode_cursor(cursor: str, sort: Sort) -> tuple[float, str]:
     if not same_sort:
         raise InvalidInput("the cursor does not belong to this sort order")
     return key
+
+
+class FakeProjectRepository:
+    """Projects by id, each with its task counter. `touches` counts `touch` calls (the write a
+    membership change makes so that concurrent ones collide)."""
+
+    def __init__(self) -> None:
+        self._projects: dict[str, Project] = {}
+        self._counters: dict[str, int] = {}
+        self._new_id = _Ids(0x300000)
+        self.touches = 0
+
+    def add(self, project: Project) -> Project:
+        if any(p.key == project.key for p in self._projects.values()):
+            raise Conflict(f"the project key '{project.key}' is taken")
+        project.id = self._new_id()
+        self._projects[project.id] = copy.deepcopy(project)
+        self._counters[project.id] = 0
+        return project
+
+    def get(self, project_id: str) -> Project | None:
+        project = self._projects.get(project_id)
+        return copy.deepcopy(project) if project else None
+
+    def by_key(self, key: str) -> Project | None:
+        found = next((p for p in self._projects.values() if p.key == key), None)
+        return copy.deepcopy(found) if found else None
+
+    def page(self, ids: tuple[str, ...] | None, *, after: str | None, limit: int) -> list[Project]:
+        if after is not None and not OBJECT_ID.fullmatch(after):
+            raise InvalidInput("the cursor is malformed; start again without it")
+        found = sorted(
+            pid
+            for pid in self._projects
+            if (ids is None or pid in ids) and (after is None or pid > after)
+        )
+        return [copy.deepcopy(self._projects[pid]) for pid in found[:limit]]
+
+    def save(self, project: Project) -> None:
+        if project.id in self._projects:
+            self._projects[project.id] = copy.deepcopy(project)
+
+    def delete(self, project_id: str) -> bool:
+        self._counters.pop(project_id, None)
+        return self._projects.pop(project_id, None) is not None
+
+    def next_task_number(self, project_id: str) -> int | None:
+        project = self._projects.get(project_id)
+        if project is None or project.archived:
+            return None
+        self._counters[project_id] += 1
+        return self._counters[project_id]
+
+    def touch(self, project_id: str) -> None:
+        self.touches += 1
+
+    # test helpers
+    def all(self) -> list[Project]:
+        return [copy.deepcopy(p) for p in self._projects.values()]
+
+    def counter(self, project_id: str) -> int:
+        return self._counters.get(project_id, 0)
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy((self._projects, self._counters))
+
+    def restore(self, state: Any) -> None:
+        self._projects, self._counters = state
+
+
+class FakeMembershipRepository:
+    """Memberships by (project id, user id); `put` on an existing one changes only the role and
+    keeps `joined_at`, as the adapter's upsert does."""
+
+    def __init__(self) -> None:
+        self._members: dict[tuple[str, str], Membership] = {}
+
+    def put(self, membership: Membership) -> bool:
+        key = (membership.project_id, membership.user_id)
+        current = self._members.get(key)
+        if current is not None:
+            self._members[key] = dataclasses.replace(current, role=membership.role)
+            return False
+        self._members[key] = membership
+        return True
+
+    def get(self, project_id: str, user_id: str) -> Membership | None:
+        return self._members.get((project_id, user_id))
+
+    def remove(self, project_id: str, user_id: str) -> bool:
+        return self._members.pop((project_id, user_id), None) is not None
+
+    def roles_of(self, user_id: str) -> dict[str, ProjectRole]:
+        return {m.project_id: m.role for m in self._members.values() if m.user_id == user_id}
+
+    def page(self, project_id: str, *, after: str | None, limit: int) -> list[Membership]:
+        if after is not None and not OBJECT_ID.fullmatch(after):
+            raise InvalidInput("the cursor is malformed; start again without it")
+        found = sorted(
+            (
+                m
+                for m in self._members.values()
+                if m.project_id == project_id and (after is None or m.user_id > after)
+            ),
+            key=lambda m: m.user_id,
+        )
+        return found[:limit]
+
+    def count_role(self, project_id: str, role: ProjectRole) -> int:
+        return sum(
+            1 for m in self._members.values() if m.project_id == project_id and m.role is role
+        )
+
+    def user_ids(self, project_id: str) -> list[str]:
+        return [m.user_id for m in self._members.values() if m.project_id == project_id]
+
+    def remove_project(self, project_id: str) -> int:
+        doomed = [key for key in self._members if key[0] == project_id]
+        for key in doomed:
+            del self._members[key]
+        return len(doomed)
+
+    # test helpers
+    def all(self) -> list[Membership]:
+        return list(self._members.values())  # Memberships are frozen
+
+    def snapshot(self) -> Any:
+        return dict(self._members)
+
+    def restore(self, state: Any) -> None:
+        self._members = state
 
 
 class FakeSessionRepository:
@@ -533,6 +676,8 @@ class FakeUnitOfWork:
         self,
         users: FakeUserRepository,
         tasks: FakeTaskRepository,
+        projects: FakeProjectRepository,
+        memberships: FakeMembershipRepository,
         password_resets: FakePasswordResetRepository,
         schedules: FakeScheduleRepository,
         alert_runs: FakeAlertRunRepository,
@@ -540,6 +685,8 @@ class FakeUnitOfWork:
     ) -> None:
         self.users = users
         self.tasks = tasks
+        self.projects = projects
+        self.memberships = memberships
         self.password_resets = password_resets
         self.schedules = schedules
         self.alert_runs = alert_runs
@@ -556,7 +703,15 @@ class FakeUnitOfWork:
     def __enter__(self) -> Self:
         if self._saved is not None:
             raise RuntimeError("nested unit of work")
-        repos = (self.users, self.tasks, self.password_resets, self.schedules, self.alert_runs)
+        repos = (
+            self.users,
+            self.tasks,
+            self.projects,
+            self.memberships,
+            self.password_resets,
+            self.schedules,
+            self.alert_runs,
+        )
         self._saved = [(repo, repo.snapshot()) for repo in repos]
         self.events = []
         return self
@@ -688,6 +843,8 @@ class Fakes:
     users: FakeUserRepository
     tasks: FakeTaskRepository
     task_reads: FakeTaskReads
+    projects: FakeProjectRepository
+    memberships: FakeMembershipRepository
     sessions: FakeSessionRepository
     password_resets: FakePasswordResetRepository
     schedules: FakeScheduleRepository
@@ -722,9 +879,12 @@ class FakeSystem:
         active: bool = True,
         password: str = DEFAULT_PASSWORD,
         password_hash: str | None = None,
+        default_project: ProjectRole | None = ProjectRole.MEMBER,
     ) -> User:
-        """Store a user directly (no event, no commit): the starting state of a test."""
-        return self.fakes.users.add(
+        """Store a user directly (no event, no commit): the starting state of a test. Like
+        every user signup or the start-up migration made, they are a `member` of the default
+        project (`default_project` gives another role, or None for none)."""
+        user = self.fakes.users.add(
             username=username,
             email=f"{username}@example.com",
             password_hash=password_hash or self.fakes.hasher.hash(password),
@@ -732,6 +892,42 @@ class FakeSystem:
             active=active,
             now=self.clock(),
         )
+        if default_project is not None:
+            self.add_member(self.default_project(), user, default_project)
+        return user
+
+    def make_project(
+        self,
+        key: str,
+        *,
+        owner: User | None = None,
+        members: dict[str, ProjectRole] | None = None,
+        name: str | None = None,
+        archived: bool = False,
+    ) -> Project:
+        """Store a project directly (no event), with `owner` and `members` (user id -> role)."""
+        now = self.clock()
+        project = self.fakes.projects.add(
+            Project("", key, name or f"Project {key}", now, now, archived=archived)
+        )
+        if owner is not None:
+            self.add_member(project, owner, ProjectRole.OWNER)
+        for user_id, role in (members or {}).items():
+            self.fakes.memberships.put(Membership(project.id, user_id, role, now))
+        return project
+
+    def add_member(self, project: Project, user: User, role: ProjectRole) -> None:
+        """Store a membership directly (or change its role); no event, cached sessions kept."""
+        self.fakes.memberships.put(Membership(project.id, user.id, role, self.clock()))
+
+    def default_project(self) -> Project:
+        project = self.fakes.projects.get(self.services.projects.default.id())
+        assert project is not None
+        return project
+
+    def actor(self, user: User) -> Actor:
+        """The user with their project roles as stored now (services.projects.actor)."""
+        return self.services.projects.actor(user)
 
     def published_types(self) -> list[str]:
         return [str(e.type) for e in self.fakes.publisher.published]
@@ -760,19 +956,24 @@ def build_fake_services(
         FakeTaskRepository(),
         FakePasswordResetRepository(),
     )
+    projects, memberships = FakeProjectRepository(), FakeMembershipRepository()
     schedules, runs = FakeScheduleRepository(), FakeAlertRunRepository()
     outbox = FakeOutbox(grace=timedelta(seconds=settings.outbox_relay_grace))
     a = Fakes(
         users=users,
         tasks=tasks,
         task_reads=FakeTaskReads(tasks),
+        projects=projects,
+        memberships=memberships,
         sessions=FakeSessionRepository(),
         password_resets=resets_repo,
         schedules=schedules,
         alert_runs=runs,
         digests=FakePendingTaskDigests(),
         outbox=outbox,
-        uow=FakeUnitOfWork(users, tasks, resets_repo, schedules, runs, outbox),
+        uow=FakeUnitOfWork(
+            users, tasks, projects, memberships, resets_repo, schedules, runs, outbox
+        ),
         publisher=FakePublisher(),
         cache=FakeCache(clock),
         hasher=FakePasswordHasher(),
@@ -780,5 +981,6 @@ def build_fake_services(
     )
     events = OutboxEventRecorder(lambda: a.uow, a.outbox, a.publisher, clock, cooldown)
     services = build_services(settings, a, events, clock)
+    services.projects.default.ensure()  # as bootstrap's prepare_projects does at start-up
     relay = OutboxRelay(a.outbox, a.publisher, clock)
     return FakeSystem(services, a, events, relay, clock, settings)

@@ -61,6 +61,20 @@ class Api:
         assert r.status_code == 201, r.get_json()
         return r.get_json()
 
+    def create_project(self, who: Account, key: str, name: str | None = None) -> dict[str, Any]:
+        body = {"key": key, "name": name or f"Project {key}"}
+        r = self.client.post("/api/v1/projects", json=body, headers=who.headers)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def set_role(self, owner: Account, project: str, user: Account, role: str) -> None:
+        """Make `user` a `role` of `project` (id or key), as its owner `owner`."""
+        r = self.client.put(
+            f"/api/v1/projects/{project}/members/{user.id}", json={"role": role},
+            headers=owner.headers,
+        )  # fmt: skip
+        assert r.status_code in (200, 201), r.get_json()
+
     def finish_task(self, who: Account, task: dict[str, Any]) -> None:
         """Move `task` through in_progress to done, as `who`."""
         for status in ("in_progress", "done"):

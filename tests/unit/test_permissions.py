@@ -1,4 +1,6 @@
-"""Who may change or delete a task, the last-admin rule, and username / password rules."""
+"""Who may change or delete a task (the project rules of domain/projects.py, as a task's
+reporter, assignee, another member or an admin meets them), the last-admin rule, and username /
+password rules. The rule table itself and every role: test_project_rules.py."""
 
 from __future__ import annotations
 
@@ -10,14 +12,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tasktracker.domain.errors import Conflict, Forbidden, InvalidInput
-from tasktracker.domain.tasks import (
-    Task,
-    can_delete,
-    can_update,
-    require_delete,
-    require_update,
-)
+from tasktracker.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tasktracker.domain.projects import Action, Actor, Project, ProjectRole, require
+from tasktracker.domain.tasks import Task
 from tasktracker.domain.users import (
     Role,
     User,
@@ -28,6 +25,7 @@ from tasktracker.domain.users import (
 )
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
+PROJECT = Project(id="p1", key="OPS", name="Operations", created_at=T0, updated_at=T0)
 
 
 def make_user(user_id: str, role: Role = Role.MEMBER, active: bool = True) -> User:
@@ -43,10 +41,15 @@ def make_user(user_id: str, role: Role = Role.MEMBER, active: bool = True) -> Us
     )
 
 
-ADMIN = make_user("admin", Role.ADMIN)
-REPORTER = make_user("reporter")
-ASSIGNEE = make_user("assignee")
-STRANGER = make_user("stranger")
+def member(user: User, role: ProjectRole | None = ProjectRole.MEMBER) -> Actor:
+    """`user` acting with `role` in PROJECT (None: not a member of it)."""
+    return Actor(user, {PROJECT.id: role} if role else {})
+
+
+ADMIN = member(make_user("admin", Role.ADMIN), None)  # an admin needs no membership
+REPORTER = member(make_user("reporter"))
+ASSIGNEE = member(make_user("assignee"))
+STRANGER = member(make_user("stranger"))  # a member of the project, but not of this task
 
 
 def make_task(assignee: str | None = "assignee") -> Task:
@@ -57,7 +60,17 @@ def make_task(assignee: str | None = "assignee") -> Task:
         assignee=assignee,
         created_at=T0,
         updated_at=T0,
+        project_id=PROJECT.id,
+        key="OPS-1",
     )
+
+
+def can(actor: Actor, action: Action, task: Task) -> bool:
+    return actor.may(action, task.project_id, reporter=task.reporter, assignee=task.assignee or "")
+
+
+def check(actor: Actor, action: Action, task: Task) -> None:
+    require(actor, action, PROJECT, reporter=task.reporter, assignee=task.assignee)
 
 
 # --- task permissions --------------------------------------------------------------------------
@@ -75,46 +88,80 @@ def make_task(assignee: str | None = "assignee") -> Task:
 )
 def test_who_may_update_and_delete_a_task(actor, may_update, may_delete):
     task = make_task()
-    assert can_update(actor, task) is may_update
-    assert can_delete(actor, task) is may_delete
+    assert can(actor, Action.UPDATE_TASK, task) is may_update
+    assert can(actor, Action.DELETE_TASK, task) is may_delete
 
     if may_update:
-        require_update(actor, task)
+        check(actor, Action.UPDATE_TASK, task)
     else:
         with pytest.raises(Forbidden):
-            require_update(actor, task)
+            check(actor, Action.UPDATE_TASK, task)
 
     if may_delete:
-        require_delete(actor, task)
+        check(actor, Action.DELETE_TASK, task)
     else:
         with pytest.raises(Forbidden):
-            require_delete(actor, task)
+            check(actor, Action.DELETE_TASK, task)
 
 
 def test_an_unassigned_task_is_not_open_to_everyone():
     task = make_task(assignee=None)
-    assert not can_update(STRANGER, task)
-    assert can_update(REPORTER, task)
-    assert can_update(ADMIN, task)
+    assert not can(STRANGER, Action.UPDATE_TASK, task)
+    assert can(REPORTER, Action.UPDATE_TASK, task)
+    assert can(ADMIN, Action.UPDATE_TASK, task)
 
 
 def test_an_admin_may_change_and_delete_tasks_of_others():
     task = make_task(assignee="someone-else")
-    assert can_update(ADMIN, task)
-    assert can_delete(ADMIN, task)
+    assert can(ADMIN, Action.UPDATE_TASK, task)
+    assert can(ADMIN, Action.DELETE_TASK, task)
+    assert can(ADMIN, Action.MOVE_TASK, task)
 
 
 def test_a_member_with_the_same_username_but_another_id_has_no_rights():
     # Rights follow the user id, not names that look alike.
-    lookalike = make_user("Reporter")
-    assert not can_update(lookalike, make_task())
-    assert not can_delete(lookalike, make_task())
+    lookalike = member(make_user("Reporter"))
+    assert not can(lookalike, Action.UPDATE_TASK, make_task())
+    assert not can(lookalike, Action.DELETE_TASK, make_task())
+
+
+@pytest.mark.parametrize("role", [ProjectRole.MAINTAINER, ProjectRole.OWNER])
+def test_a_maintainer_or_owner_may_change_delete_and_move_any_task(role):
+    actor = member(make_user("lead"), role)
+    task = make_task(assignee="someone-else")
+    for action in (Action.UPDATE_TASK, Action.DELETE_TASK, Action.MOVE_TASK):
+        assert can(actor, action, task), action
+        check(actor, action, task)
+
+
+def test_a_viewer_may_read_its_own_task_but_not_change_it():
+    # A reporter or assignee demoted to viewer keeps read access only.
+    task = make_task()
+    for who in ("reporter", "assignee"):
+        viewer = member(make_user(who), ProjectRole.VIEWER)
+        check(viewer, Action.READ, task)
+        for action in (Action.UPDATE_TASK, Action.DELETE_TASK, Action.MOVE_TASK):
+            with pytest.raises(Forbidden):
+                check(viewer, action, task)
+
+
+def test_the_reporter_may_not_move_a_task_without_being_a_maintainer():
+    with pytest.raises(Forbidden):
+        check(REPORTER, Action.MOVE_TASK, make_task())
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_someone_outside_the_project_is_told_it_does_not_exist(action):
+    outsider = member(make_user("reporter"), None)  # the reporter, since removed
+    assert not can(outsider, action, make_task())
+    with pytest.raises(NotFound):
+        check(outsider, action, make_task())
 
 
 def test_require_admin():
-    require_admin(ADMIN)
+    require_admin(ADMIN.user)
     with pytest.raises(Forbidden):
-        require_admin(REPORTER)
+        require_admin(REPORTER.user)
 
 
 # --- the last active admin ---------------------------------------------------------------------
@@ -127,7 +174,7 @@ def test_require_admin():
 )
 def test_the_last_active_admin_cannot_be_demoted_or_disabled(new_role, new_active):
     with pytest.raises(Conflict):
-        ensure_admin_remains(ADMIN, new_role, new_active, other_admins=0)
+        ensure_admin_remains(ADMIN.user, new_role, new_active, other_admins=0)
 
 
 @pytest.mark.parametrize(
@@ -135,16 +182,16 @@ def test_the_last_active_admin_cannot_be_demoted_or_disabled(new_role, new_activ
     [(Role.MEMBER, True), (Role.ADMIN, False), (Role.MEMBER, False)],
 )
 def test_an_admin_may_be_demoted_or_disabled_when_another_admin_remains(new_role, new_active):
-    ensure_admin_remains(ADMIN, new_role, new_active, other_admins=1)
+    ensure_admin_remains(ADMIN.user, new_role, new_active, other_admins=1)
 
 
 def test_the_last_admin_may_keep_the_role():
-    ensure_admin_remains(ADMIN, Role.ADMIN, True, other_admins=0)
+    ensure_admin_remains(ADMIN.user, Role.ADMIN, True, other_admins=0)
 
 
 def test_changes_to_members_and_disabled_admins_never_hit_the_last_admin_rule():
-    ensure_admin_remains(REPORTER, Role.MEMBER, False, other_admins=0)
-    ensure_admin_remains(REPORTER, Role.ADMIN, True, other_admins=0)
+    ensure_admin_remains(REPORTER.user, Role.MEMBER, False, other_admins=0)
+    ensure_admin_remains(REPORTER.user, Role.ADMIN, True, other_admins=0)
     disabled_admin = make_user("old-admin", Role.ADMIN, active=False)
     ensure_admin_remains(disabled_admin, Role.MEMBER, False, other_admins=0)
 

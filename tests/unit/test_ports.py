@@ -19,6 +19,7 @@ from tasktracker.adapters.mongo import alerts as mongo_alerts
 from tasktracker.adapters.mongo.connection import DatabaseProbe
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
+from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
@@ -38,6 +39,8 @@ ADAPTERS: list[tuple[type, type]] = [
     (ports.UserRepository, UserRepository),
     (ports.TaskRepository, TaskRepository),
     (ports.TaskReads, TaskQueries),
+    (ports.ProjectRepository, ProjectRepository),
+    (ports.MembershipRepository, MembershipRepository),
     (ports.SessionRepository, SessionRepository),
     (ports.PasswordResetRepository, PasswordResetRepository),
     (ports.ScheduleRepository, mongo_alerts.ScheduleRepository),
@@ -62,6 +65,8 @@ FAKES: list[tuple[type, type]] = [
     (ports.UserRepository, fakes.FakeUserRepository),
     (ports.TaskRepository, fakes.FakeTaskRepository),
     (ports.TaskReads, fakes.FakeTaskReads),
+    (ports.ProjectRepository, fakes.FakeProjectRepository),
+    (ports.MembershipRepository, fakes.FakeMembershipRepository),
     (ports.SessionRepository, fakes.FakeSessionRepository),
     (ports.PasswordResetRepository, fakes.FakePasswordResetRepository),
     (ports.ScheduleRepository, fakes.FakeScheduleRepository),
@@ -274,6 +279,8 @@ class SchedulesWithoutLimit(mongo_alerts.ScheduleRepository):
 class UnitOfWorkWithoutEvents:
     users: Any
     tasks: Any
+    projects: Any
+    memberships: Any
     password_resets: Any
     schedules: Any
     alert_runs: Any

@@ -1,4 +1,6 @@
-"""Schedules: validation, fire times across DST with a fixed clock, deterministic run ids."""
+"""Schedules: validation, fire times across DST with a fixed clock, deterministic run ids; digests:
+the merge of a member's per-project parts (membership, order, cap) and the letter grouped by
+project."""
 
 from __future__ import annotations
 
@@ -7,10 +9,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tasktracker.agent.letters import LetterWriter, digest_projects, digest_task
 from tasktracker.domain.errors import InvalidInput
+from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.schedules import (
+    DigestGroup,
+    DigestTask,
+    MemberDigest,
+    Recipient,
     ScheduleKind,
     alert_event_id,
+    merge_digests,
     new_schedule,
     parse_daily_time,
 )
@@ -169,3 +178,200 @@ def test_digest_settings_are_validated(monkeypatch):
         load_settings(alert_digest_timezone="Nowhere/Special")
     with pytest.raises(SettingsError, match="SCHEDULER_POLL_INTERVAL"):
         load_settings(scheduler_lease=2, scheduler_poll_interval=1.5)
+
+
+# --- digests: merging a member's parts -----------------------------------------------------------
+
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+ANN, BEN, GONE = "a" * 24, "b" * 24, "c" * 24
+OPS, WEB = "1" * 24, "2" * 24
+PROJECTS = {OPS: ("OPS", "Operations"), WEB: ("WEB", "Website")}
+RECIPIENTS = {ANN: Recipient("ann", "ann@example.com"), BEN: Recipient("ben", "ben@example.com")}
+
+
+def dtask(n: int, project: str, due: timedelta | None = None) -> DigestTask:
+    key, name = PROJECTS[project]
+    due_date = NOW + due if due is not None else None
+    return DigestTask(
+        id=f"{n:024x}",
+        title=f"t{n}",
+        status="open",
+        priority="medium",
+        due_date=due_date,
+        overdue=due_date is not None and due_date < NOW,
+        due_soon=due_date is not None and NOW <= due_date < NOW + timedelta(hours=48),
+        key=f"{key}-{n}",
+        project_id=project,
+        project_key=key,
+        project_name=name,
+        created_key=f"2026{n:016d}",
+    )
+
+
+def part(user: str, project: str, *tasks: DigestTask, total: int | None = None) -> DigestGroup:
+    return DigestGroup(
+        user_id=user,
+        project_id=project,
+        total=len(tasks) if total is None else total,
+        overdue=sum(t.overdue for t in tasks),
+        due_soon=sum(t.due_soon for t in tasks),
+        tasks=list(tasks),
+    )
+
+
+def titles(digest: MemberDigest) -> list[str]:
+    return [t.title for t in digest.tasks]
+
+
+def test_parts_of_projects_the_member_left_are_neither_listed_nor_counted():
+    groups = [
+        part(ANN, OPS, dtask(1, OPS, timedelta(days=-1)), dtask(2, OPS)),
+        part(ANN, WEB, dtask(3, WEB, timedelta(days=-2)), dtask(4, WEB, timedelta(hours=3))),
+        part(BEN, WEB, dtask(5, WEB)),
+    ]
+    memberships = {(OPS, ANN), (WEB, BEN)}  # ann left WEB, her WEB tasks still assigned to her
+    [ann, ben] = merge_digests(groups, RECIPIENTS, memberships, cap=20)
+    assert (ann.user_id, ann.username, ann.email) == (ANN, "ann", "ann@example.com")
+    assert titles(ann) == ["t1", "t2"]
+    assert (ann.total, ann.overdue, ann.due_soon) == (2, 1, 0)
+    assert titles(ben) == ["t5"] and ben.total == 1
+
+
+def test_a_member_of_no_project_of_their_tasks_gets_no_digest():
+    groups = [part(ANN, OPS, dtask(1, OPS)), part(BEN, OPS, dtask(2, OPS))]
+    assert [d.user_id for d in merge_digests(groups, RECIPIENTS, {(OPS, BEN)}, 20)] == [BEN]
+
+
+def test_inactive_or_unknown_members_get_no_digest():
+    groups = [part(GONE, OPS, dtask(1, OPS)), part(ANN, OPS, dtask(2, OPS))]
+    memberships = {(OPS, GONE), (OPS, ANN)}
+    assert [d.user_id for d in merge_digests(groups, RECIPIENTS, memberships, 20)] == [ANN]
+
+
+def test_parts_merge_in_digest_order_across_projects_undated_last():
+    groups = [
+        # as the aggregation answers them: per (project, dated), in no particular order
+        part(ANN, WEB, dtask(7, WEB), dtask(8, WEB)),
+        part(ANN, OPS, dtask(1, OPS, timedelta(days=9)), dtask(2, OPS, timedelta(hours=5))),
+        part(ANN, OPS, dtask(6, OPS)),
+        part(ANN, WEB, dtask(3, WEB, timedelta(days=-3)), dtask(4, WEB, timedelta(hours=5))),
+    ]
+    [ann] = merge_digests(groups, RECIPIENTS, {(OPS, ANN), (WEB, ANN)}, cap=20)
+    # overdue, due soon (equal due dates: the older first), later; then undated by age
+    assert titles(ann) == ["t3", "t2", "t4", "t1", "t6", "t7", "t8"]
+    assert (ann.total, ann.overdue, ann.due_soon) == (7, 1, 2)
+    assert [t.project_key for t in ann.tasks] == ["WEB", "OPS", "WEB", "OPS", "OPS", "WEB", "WEB"]
+
+
+def test_the_cap_cuts_the_merged_list_but_not_the_counts():
+    groups = [
+        part(ANN, OPS, dtask(1, OPS, timedelta(days=1)), dtask(2, OPS, timedelta(days=3)), total=9),
+        part(ANN, WEB, dtask(3, WEB, timedelta(days=2)), dtask(4, WEB, timedelta(days=4)), total=5),
+        part(ANN, WEB, dtask(5, WEB), total=4),
+    ]
+    [ann] = merge_digests(groups, RECIPIENTS, {(OPS, ANN), (WEB, ANN)}, cap=3)
+    assert titles(ann) == ["t1", "t3", "t2"]
+    assert ann.total == 18
+    assert ann.to_payload("r")["more"] == 15
+
+
+def test_digests_come_in_user_id_order():
+    groups = [part(BEN, OPS, dtask(1, OPS)), part(ANN, OPS, dtask(2, OPS))]
+    digests = merge_digests(groups, RECIPIENTS, {(OPS, ANN), (OPS, BEN)}, 20)
+    assert [d.user_id for d in digests] == [ANN, BEN]
+
+
+def test_a_digest_task_payload_carries_its_key_and_project():
+    payload = dtask(3, OPS, timedelta(days=-1)).to_payload()
+    assert payload == {
+        "id": f"{3:024x}",
+        "key": "OPS-3",
+        "title": "t3",
+        "status": "open",
+        "priority": "medium",
+        "due_date": (NOW - timedelta(days=1)).isoformat(),
+        "overdue": True,
+        "due_soon": False,
+        "project_id": OPS,
+        "project_key": "OPS",
+        "project_name": "Operations",
+    }
+    assert "created_key" not in payload
+
+
+# --- digests: the letter -------------------------------------------------------------------------
+
+
+def digest_letter(tasks: list[dict], *, total: int | None = None, more: int = 0):
+    payload = {
+        "user_id": ANN,
+        "username": "ann",
+        "email": "ann@example.com",
+        "run_id": "r",
+        "counts": {"total": len(tasks) if total is None else total, "overdue": 1, "due_soon": 0},
+        "tasks": tasks,
+        "more": more,
+    }
+    writer = LetterWriter(resets=None, public_url="http://x")  # type: ignore[arg-type]
+    return writer.pending_tasks(Event(EventType.ALERTS_PENDING_TASKS, payload, NOW))
+
+
+def test_the_letter_groups_tasks_by_project_most_urgent_project_first():
+    ann = MemberDigest(
+        ANN,
+        "ann",
+        "ann@example.com",
+        5,
+        1,
+        0,
+        [dtask(3, WEB, timedelta(days=-1)), dtask(1, OPS), dtask(4, WEB), dtask(2, OPS)],
+    )
+    letter = digest_letter(ann.to_payload("r")["tasks"], total=5, more=1)
+    text = letter.text
+    assert text.startswith("Hello ann,\n\nyou have 5 open task(s): 1 overdue, 0 due soon.\n")
+    assert (
+        "\n\nWEB — Website\n"
+        "- WEB-3 t3 [open] due 2026-04-30 12:00 UTC — OVERDUE\n"
+        "- WEB-4 t4 [open]\n"
+        "\nOPS — Operations\n"
+        "- OPS-1 t1 [open]\n"
+        "- OPS-2 t2 [open]\n"
+        "… and 1 more.\n"
+    ) in text
+    html = letter.html
+    assert html.count("<h3") == 2 and html.count("<ul>") == 2
+    assert html.index("WEB — Website") < html.index("WEB-4") < html.index("OPS — Operations")
+    assert html.index("OPS — Operations") < html.index("<strong>OPS-1</strong> t1")
+
+
+def test_project_names_are_escaped_in_the_html_letter():
+    task = {**dtask(1, OPS).to_payload(), "project_name": "<b>Ops</b>"}
+    html = digest_letter([task]).html
+    assert "<b>Ops</b>" not in html and "OPS — &lt;b&gt;Ops&lt;/b&gt;" in html
+
+
+def test_a_payload_from_before_projects_renders_as_one_unnamed_list():
+    old = [
+        {"id": "x", "title": "pay the invoice", "status": "open", "priority": "high",
+         "due_date": "2026-04-30T12:00:00+00:00", "overdue": True, "due_soon": False},
+        {"id": "y", "title": "write the report", "status": "in_progress", "priority": "medium",
+         "due_date": None, "overdue": False, "due_soon": False},
+    ]  # fmt: skip
+    letter = digest_letter(old)
+    assert letter.text == (
+        "Hello ann,\n\nyou have 2 open task(s): 1 overdue, 0 due soon.\n"
+        "- pay the invoice [open] due 2026-04-30 12:00 UTC — OVERDUE\n"
+        "- write the report [in_progress]\n\n— TaskTracker\n"
+    )
+    assert "<h3" not in letter.html and letter.html.count("<li>") == 2
+
+
+def test_unnamed_tasks_beside_named_ones_get_a_heading_of_their_own():
+    lines = [
+        digest_task(dtask(1, OPS).to_payload()),
+        digest_task({"title": "old", "status": "open"}),
+    ]
+    groups = digest_projects(lines)
+    assert [g["heading"] for g in groups] == ["OPS — Operations", "Other tasks"]
+    unnamed = digest_task({**dtask(1, OPS).to_payload(), "project_name": ""})
+    assert [g["heading"] for g in digest_projects([unnamed])] == ["OPS"]

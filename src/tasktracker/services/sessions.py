@@ -115,7 +115,8 @@ class SessionService:
         None when it has ended."""
         key = cache_key(session_id)
         data = self._cache.get(key)
-        if data is None:
+        if data is None or not (data["revoked"] or "projects" in data):
+            # absent, or cached by a version without projects (a rolling upgrade): read again
             data = self._load_snapshot(session_id)
             self._cache.set(key, data, self._policy.cache_ttl)
         if data["revoked"] or data["uid"] != user_id:

@@ -115,10 +115,10 @@ class TaskService:
         old_version, old_status, old_assignee = task.version, task.status, task.assignee
         target = self._move_target(actor, project, changes.get("project"))
         self._apply(task, {k: v for k, v in changes.items() if k != "project"})
-        if target is not None:
-            self._move(task, target)
         if task.assignee != old_assignee or target is not None:
             self._require_assignable(target or project, task.assignee)
+        if target is not None:
+            self._move(task, target)  # takes a number of the target: only once all checks passed
         task.version = old_version + 1
         task.updated_at = self._clock()
         try:

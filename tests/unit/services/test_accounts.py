@@ -13,6 +13,7 @@ from tasktracker.domain.errors import (
     NotFound,
 )
 from tasktracker.domain.events import EventType
+from tasktracker.domain.projects import Action, ProjectRole
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.users import Role
 from tasktracker.services import accounts as accounts_module
@@ -42,6 +43,28 @@ def test_signup_stores_the_user_and_one_registered_event_in_one_commit(system: F
     assert system.fakes.outbox.pending() == []
 
 
+def test_signup_makes_the_user_a_member_of_the_default_project_in_the_same_commit(
+    system: FakeSystem,
+):
+    user = system.services.accounts.signup("alice", "alice@example.com", DEFAULT_PASSWORD)
+
+    default = system.default_project()
+    assert system.fakes.memberships.roles_of(user.id) == {default.id: ProjectRole.MEMBER}
+    assert system.fakes.uow.committed == 1
+    assert system.actor(user).may(Action.CREATE_TASK, default.id)
+
+
+def test_a_signup_whose_commit_fails_leaves_no_user_and_no_membership(system: FakeSystem):
+    system.fakes.uow.fail_next_commit = ConnectionError("no primary")
+
+    with pytest.raises(ConnectionError):
+        system.services.accounts.signup("alice", "alice@example.com", DEFAULT_PASSWORD)
+
+    assert system.fakes.users.all() == []
+    assert system.fakes.memberships.all() == []
+    assert system.fakes.outbox.events() == []
+
+
 @pytest.mark.parametrize(
     ("username", "email"),
     [("alice", "other@example.com"), ("ALICE", "other@example.com"), ("bob", "ALICE@example.com")],
@@ -57,6 +80,7 @@ def test_a_taken_username_or_email_is_a_conflict_and_records_nothing(
     assert [u.username for u in system.fakes.users.all()] == ["alice"]
     assert system.outbox_types() == ["user.registered"]
     assert system.fakes.uow.committed == 1
+    assert len(system.fakes.memberships.all()) == 1  # alice's only
 
 
 @pytest.mark.parametrize(
@@ -194,7 +218,7 @@ def test_an_admin_promotes_a_member_and_its_session_sees_the_new_role(system: Fa
     updated = system.services.accounts.update_user(root, bob.id, UserChanges(role=Role.ADMIN))
 
     assert updated.role is Role.ADMIN
-    assert system.services.sessions.principal(session.id, bob.id).role is Role.ADMIN
+    assert system.services.sessions.principal(session.id, bob.id).user.role is Role.ADMIN
 
 
 def test_disabling_a_user_ends_their_sessions_and_their_login(system: FakeSystem):
@@ -307,7 +331,7 @@ def test_create_admin_promotes_an_existing_account(system: FakeSystem):
 
     assert admin.id == bob.id
     assert (admin.role, admin.active) == (Role.ADMIN, True)
-    assert system.services.sessions.principal(session.id, bob.id).role is Role.ADMIN
+    assert system.services.sessions.principal(session.id, bob.id).user.role is Role.ADMIN
     assert system.fakes.outbox.events() == []
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tasktracker.domain.errors import AuthenticationFailed
+from tasktracker.domain.projects import Action, Actor, ProjectRole
 from tasktracker.domain.users import Role, User
 from tasktracker.services.sessions import cache_key
 from tests.fakes import FakeSystem
@@ -19,8 +20,12 @@ def test_a_started_session_is_live_and_names_its_user(system: FakeSystem, alice:
     principal = system.services.sessions.principal(record.id, alice.id)
 
     assert principal is not None
-    assert (principal.id, principal.username, principal.role) == (alice.id, "alice", Role.MEMBER)
-    assert principal.password_hash is None  # the snapshot never carries it
+    assert (principal.id, principal.user.username, principal.user.role) == (
+        alice.id,
+        "alice",
+        Role.MEMBER,
+    )
+    assert principal.user.password_hash is None  # the snapshot never carries it
     assert record.expires_at == system.clock() + timedelta(
         seconds=system.settings.refresh_token_ttl
     )
@@ -39,9 +44,9 @@ def test_the_principal_comes_from_the_cache_until_it_expires(system: FakeSystem,
     # A change behind the service's back (no user_changed): the cached snapshot still answers.
     system.fakes.users.set_role_and_active(alice.id, Role.ADMIN, True, system.clock())
 
-    assert system.services.sessions.principal(record.id, alice.id).role is Role.MEMBER
+    assert system.services.sessions.principal(record.id, alice.id).user.role is Role.MEMBER
     system.clock.advance(seconds=system.settings.session_cache_ttl)
-    assert system.services.sessions.principal(record.id, alice.id).role is Role.ADMIN
+    assert system.services.sessions.principal(record.id, alice.id).user.role is Role.ADMIN
 
 
 def test_a_cache_miss_reads_the_repository_and_fills_the_cache(system: FakeSystem, alice: User):
@@ -88,7 +93,89 @@ def test_user_changed_drops_cached_snapshots(system: FakeSystem, alice: User):
 
     system.services.sessions.user_changed(alice.id)
 
-    assert system.services.sessions.principal(record.id, alice.id).role is Role.ADMIN
+    assert system.services.sessions.principal(record.id, alice.id).user.role is Role.ADMIN
+
+
+# --- project roles ------------------------------------------------------------------------------
+
+
+def test_the_snapshot_carries_the_project_roles(system: FakeSystem, alice: User):
+    ops = system.make_project("OPS", members={alice.id: ProjectRole.MAINTAINER})
+    default = system.default_project()
+
+    record = system.services.sessions.start(alice)
+
+    cached = system.fakes.cache.get(cache_key(record.id))
+    assert cached["projects"] == {default.id: "member", ops.id: "maintainer"}
+
+
+def test_the_principal_is_an_actor_with_the_project_roles(system: FakeSystem, alice: User):
+    ops = system.make_project("OPS", members={alice.id: ProjectRole.VIEWER})
+    system.make_project("SEC")  # alice is not in it
+    default = system.default_project()
+    record = system.services.sessions.start(alice)
+
+    for cache_state in ("cached", "missed"):
+        if cache_state == "missed":
+            system.fakes.cache.items.clear()
+        principal = system.services.sessions.principal(record.id, alice.id)
+
+        assert isinstance(principal, Actor), cache_state
+        assert principal.user.id == alice.id
+        assert dict(principal.roles) == {
+            default.id: ProjectRole.MEMBER,
+            ops.id: ProjectRole.VIEWER,
+        }
+        assert principal.visible_projects() == tuple(sorted([default.id, ops.id]))
+        assert principal.may(Action.READ, ops.id)
+        assert not principal.may(Action.CREATE_TASK, ops.id)
+
+
+def test_a_principal_with_the_cache_down_still_has_its_roles(system: FakeSystem, alice: User):
+    ops = system.make_project("OPS", members={alice.id: ProjectRole.OWNER})
+    system.fakes.cache.down = True
+    record = system.services.sessions.start(alice)
+
+    principal = system.services.sessions.principal(record.id, alice.id)
+
+    assert principal.role_in(ops.id) is ProjectRole.OWNER
+
+
+def test_a_membership_change_shows_once_user_changed_drops_the_snapshot(
+    system: FakeSystem, alice: User
+):
+    ops = system.make_project("OPS")
+    record = system.services.sessions.start(alice)
+    system.add_member(ops, alice, ProjectRole.MEMBER)  # behind the service's back
+
+    assert system.services.sessions.principal(record.id, alice.id).role_in(ops.id) is None
+    system.services.sessions.user_changed(alice.id)
+    assert (
+        system.services.sessions.principal(record.id, alice.id).role_in(ops.id)
+        is ProjectRole.MEMBER
+    )
+
+
+def test_a_snapshot_from_before_projects_is_read_again(system: FakeSystem, alice: User):
+    record = system.services.sessions.start(alice)
+    key = cache_key(record.id)
+    old_format = {k: v for k, v in system.fakes.cache.get(key).items() if k != "projects"}
+    system.fakes.cache.set(key, old_format, system.settings.session_cache_ttl)
+
+    principal = system.services.sessions.principal(record.id, alice.id)
+
+    assert principal.role_in(system.default_project().id) is ProjectRole.MEMBER
+
+
+def test_an_admin_principal_sees_every_project(system: FakeSystem, root: User):
+    record = system.services.sessions.start(root)
+    ops = system.make_project("OPS")
+
+    principal = system.services.sessions.principal(record.id, root.id)
+
+    assert principal.is_admin
+    assert principal.visible_projects() is None
+    assert principal.sees(ops.id) and principal.may(Action.MANAGE, ops.id)
 
 
 # --- refresh-token rotation --------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """TaskService: create and change tasks with their events, the status workflow, who may do
-what, and optimistic locking; a refused change leaves neither a change nor an event."""
+what, and optimistic locking; a refused change leaves neither a change nor an event. Everyone
+here is a `member` of the default project, where the tasks go (projects, keys, moves and the
+other roles: test_projects.py)."""
 
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ from tasktracker.schemas.tasks import TaskCreate
 from tests.fakes import FakeSystem
 
 
-def create(system: FakeSystem, actor: User, **fields: Any) -> Task:
-    return system.services.tasks.create(actor, TaskCreate(title="a task", **fields))
+def create(system: FakeSystem, reporter: User, **fields: Any) -> Task:
+    return system.services.tasks.create(
+        system.actor(reporter), TaskCreate(title="a task", **fields)
+    )
 
 
 def stored(system: FakeSystem, task_id: str) -> Task:
@@ -54,9 +58,16 @@ def test_create_stores_the_task_and_a_created_event(system: FakeSystem, alice: U
     )
     assert (saved.status, saved.version, saved.assignee) == (Status.OPEN, 1, None)
     assert saved.created_at == saved.updated_at == system.clock()
+    default = system.default_project()
+    assert (saved.project_id, saved.key, saved.project_key) == (default.id, "GEN-1", "GEN")
     [event] = system.fakes.outbox.events()
     assert event.type is EventType.TASK_CREATED
     assert event.payload["task_id"] == task.id
+    assert (event.payload["key"], event.payload["project_id"], event.payload["project_key"]) == (
+        "GEN-1",
+        default.id,
+        "GEN",
+    )
     assert system.fakes.uow.committed == 1
     assert system.fakes.publisher.published == [event]
 
@@ -100,9 +111,9 @@ def test_the_status_workflow_records_each_change(system: FakeSystem, alice: User
     task = create(system, alice)
 
     system.clock.advance(minutes=1)
-    tasks.update(alice, task.id, {"status": Status.IN_PROGRESS})
+    tasks.update(system.actor(alice), task.id, {"status": Status.IN_PROGRESS})
     system.clock.advance(minutes=1)
-    done = tasks.update(alice, task.id, {"status": Status.DONE})
+    done = tasks.update(system.actor(alice), task.id, {"status": Status.DONE})
 
     saved = stored(system, task.id)
     assert (saved.status, saved.version, saved.completed_at) == (Status.DONE, 3, system.clock())
@@ -114,7 +125,7 @@ def test_the_status_workflow_records_each_change(system: FakeSystem, alice: User
         ("in_progress", "done"),
     ]
 
-    tasks.update(alice, task.id, {"status": Status.OPEN})  # reopen
+    tasks.update(system.actor(alice), task.id, {"status": Status.OPEN})  # reopen
     assert stored(system, task.id).completed_at is None
 
 
@@ -124,7 +135,9 @@ def test_an_invalid_transition_changes_nothing_and_records_nothing(system: FakeS
     system.clock.advance(minutes=1)
 
     with pytest.raises(InvalidTransition):
-        system.services.tasks.update(alice, task.id, {"title": "renamed", "status": Status.DONE})
+        system.services.tasks.update(
+            system.actor(alice), task.id, {"title": "renamed", "status": Status.DONE}
+        )
 
     assert stored(system, task.id) == before
     assert event_types(system) == [EventType.TASK_CREATED]
@@ -137,7 +150,9 @@ def test_an_update_without_a_status_or_assignee_change_records_no_event(
     task = create(system, alice)
 
     updated = system.services.tasks.update(
-        alice, task.id, {"title": "renamed", "status": Status.OPEN, "description": None}
+        system.actor(alice),
+        task.id,
+        {"title": "renamed", "status": Status.OPEN, "description": None},
     )
 
     assert (updated.title, updated.description, updated.version) == ("renamed", "", 2)
@@ -150,7 +165,7 @@ def test_reassigning_records_an_assigned_event_with_the_previous_assignee(
 ):
     task = create(system, alice, assignee=alice.id)
 
-    system.services.tasks.update(alice, task.id, {"assignee": "bob"})
+    system.services.tasks.update(system.actor(alice), task.id, {"assignee": "bob"})
 
     assert stored(system, task.id).assignee == bob.id
     last = system.fakes.outbox.events()[-1]
@@ -160,7 +175,7 @@ def test_reassigning_records_an_assigned_event_with_the_previous_assignee(
 
 def test_unassigning_records_no_event(system: FakeSystem, alice: User, bob: User):
     task = create(system, alice, assignee=bob.id)
-    system.services.tasks.update(alice, task.id, {"assignee": None})
+    system.services.tasks.update(system.actor(alice), task.id, {"assignee": None})
     assert stored(system, task.id).assignee is None
     assert len(system.fakes.outbox.events()) == 2
 
@@ -177,7 +192,7 @@ def test_a_refused_change_leaves_the_task_as_it_was(
     before = stored(system, task.id)
 
     with pytest.raises(InvalidInput):
-        system.services.tasks.update(alice, task.id, changes)
+        system.services.tasks.update(system.actor(alice), task.id, changes)
 
     assert stored(system, task.id) == before
 
@@ -186,13 +201,15 @@ def test_dates_are_checked_against_each_other_after_the_change(system: FakeSyste
     now = system.clock()
     task = create(system, alice, start_date=now, due_date=now + timedelta(days=2))
     with pytest.raises(InvalidInput):
-        system.services.tasks.update(alice, task.id, {"due_date": now - timedelta(days=1)})
+        system.services.tasks.update(
+            system.actor(alice), task.id, {"due_date": now - timedelta(days=1)}
+        )
     assert stored(system, task.id).due_date == now + timedelta(days=2)
 
 
 def test_updating_an_unknown_task_is_not_found(system: FakeSystem, alice: User):
     with pytest.raises(NotFound):
-        system.services.tasks.update(alice, "f" * 24, {"title": "x"})
+        system.services.tasks.update(system.actor(alice), "f" * 24, {"title": "x"})
 
 
 # --- permissions -------------------------------------------------------------------------------
@@ -206,7 +223,7 @@ def test_reporter_assignee_and_admin_may_change_a_task(
     task = create(system, alice, assignee=bob.id)
     actor = {"reporter": alice, "assignee": bob, "admin": root}[who]
 
-    system.services.tasks.update(actor, task.id, {"title": f"by {who}"})
+    system.services.tasks.update(system.actor(actor), task.id, {"title": f"by {who}"})
 
     assert stored(system, task.id).title == f"by {who}"
 
@@ -216,7 +233,7 @@ def test_anyone_else_may_not_change_a_task(system: FakeSystem, alice: User, bob:
     task = create(system, alice, assignee=bob.id)
 
     with pytest.raises(Forbidden):
-        system.services.tasks.update(carol, task.id, {"title": "hijacked"})
+        system.services.tasks.update(system.actor(carol), task.id, {"title": "hijacked"})
 
     assert stored(system, task.id).title == "a task"
     assert len(system.fakes.outbox.events()) == 2
@@ -227,17 +244,17 @@ def test_reporter_and_admin_may_delete_a_task(system: FakeSystem, alice: User, w
     root = system.make_user("root", role=Role.ADMIN)
     task = create(system, alice)
 
-    system.services.tasks.delete(root if who == "admin" else alice, task.id)
+    system.services.tasks.delete(system.actor(root if who == "admin" else alice), task.id)
 
     assert system.fakes.tasks.get(task.id) is None
     with pytest.raises(NotFound):
-        system.services.tasks.get(task.id)
+        system.services.tasks.get(system.actor(alice), task.id)
 
 
 def test_the_assignee_may_not_delete_a_task(system: FakeSystem, alice: User, bob: User):
     task = create(system, alice, assignee=bob.id)
     with pytest.raises(Forbidden):
-        system.services.tasks.delete(bob, task.id)
+        system.services.tasks.delete(system.actor(bob), task.id)
     assert system.fakes.tasks.get(task.id) is not None
 
 
@@ -246,18 +263,22 @@ def test_the_assignee_may_not_delete_a_task(system: FakeSystem, alice: User, bob
 
 def test_if_match_with_the_current_version_applies(system: FakeSystem, alice: User):
     task = create(system, alice)
-    updated = system.services.tasks.update(alice, task.id, {"title": "v2"}, expected_version=1)
+    updated = system.services.tasks.update(
+        system.actor(alice), task.id, {"title": "v2"}, expected_version=1
+    )
     assert updated.version == 2
 
 
 def test_if_match_with_a_stale_version_is_a_failed_precondition(system: FakeSystem, alice: User):
     task = create(system, alice)
-    system.services.tasks.update(alice, task.id, {"title": "v2"})
+    system.services.tasks.update(system.actor(alice), task.id, {"title": "v2"})
 
     with pytest.raises(PreconditionFailed):
-        system.services.tasks.update(alice, task.id, {"title": "v3"}, expected_version=1)
+        system.services.tasks.update(
+            system.actor(alice), task.id, {"title": "v3"}, expected_version=1
+        )
     with pytest.raises(PreconditionFailed):
-        system.services.tasks.delete(alice, task.id, expected_version=1)
+        system.services.tasks.delete(system.actor(alice), task.id, expected_version=1)
 
     assert (stored(system, task.id).title, stored(system, task.id).version) == ("v2", 2)
 
@@ -271,7 +292,7 @@ def test_losing_a_race_changes_nothing_and_records_nothing(
 
     with pytest.raises(error):
         system.services.tasks.update(
-            alice, task.id, {"status": Status.IN_PROGRESS}, expected_version
+            system.actor(alice), task.id, {"status": Status.IN_PROGRESS}, expected_version
         )
 
     saved = stored(system, task.id)
@@ -288,7 +309,7 @@ def test_a_delete_that_loses_a_race_keeps_the_task(
     system.fakes.tasks.change_after_next_read = True
 
     with pytest.raises(error):
-        system.services.tasks.delete(alice, task.id, expected_version)
+        system.services.tasks.delete(system.actor(alice), task.id, expected_version)
 
     assert system.fakes.tasks.get(task.id) is not None
 
@@ -302,7 +323,7 @@ def test_a_transaction_that_collides_leaves_no_change_and_no_event(
 
     with pytest.raises(error):
         system.services.tasks.update(
-            alice, task.id, {"status": Status.IN_PROGRESS}, expected_version
+            system.actor(alice), task.id, {"status": Status.IN_PROGRESS}, expected_version
         )
 
     assert stored(system, task.id).status is Status.OPEN

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bson import ObjectId
 from bson.codec_options import CodecOptions
-from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
@@ -142,16 +140,6 @@ def warn_if_not_replica_set(client: MongoClient) -> bool:
         "(start mongod with --replSet and run rs.initiate() for a single-node replica set)"
     )
     return False
-
-
-def object_id_or_none(value: str) -> ObjectId | None:
-    """Parse a 24-hex id; None when it is malformed (callers answer 'not found')."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        return None
 
 
 class DatabaseProbe:

@@ -14,7 +14,7 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from tasktracker.adapters.mongo.connection import object_id_or_none
+from tasktracker.adapters.mongo.ids import object_id_or_none
 from tasktracker.domain.errors import Conflict, InvalidInput
 from tasktracker.domain.projects import Membership, Project, ProjectRole
 

@@ -11,7 +11,7 @@ from bson import ObjectId
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from tasktracker.adapters.mongo.connection import object_id_or_none
+from tasktracker.adapters.mongo.ids import object_id_or_none
 from tasktracker.domain.tasks import Task
 
 # A task's stored fields are its domain fields (all but the id, which is `_id`).
