@@ -241,3 +241,51 @@ def test_a_replica_killed_during_load_costs_no_get_request(stack):
     served = [who for _, who in outcomes]
     assert "api-2" in served[:KILL_AFTER]
     assert set(served[-100:]) == {"api-1"}
+
+
+def test_two_projects_two_users_each_sees_only_their_own_work(stack, smtp):
+    """Through nginx and both replicas: lists, summary and the digest letter of each user hold
+    only their own project's tasks."""
+    base = stack.options.url
+    people = {name: signup_and_login(base, name) for name in ("projalice", "projbob")}
+    titles = {"projalice": "alice ledger close", "projbob": "bob firewall audit"}
+    for (name, headers), key in zip(people.items(), ("ALI", "BOB"), strict=True):
+        body = {"key": key, "name": f"{name}'s project"}
+        r = requests.post(url(stack, "/api/v1/projects"), json=body, headers=headers, timeout=5)
+        assert r.status_code == 201, r.text
+        me = requests.get(url(stack, "/api/v1/users/me"), headers=headers, timeout=5).json()
+        task = {
+            "title": titles[name],
+            "project": key,
+            "assignee": me["id"],
+            "due_date": "2020-01-01T00:00:00Z",
+        }
+        r = requests.post(url(stack, "/api/v1/tasks"), json=task, headers=headers, timeout=5)
+        assert r.status_code == 201 and r.json()["key"] == f"{key}-1", r.text
+
+    for name, headers in people.items():
+        other = titles["projbob" if name == "projalice" else "projalice"]
+        for _ in range(4):  # nginx spreads these over both replicas
+            listed = requests.get(url(stack, "/api/v1/tasks"), headers=headers, timeout=5).text
+            assert titles[name] in listed and other not in listed
+        summary = requests.get(url(stack, "/api/v1/tasks/summary"), headers=headers, timeout=5)
+        mine = requests.get(url(stack, "/api/v1/tasks/mine"), headers=headers, timeout=5).json()
+        assert [t["title"] for t in mine["items"]] == [titles[name]]
+        assert summary.json()["overdue"] == 1  # only their own overdue task
+
+    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
+    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
+    admin = {"Authorization": f"Bearer {token['access_token']}"}
+    r = requests.post(
+        url(stack, "/api/v1/alerts/schedules"), json={"type": "now"}, headers=admin, timeout=5
+    )
+    assert r.status_code == 201, r.text
+    for name, key in (("projalice", "ALI"), ("projbob", "BOB")):
+        other = titles["projbob" if name == "projalice" else "projalice"]
+
+        def letter(name: str = name) -> list:
+            return [m for m in smtp.letters_to(f"{name}@example.com") if titles[name] in text_of(m)]
+
+        wait_until(letter, timeout=30)
+        text = text_of(letter()[0])
+        assert other not in text and f"{key}-1" in text
