@@ -33,6 +33,7 @@ from tasktracker.domain.tasks import Status, Task
 from tasktracker.settings import load_settings
 
 BATCH = 10_000
+PROJECTS = 10  # besides the default project every member belongs to
 
 
 @contextmanager
@@ -70,13 +71,38 @@ def seed(c: Container, members: int, tasks: int) -> None:
             for i, oid in enumerate(user_ids)
         ]
     )
+    # Projects: every member is in the default one and in two of the others; a task's assignee
+    # has left its project for about one task in twenty (the digest drops those).
     rng = random.Random(5)
+    default = c.adapters.projects.by_key(c.settings.default_project_key)
+    assert default is not None
+    project_ids = [default.id] + [str(ObjectId()) for _ in range(PROJECTS)]
+    keys = {pid: f"P{i}" for i, pid in enumerate(project_ids)} | {default.id: default.key}
+    c.adapters.db.projects.insert_many(
+        [
+            {"_id": ObjectId(pid), "key": f"P{i}", "name": f"Project {i}", "description": "",
+             "archived": False, "created_at": now, "updated_at": now, "task_counter": 0}
+            for i, pid in enumerate(project_ids[1:], start=1)
+        ]
+    )  # fmt: skip
+    joined = {str(uid): {default.id, *rng.sample(project_ids[1:], 2)} for uid in user_ids}
+    c.adapters.db.memberships.insert_many(
+        [
+            {"_id": f"{pid}:{uid}", "project_id": pid, "user_id": uid, "role": "member",
+             "joined_at": now}
+            for uid, pids in joined.items()
+            for pid in pids
+        ]
+    )  # fmt: skip
     statuses = [Status.OPEN, Status.IN_PROGRESS, Status.DONE]
     for start in range(0, tasks, BATCH):
         docs = []
         for _ in range(start, min(start + BATCH, tasks)):
             oid = ObjectId()
             due = now + timedelta(hours=rng.randint(-240, 720)) if rng.random() < 0.8 else None
+            assignee = str(rng.choice(user_ids))
+            mine = sorted(joined[assignee])
+            project = rng.choice(project_ids) if rng.random() < 0.05 else rng.choice(mine)
             task = Task(
                 id=str(oid),
                 title=f"task {oid}",
@@ -84,8 +110,10 @@ def seed(c: Container, members: int, tasks: int) -> None:
                 created_at=now,
                 updated_at=now,
                 status=rng.choice(statuses),
-                assignee=str(rng.choice(user_ids)),
+                assignee=assignee,
                 due_date=due,
+                project_id=project,
+                key=f"{keys[project]}-{start + len(docs) + 1}",
             )
             docs.append({"_id": oid, **task_to_doc(task)})
         c.adapters.db.tasks.insert_many(docs, ordered=False)

@@ -42,8 +42,14 @@ def _field(payload: dict[str, Any], name: str) -> str:
     return value
 
 
+def _text(task: dict[str, Any], name: str) -> str:
+    value = task.get(name)
+    return value if isinstance(value, str) else ""
+
+
 def digest_task(task: dict[str, Any]) -> dict[str, Any]:
-    """One digest line: the due date shown as `YYYY-MM-DD HH:MM UTC`."""
+    """One digest line: the due date shown as `YYYY-MM-DD HH:MM UTC`. A payload from before
+    projects has no key or project fields: they read as empty."""
     due = task.get("due_date")
     if isinstance(due, str):
         try:
@@ -51,12 +57,39 @@ def digest_task(task: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             raise LetterError("a task in the payload has a malformed due_date") from None
     return {
+        "key": _text(task, "key"),
         "title": str(task.get("title", "")),
         "status": str(task.get("status", "")),
         "due_date": due,
         "overdue": bool(task.get("overdue")),
         "due_soon": bool(task.get("due_soon")),
+        "project_key": _text(task, "project_key"),
+        "project_name": _text(task, "project_name"),
     }
+
+
+def project_heading(key: str, name: str) -> str:
+    """`OPS — Operations`; the key alone without a name, the name alone without a key."""
+    return " — ".join(part for part in (key, name) if part)
+
+
+def digest_projects(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The digest's lines grouped by project, each project where its first (most urgent) task
+    is, its tasks in digest order. Tasks without project fields (a payload from before
+    projects) form one unnamed group; it has a heading only beside named ones."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for task in tasks:
+        groups.setdefault((task["project_key"], task["project_name"]), []).append(task)
+    several = len(groups) > 1
+    return [
+        {
+            "key": key,
+            "name": name,
+            "heading": project_heading(key, name) or ("Other tasks" if several else ""),
+            "tasks": members,
+        }
+        for (key, name), members in groups.items()
+    ]
 
 
 class LetterWriter:
@@ -97,10 +130,12 @@ class LetterWriter:
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             raise LetterError("the event payload has no 'tasks' list")
         counts = p.get("counts") if isinstance(p.get("counts"), dict) else {}
+        lines = [digest_task(t) for t in tasks]
         context = {
             "username": _field(p, "username"),
             "email": _field(p, "email"),
-            "tasks": [digest_task(t) for t in tasks],
+            "tasks": lines,
+            "projects": digest_projects(lines),
             "total": int(counts.get("total", len(tasks))),
             "overdue": int(counts.get("overdue", sum(bool(t.get("overdue")) for t in tasks))),
             "due_soon": int(counts.get("due_soon", 0)),

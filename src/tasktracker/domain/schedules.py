@@ -7,11 +7,14 @@ a takeover or a retry is recognised and dropped; each member's event id derives 
 
 from __future__ import annotations
 
+import heapq
 import re
 import uuid
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -186,6 +189,10 @@ def alert_event_id(run_id: str, user_id: str) -> str:
 # --- digests -----------------------------------------------------------------------------------
 
 
+# The due date that stands in for "none" in a digest sort key (undated tasks sort last anyway).
+NO_DUE_DATE = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class DigestTask:
     id: str
@@ -195,16 +202,32 @@ class DigestTask:
     due_date: datetime | None
     overdue: bool
     due_soon: bool
+    key: str = ""  # "OPS-42"
+    project_id: str = ""
+    project_key: str = ""
+    project_name: str = ""
+    # Breaks ties between equal due dates (the task's creation sort key); not in the payload.
+    created_key: str = field(default="", compare=False, repr=False)
+
+    @property
+    def sort_key(self) -> tuple[bool, datetime, str]:
+        """Digest order: by due date (overdue and due-soon tasks come first by nature), then
+        age; undated tasks last."""
+        return (self.due_date is None, self.due_date or NO_DUE_DATE, self.created_key)
 
     def to_payload(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "key": self.key,
             "title": self.title,
             "status": self.status,
             "priority": self.priority,
             "due_date": self.due_date.isoformat() if self.due_date else None,
             "overdue": self.overdue,
             "due_soon": self.due_soon,
+            "project_id": self.project_id,
+            "project_key": self.project_key,
+            "project_name": self.project_name,
         }
 
 
@@ -231,3 +254,62 @@ class MemberDigest:
             "tasks": [t.to_payload() for t in self.tasks],
             "more": max(self.total - len(self.tasks), 0),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DigestGroup:
+    """Part of one member's pending tasks: those of one project, dated or undated (a row of
+    the digest aggregation). Counts cover every task of the part; `tasks` holds its first
+    `cap` in digest order, which is enough to list the first `cap` of any merge of parts."""
+
+    user_id: str
+    project_id: str
+    total: int
+    overdue: int
+    due_soon: int
+    tasks: list[DigestTask] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """An active member a digest may be mailed to."""
+
+    username: str
+    email: str
+
+
+def merge_digests(
+    groups: Iterable[DigestGroup],
+    recipients: Mapping[str, Recipient],
+    memberships: Collection[tuple[str, str]],
+    cap: int,
+) -> list[MemberDigest]:
+    """One digest per active member (in user id order) from the parts of their pending tasks.
+
+    A part of a project the member does not belong to (`memberships` holds the (project id,
+    user id) pairs that exist) is dropped whole: its tasks are neither listed nor counted. So
+    is every part of a member who is not among `recipients` (unknown or inactive). The rest
+    are summed, and their tasks merged in digest order and cut at `cap`."""
+    parts: dict[str, list[DigestGroup]] = {}
+    for group in groups:
+        if group.user_id in recipients and (group.project_id, group.user_id) in memberships:
+            parts.setdefault(group.user_id, []).append(group)
+    digests = []
+    for user_id in sorted(parts):
+        mine = parts[user_id]
+        tasks = heapq.nsmallest(
+            max(cap, 0), (t for g in mine for t in g.tasks), key=attrgetter("sort_key")
+        )
+        recipient = recipients[user_id]
+        digests.append(
+            MemberDigest(
+                user_id=user_id,
+                username=recipient.username,
+                email=recipient.email,
+                total=sum(g.total for g in mine),
+                overdue=sum(g.overdue for g in mine),
+                due_soon=sum(g.due_soon for g in mine),
+                tasks=tasks,
+            )
+        )
+    return digests

@@ -1,22 +1,29 @@
-"""Alert collections: schedules, the runs that fired, the scheduler lease, and the one
-aggregation that gathers every member's pending tasks."""
+"""Alert collections: schedules, the runs that fired, the scheduler lease, and the digest read
+(one aggregation over the pending tasks, then a look-up each of memberships, users, projects)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from tasktracker.adapters.mongo.ids import object_id_or_none
+from tasktracker.adapters.mongo.projects import membership_id
 from tasktracker.domain.schedules import (
     AlreadyFired,
+    DigestGroup,
     DigestTask,
     MemberDigest,
+    Recipient,
     Schedule,
     ScheduleKind,
+    merge_digests,
 )
 from tasktracker.domain.tasks import Status
 
@@ -24,6 +31,8 @@ SCHEDULE_INDEXES = [IndexModel([("created_at", ASCENDING)], name="created")]
 RUN_INDEXES = [IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="expire")]
 PENDING_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
 PENDING_INDEX = "status_due"
+# How many ids one `$in` lookup of the digest carries.
+IN_BATCH = 1000
 
 
 def schedule_to_doc(s: Schedule) -> dict[str, Any]:
@@ -155,13 +164,13 @@ class LeaseRepository:
 
 
 def pending_digest_pipeline(now: datetime, soon_until: datetime, cap: int) -> list[dict]:
-    """Open and in-progress tasks grouped by assignee, joined with active users.
+    """Open and in-progress tasks grouped by (assignee, project, dated or not).
 
-    Due-date order is digest order (overdue, then due soon, then later), except that undated
-    tasks must come last: the first $group splits each member's tasks into dated and undated,
-    keeping counts and the first `cap` of each by due date then age ($topN: bounded memory
-    per member); the second merges the two, dated first. Expressions run in accumulators only,
-    never once per task in a stage of their own."""
+    Each group keeps its counts and its first `cap` tasks by due date then age ($topN:
+    bounded memory per group); expressions run in accumulators only, never once per task in a
+    stage of their own. Which groups a member may see (their memberships), who is active, and
+    the merge into one digest per member happen in `PendingTaskDigests.digests`: a handful of
+    `_id` lookups over the groups rather than one join per task."""
     dated = {"$gt": ["$due_date", None]}
     before = {
         name: {"$sum": {"$cond": [{"$lt": ["$due_date", when]}, 1, 0]}}
@@ -169,18 +178,18 @@ def pending_digest_pipeline(now: datetime, soon_until: datetime, cap: int) -> li
     }
     task = {
         "id": "$_id",
+        "key": "$key",
         "title": "$title",
         "status": "$status",
         "priority": "$priority",
         "due_date": "$due_date",
+        "created_key": "$sk_created",
     }
-    first_part = {"$arrayElemAt": ["$parts", 0]}
-    second_part = {"$ifNull": [{"$arrayElemAt": ["$parts", 1]}, []]}
     return [
         {"$match": {"status": {"$in": PENDING_STATUSES}}},
         {
             "$group": {
-                "_id": {"a": "$assignee", "dated": dated},
+                "_id": {"a": "$assignee", "p": "$project_id", "dated": dated},
                 "total": {"$sum": 1},
                 **before,
                 "tasks": {
@@ -188,83 +197,116 @@ def pending_digest_pipeline(now: datetime, soon_until: datetime, cap: int) -> li
                 },
             }
         },
-        {"$sort": {"_id.a": 1, "_id.dated": -1}},
-        {
-            "$group": {
-                "_id": "$_id.a",
-                "total": {"$sum": "$total"},
-                "overdue": {"$sum": {"$cond": ["$_id.dated", "$before_now", 0]}},
-                "due_soon": {
-                    "$sum": {
-                        "$cond": ["$_id.dated", {"$subtract": ["$before_soon", "$before_now"]}, 0]
-                    }
-                },
-                "parts": {"$push": "$tasks"},
-            }
-        },
-        {
-            "$addFields": {
-                "tasks": {"$slice": [{"$concatArrays": [first_part, second_part]}, cap]},
-                "user_oid": {
-                    "$convert": {"input": "$_id", "to": "objectId", "onError": None, "onNull": None}
-                },
-            }
-        },
-        {
-            "$lookup": {
-                "from": "users",
-                "localField": "user_oid",
-                "foreignField": "_id",
-                "as": "user",
-            }
-        },
-        {"$unwind": "$user"},
-        {"$match": {"user.active": True}},
-        {
-            "$project": {
-                "total": 1,
-                "overdue": 1,
-                "due_soon": 1,
-                "tasks": 1,
-                "username": "$user.username",
-                "email": "$user.email",
-            }
-        },
-        {"$sort": {"_id": 1}},
     ]
 
 
-def digest_from_doc(doc: dict[str, Any], now: datetime, soon_until: datetime) -> MemberDigest:
-    tasks = [
-        DigestTask(
-            id=str(t["id"]),
-            title=t["title"],
-            status=t["status"],
-            priority=t.get("priority") or "medium",
-            due_date=(due := t.get("due_date")),
-            overdue=due is not None and due < now,
-            due_soon=due is not None and now <= due < soon_until,
-        )
-        for t in doc["tasks"]
-    ]
-    return MemberDigest(
-        user_id=doc["_id"],
-        username=doc["username"],
-        email=doc["email"],
-        total=doc["total"],
-        overdue=doc["overdue"],
-        due_soon=doc["due_soon"],
-        tasks=tasks,
+def digest_task_from_doc(
+    t: dict[str, Any], project: dict[str, Any] | None, now: datetime, soon_until: datetime
+) -> DigestTask:
+    key = t.get("key") or ""
+    return DigestTask(
+        id=str(t["id"]),
+        title=t["title"],
+        status=t["status"],
+        priority=t.get("priority") or "medium",
+        due_date=(due := t.get("due_date")),
+        overdue=due is not None and due < now,
+        due_soon=due is not None and now <= due < soon_until,
+        key=key,
+        project_id=str(project["_id"]) if project else "",
+        # A project deleted meanwhile: its key as the task's key still shows it.
+        project_key=project["key"] if project else key.rpartition("-")[0],
+        project_name=project.get("name", "") if project else "",
+        created_key=t.get("created_key") or "",
     )
+
+
+def digest_group_from_doc(
+    doc: dict[str, Any], project: dict[str, Any] | None, now: datetime, soon_until: datetime
+) -> DigestGroup:
+    dated = doc["_id"]["dated"]
+    return DigestGroup(
+        user_id=doc["_id"]["a"],
+        project_id=doc["_id"]["p"],
+        total=doc["total"],
+        overdue=doc["before_now"] if dated else 0,
+        due_soon=doc["before_soon"] - doc["before_now"] if dated else 0,
+        tasks=[digest_task_from_doc(t, project, now, soon_until) for t in doc["tasks"]],
+    )
+
+
+def _ids(values: Iterable[str]) -> list[ObjectId]:
+    return [oid for v in values if (oid := object_id_or_none(v)) is not None]
+
+
+def _batches(values: Iterable[Any], size: int = IN_BATCH) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class PendingTaskDigests:
     def __init__(self, db: Database) -> None:
         self._tasks = db.tasks
+        self._memberships = db.memberships
+        self._users = db.users
+        self._projects = db.projects
 
     def digests(self, now: datetime, soon_until: datetime, cap: int) -> list[MemberDigest]:
-        """Every active member with pending tasks, in one aggregation read through the
-        `status_due` index (status is its prefix)."""
+        """Every active member with pending tasks in projects they belong to.
+
+        One aggregation read through the `status_due` index (status is its prefix) groups the
+        pending tasks by (assignee, project, dated); then one `_id $in` read each (in batches)
+        finds which of those (project, assignee) memberships exist, which assignees are active
+        and what the projects are called; `merge_digests` drops the groups of projects a
+        member left and merges the rest."""
         pipeline = pending_digest_pipeline(now, soon_until, cap)
         cursor = self._tasks.aggregate(pipeline, hint=PENDING_INDEX, allowDiskUse=True)
-        return [digest_from_doc(doc, now, soon_until) for doc in cursor]
+        rows = [
+            doc
+            for doc in cursor
+            if isinstance(doc["_id"].get("a"), str) and isinstance(doc["_id"].get("p"), str)
+        ]
+        pairs = {(doc["_id"]["p"], doc["_id"]["a"]) for doc in rows}
+        memberships = self._existing_memberships(pairs)
+        rows = [doc for doc in rows if (doc["_id"]["p"], doc["_id"]["a"]) in memberships]
+        recipients = self._active_recipients({doc["_id"]["a"] for doc in rows})
+        projects = self._projects_by_id({doc["_id"]["p"] for doc in rows})
+        groups = [
+            digest_group_from_doc(doc, projects.get(doc["_id"]["p"]), now, soon_until)
+            for doc in rows
+        ]
+        return merge_digests(groups, recipients, memberships, cap)
+
+    def _existing_memberships(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for batch in _batches(sorted(pairs)):
+            by_id = {
+                membership_id(project_id, user_id): (project_id, user_id)
+                for project_id, user_id in batch
+            }
+            docs = self._memberships.find({"_id": {"$in": list(by_id)}}, {"_id": 1})
+            found.update(by_id[d["_id"]] for d in docs)
+        return found
+
+    def _active_recipients(self, user_ids: set[str]) -> dict[str, Recipient]:
+        recipients: dict[str, Recipient] = {}
+        for batch in _batches(_ids(sorted(user_ids))):
+            docs = self._users.find(
+                {"_id": {"$in": batch}, "active": True}, {"username": 1, "email": 1}
+            )
+            for d in docs:
+                recipients[str(d["_id"])] = Recipient(d["username"], d["email"])
+        return recipients
+
+    def _projects_by_id(self, project_ids: set[str]) -> dict[str, dict[str, Any]]:
+        projects: dict[str, dict[str, Any]] = {}
+        for batch in _batches(_ids(sorted(project_ids))):
+            for d in self._projects.find({"_id": {"$in": batch}}, {"key": 1, "name": 1}):
+                projects[str(d["_id"])] = d
+        return projects
