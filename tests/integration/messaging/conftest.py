@@ -14,7 +14,9 @@ from kombu import Connection
 from tasktracker.adapters.broker import topology
 from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container
+from tasktracker.scheduler.runner import AlertScheduler
 from tasktracker.settings import Settings
+from tests.support.alerts import LEASE, POLL
 from tests.support.proxy import TcpProxy
 from tests.support.services import RABBIT_HOST, RABBIT_PORT, amqp_url
 from tests.support.smtp import SmtpServer
@@ -100,3 +102,31 @@ def relay(container: Container) -> Iterator[Background]:
     background = Background(container, agent=False).start()
     yield background
     background.stop()
+
+
+@pytest.fixture
+def scheduler_settings(settings: Settings, direct_amqp_url: str, tmp_path: Path) -> Settings:
+    """A scheduler's settings: the API's database, RabbitMQ directly, a short lease, and no
+    built-in daily digest (the tests create what they fire)."""
+    return settings.model_copy(
+        update={
+            "amqp_url": direct_amqp_url,
+            "data_dir": tmp_path / "scheduler",
+            "scheduler_lease": LEASE,
+            "scheduler_poll_interval": POLL,
+            "alert_digest_time": "",
+        }
+    )
+
+
+@pytest.fixture
+def scheduler(
+    scheduler_settings: Settings,
+    make_container: Callable[[Settings], Container],
+    container: Container,
+) -> Iterator[AlertScheduler]:
+    """The scheduler as a thread (as in `tasktracker run`), with its own container."""
+    runner = AlertScheduler(make_container(scheduler_settings)).start_thread()
+    assert runner.active.wait(10), "the scheduler did not become active"
+    yield runner
+    runner.stop()

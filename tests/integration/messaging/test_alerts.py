@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,48 +13,24 @@ import pytest
 
 from tasktracker.bootstrap import Container
 from tasktracker.deploy.processes import stop_process
-from tasktracker.domain.events import EventType
-from tasktracker.scheduler.runner import LEASE_NAME, AlertScheduler
+from tasktracker.scheduler.runner import LEASE_NAME
 from tasktracker.settings import Settings
+from tests.support.alerts import (
+    ALERTS,
+    DIGEST_SUBJECT,
+    LEASE,
+    POLL,
+    SCHEDULES,
+    create_schedule,
+    digests_to,
+    wait_for_run,
+    wait_until_delivered,
+)
 from tests.support.api import Account, Api, raw
 from tests.support.settings import process_env
 from tests.support.smtp import html_of, text_of
 from tests.support.times import iso
 from tests.support.waiting import wait_until
-
-SCHEDULES = "/api/v1/alerts/schedules"
-DIGEST_SUBJECT = "Your open TaskTracker tasks"
-ALERTS = str(EventType.ALERTS_PENDING_TASKS)
-LEASE = 2.0
-POLL = 0.2
-
-
-@pytest.fixture
-def scheduler_settings(settings: Settings, direct_amqp_url: str, tmp_path: Path) -> Settings:
-    """A scheduler's settings: the API's database, RabbitMQ directly, a short lease, and no
-    built-in daily digest (the tests create what they fire)."""
-    return settings.model_copy(
-        update={
-            "amqp_url": direct_amqp_url,
-            "data_dir": tmp_path / "scheduler",
-            "scheduler_lease": LEASE,
-            "scheduler_poll_interval": POLL,
-            "alert_digest_time": "",
-        }
-    )
-
-
-@pytest.fixture
-def scheduler(
-    scheduler_settings: Settings,
-    make_container: Callable[[Settings], Container],
-    container: Container,
-) -> Iterator[AlertScheduler]:
-    """The scheduler as a thread (as in `tasktracker run`), with its own container."""
-    runner = AlertScheduler(make_container(scheduler_settings)).start_thread()
-    assert runner.active.wait(10), "the scheduler did not become active"
-    yield runner
-    runner.stop()
 
 
 class SchedulerProcess:
@@ -126,10 +101,6 @@ def lease_holder_pid(container: Container) -> int | None:
     return int(doc["owner"].split(":")[1])
 
 
-def digests_to(smtp, address: str) -> list:
-    return [m for m in smtp.letters_to(address) if m["Subject"] == DIGEST_SUBJECT]
-
-
 def all_digests(smtp) -> list:
     return [m for m in smtp.collector.messages if m["Subject"] == DIGEST_SUBJECT]
 
@@ -152,23 +123,6 @@ def team(api: Api) -> tuple[Account, Account, Account, Account]:
     r = api.client.patch(f"/api/v1/users/{carol.id}", json={"active": False}, headers=boss.headers)
     assert r.status_code == 200
     return boss, alice, bob, carol
-
-
-def create_schedule(api: Api, admin: Account, body: dict) -> str:
-    r = api.client.post(SCHEDULES, json=body, headers=admin.headers)
-    assert r.status_code == 201, r.get_json()
-    return r.get_json()["id"]
-
-
-def wait_for_run(container: Container, schedule_id: str, timeout: float = 20.0) -> dict:
-    return wait_until(
-        lambda: container.adapters.db.alert_runs.find_one({"schedule_id": schedule_id}), timeout
-    )
-
-
-def wait_until_delivered(container: Container, run: dict, timeout: float = 20.0) -> None:
-    """Every event of the run has become a letter: nothing more can arrive for it."""
-    wait_until(lambda: container.adapters.deliveries.sent_count(ALERTS) >= run["members"], timeout)
 
 
 def test_now_mails_one_digest_to_each_member_with_pending_tasks(

@@ -8,8 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tasktracker.domain.events import Event, EventType
-from tests.integration.messaging import test_alerts
-from tests.integration.messaging.test_alerts import (
+from tests.support.alerts import (
     DIGEST_SUBJECT,
     create_schedule,
     digests_to,
@@ -21,18 +20,7 @@ from tests.support.smtp import html_of, text_of
 from tests.support.times import iso
 from tests.support.waiting import wait_until
 
-# The scheduler thread of test_alerts (its own container, a short lease, no built-in digest).
-scheduler_settings = test_alerts.scheduler_settings
-scheduler = test_alerts.scheduler
-
 PROJECTS = "/api/v1/projects"
-
-
-def put_member(api: Api, owner: Account, project: str, user: Account, role: str) -> None:
-    r = api.client.put(
-        f"{PROJECTS}/{project}/members/{user.id}", json={"role": role}, headers=owner.headers
-    )
-    assert r.status_code in (200, 201), r.get_json()
 
 
 def remove_member(api: Api, owner: Account, project: str, user: Account) -> None:
@@ -58,8 +46,8 @@ def test_each_letter_lists_only_the_members_projects_grouped_by_project(
     alice, bob = api.member("alice"), api.member("bob")
     api.create_project(alice, "OPS", "Operations")  # alice owns OPS, bob owns WEB
     api.create_project(bob, "WEB", "Website")
-    put_member(api, alice, "OPS", bob, "member")
-    put_member(api, bob, "WEB", alice, "member")
+    api.set_role(alice, "OPS", bob, "member")
+    api.set_role(bob, "WEB", alice, "member")
     now = datetime.now(UTC)
     overdue_at, soon_at = now - timedelta(days=1), now + timedelta(hours=5)
     overdue, soon = iso(overdue_at), iso(soon_at)
@@ -110,7 +98,7 @@ def test_a_member_removed_from_their_only_project_gets_no_letter(
     boss = api.admin("boss")
     alice, bob = api.member("alice"), api.member("bob")
     api.create_project(alice, "OPS", "Operations")
-    put_member(api, alice, "OPS", bob, "member")
+    api.set_role(alice, "OPS", bob, "member")
     task(api, alice, "rotate the keys", "OPS", bob)
     task(api, alice, "patch the servers", "OPS", alice)
     remove_member(api, alice, "OPS", bob)
