@@ -94,6 +94,17 @@ def signup_and_login(base: str, username: str, **headers: str) -> dict[str, str]
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+def fire_digest_now(stack: Stack) -> None:
+    """As the stack's admin, schedule a digest run right now."""
+    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
+    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
+    admin = {"Authorization": f"Bearer {token['access_token']}"}
+    r = requests.post(
+        url(stack, "/api/v1/alerts/schedules"), json={"type": "now"}, headers=admin, timeout=5
+    )
+    assert r.status_code == 201, r.text
+
+
 def test_a_now_alert_through_nginx_reaches_the_stack_scheduler_and_mails_a_digest(stack, smtp):
     assert "scheduler" in stack.running()
     member = signup_and_login(stack.options.url, "stackdigest")
@@ -103,14 +114,7 @@ def test_a_now_alert_through_nginx_reaches_the_stack_scheduler_and_mails_a_diges
         requests.post(url(stack, "/api/v1/tasks"), json=task, headers=member, timeout=5).status_code
         == 201
     )
-    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
-    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
-    admin = {"Authorization": f"Bearer {token['access_token']}"}
-
-    r = requests.post(
-        url(stack, "/api/v1/alerts/schedules"), json={"type": "now"}, headers=admin, timeout=5
-    )
-    assert r.status_code == 201, r.text
+    fire_digest_now(stack)
 
     def digests() -> list:
         letters = smtp.letters_to("stackdigest@example.com")
@@ -273,13 +277,7 @@ def test_two_projects_two_users_each_sees_only_their_own_work(stack, smtp):
         assert [t["title"] for t in mine["items"]] == [titles[name]]
         assert summary.json()["overdue"] == 1  # only their own overdue task
 
-    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
-    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
-    admin = {"Authorization": f"Bearer {token['access_token']}"}
-    r = requests.post(
-        url(stack, "/api/v1/alerts/schedules"), json={"type": "now"}, headers=admin, timeout=5
-    )
-    assert r.status_code == 201, r.text
+    fire_digest_now(stack)
     for name, key in (("projalice", "ALI"), ("projbob", "BOB")):
         other = titles["projbob" if name == "projalice" else "projalice"]
 
