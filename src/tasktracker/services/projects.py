@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from tasktracker.domain.errors import ConcurrentChange, Conflict, Forbidden, NotFound
 from tasktracker.domain.events import Event, EventType
 from tasktracker.domain.projects import (
-    TASK_KEY_PATTERN,
+    PROJECT_KEY_PATTERN,
     Action,
     Actor,
     Membership,
@@ -54,13 +54,9 @@ class ProjectPolicy:
 def find_project(projects: ProjectRepository, ref: str) -> Project | None:
     """A project by key (`OPS`, any case) or by id."""
     key = ref.strip().upper()
-    if validate_key_shape(key):
+    if PROJECT_KEY_PATTERN.fullmatch(key):
         return projects.by_key(key)
     return projects.get(ref)
-
-
-def validate_key_shape(key: str) -> bool:
-    return TASK_KEY_PATTERN.fullmatch(f"{key}-1") is not None
 
 
 def visible_project(actor: Actor, projects: ProjectRepository, ref: str) -> Project:
