@@ -182,8 +182,18 @@ def require(
         raise Forbidden(
             f"{action.value.replace('_', ' ')} in {project.key} needs the {needed} role"
         )
-    if project.archived and action in WRITES:
-        raise Conflict(f"project {project.key} is archived (read-only); unarchive it first")
+    if action in WRITES:
+        require_writable(project)
+
+
+def require_writable(project: Project) -> None:
+    """An archived project is read-only (409) until it is unarchived."""
+    if project.archived:
+        raise archived_conflict(project.key)
+
+
+def archived_conflict(key: str) -> Conflict:
+    return Conflict(f"project {key} is archived (read-only); unarchive it first")
 
 
 def validate_project_key(key: str) -> str:

@@ -22,6 +22,7 @@ from tasktracker.domain.projects import (
     ProjectView,
     ensure_owner_remains,
     require,
+    require_writable,
     validate_project_key,
 )
 from tasktracker.domain.queries import Page
@@ -270,8 +271,7 @@ class ProjectService:
         project = visible_project(actor, self._projects, ref)
         if user_id == actor.id and actor.role_in(project.id) is not None:
             require(actor, Action.READ, project)
-            if project.archived:
-                raise Conflict(f"project {project.key} is archived (read-only); unarchive it first")
+            require_writable(project)
         else:
             require(actor, Action.MANAGE, project)
 

@@ -20,6 +20,7 @@ from tasktracker.domain.projects import (
     Actor,
     Project,
     ProjectRole,
+    archived_conflict,
     require,
     task_key,
 )
@@ -179,8 +180,8 @@ class TaskService:
 
     def _take_number(self, project: Project) -> int:
         number = self._projects.next_task_number(project.id)
-        if number is None:
-            raise Conflict(f"project {project.key} is archived (read-only); unarchive it first")
+        if number is None:  # archived since it was read
+            raise archived_conflict(project.key)
         return number
 
     def _require_assignable(self, project: Project, assignee: str | None) -> None:
