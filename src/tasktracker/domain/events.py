@@ -20,6 +20,7 @@ class EventType(StrEnum):
     TASK_ASSIGNED = "task.assigned"
     TASK_STATUS_CHANGED = "task.status_changed"
     ALERTS_PENDING_TASKS = "alerts.pending_tasks"
+    COMMENT_CREATED = "comment.created"
     PROJECT_CREATED = "project.created"
     PROJECT_MEMBER_ADDED = "project.member_added"
     PROJECT_MEMBER_REMOVED = "project.member_removed"

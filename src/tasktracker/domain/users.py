@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from tasktracker.domain.errors import Conflict, Forbidden, InvalidInput
+from tasktracker.domain.notifications import NotificationPreferences
 
 
 class Role(StrEnum):
@@ -25,6 +26,7 @@ class User:
     active: bool
     created_at: datetime
     updated_at: datetime
+    notifications: NotificationPreferences = field(default_factory=NotificationPreferences)
 
     @property
     def is_admin(self) -> bool:

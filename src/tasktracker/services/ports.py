@@ -10,7 +10,10 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from tasktracker.domain.activity import ActivityEntry
+from tasktracker.domain.comments import Comment
 from tasktracker.domain.events import Event
+from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.projects import Membership, Project, ProjectRole
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.schedules import MemberDigest, Schedule
@@ -44,6 +47,9 @@ class UserRepository(Protocol):
         self, user_id: str, role: Role, active: bool, now: datetime
     ) -> None: ...
     def count_active_admins(self, *, excluding: str | None = None) -> int: ...
+    def set_notifications(
+        self, user_id: str, preferences: NotificationPreferences, now: datetime
+    ) -> None: ...
 
     def page(self, *, after: str | None, limit: int) -> list[User]:
         """Users in id order after the id `after`; InvalidInput for a malformed `after`."""
@@ -111,6 +117,72 @@ class MembershipRepository(Protocol):
     def count_role(self, project_id: str, role: ProjectRole) -> int: ...
     def user_ids(self, project_id: str) -> list[str]: ...
     def remove_project(self, project_id: str) -> int: ...
+
+
+class CommentRepository(Protocol):
+    def add(self, comment: Comment) -> Comment:
+        """Insert a comment, giving it its id."""
+        ...
+
+    def get(self, comment_id: str) -> Comment | None: ...
+
+    def replace_if_version(self, comment: Comment, expected_version: int) -> bool:
+        """Store `comment` only if it is still at `expected_version` (optimistic lock)."""
+        ...
+
+    def page(self, task_id: str, *, cursor: str | None, limit: int) -> Page[Comment]:
+        """A task's comments (tombstones included), oldest first; InvalidInput for a bad
+        cursor."""
+        ...
+
+    def move_task(self, task_id: str, project_id: str) -> None:
+        """The task moved: its comments belong to `project_id` now."""
+        ...
+
+    def delete_for_task(self, task_id: str) -> int: ...
+    def delete_in_project(self, project_id: str) -> int: ...
+
+
+class ActivityRepository(Protocol):
+    def add(self, *entries: ActivityEntry) -> None:
+        """Insert entries, giving each its id."""
+        ...
+
+    def page(
+        self,
+        *,
+        task_id: str | None = None,
+        project_id: str | None = None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[ActivityEntry]:
+        """The entries of one task or one project, newest first; InvalidInput for a bad
+        cursor."""
+        ...
+
+    def delete_in_project(self, project_id: str) -> int: ...
+
+
+class WatcherRepository(Protocol):
+    """Who chose to watch a task or not (user id -> watching); see
+    domain/notifications.effective_watchers for who watches without choosing."""
+
+    def choose(
+        self, task_id: str, project_id: str, user_id: str, watching: bool, now: datetime
+    ) -> None:
+        """Record a choice, replacing an earlier one."""
+        ...
+
+    def add_if_new(
+        self, task_id: str, project_id: str, user_ids: Iterable[str], now: datetime
+    ) -> None:
+        """Make these users watchers unless they chose before (a choice not to watch stays)."""
+        ...
+
+    def choices(self, task_id: str) -> dict[str, bool]: ...
+    def move_task(self, task_id: str, project_id: str) -> None: ...
+    def delete_for_task(self, task_id: str) -> int: ...
+    def delete_in_project(self, project_id: str) -> int: ...
 
 
 class TaskReads(Protocol):
@@ -212,6 +284,9 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     projects: ProjectRepository
     memberships: MembershipRepository
+    comments: CommentRepository
+    activity: ActivityRepository
+    watchers: WatcherRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
@@ -288,6 +363,9 @@ class ServicePorts(Protocol):
     task_reads: TaskReads
     projects: ProjectRepository
     memberships: MembershipRepository
+    comments: CommentRepository
+    activity: ActivityRepository
+    watchers: WatcherRepository
     sessions: SessionRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
