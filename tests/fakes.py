@@ -22,9 +22,16 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from tasktracker.adapters.mongo.activity import NEWEST_FIRST as ACTIVITY_NEWEST_FIRST
+from tasktracker.adapters.mongo.activity import feed_scope
+from tasktracker.adapters.mongo.comments import OLDEST_FIRST as COMMENTS_OLDEST_FIRST
+from tasktracker.adapters.mongo.cursors import TimeOrder
 from tasktracker.bootstrap import build_services
+from tasktracker.domain.activity import ActivityEntry, FieldChange
+from tasktracker.domain.comments import Comment
 from tasktracker.domain.errors import Conflict, InvalidInput
 from tasktracker.domain.events import Event
+from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.projects import Actor, Membership, Project, ProjectRole
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
@@ -136,6 +143,12 @@ class FakeUserRepository:
     def set_role_and_active(self, user_id: str, role: Role, active: bool, now: datetime) -> None:
         if user := self._users.get(user_id):
             user.role, user.active, user.updated_at = role, active, now
+
+    def set_notifications(
+        self, user_id: str, preferences: NotificationPreferences, now: datetime
+    ) -> None:
+        if user := self._users.get(user_id):
+            user.notifications, user.updated_at = preferences, now
 
     def count_active_admins(self, *, excluding: str | None = None) -> int:
         return sum(
@@ -444,6 +457,185 @@ class FakeMembershipRepository:
         self._members = state
 
 
+def _time_page(items: Iterable[Any], order: TimeOrder, cursor: str | None, limit: int) -> Page:
+    """A page of `items` (each with an `id` and the order's time attribute) in `order`, after
+    `cursor`: the adapters' cursor format, so a cursor is refused here exactly when there."""
+
+    def key(item: Any) -> tuple[datetime, str]:
+        return (getattr(item, order.field), item.id)
+
+    found = sorted(items, key=key, reverse=order.descending)
+    if cursor is not None:
+        at, oid = order.after(cursor)
+        last = (at, str(oid))
+        found = [i for i in found if (key(i) < last if order.descending else key(i) > last)]
+    more = len(found) > limit
+    found = found[:limit]
+    next_cursor = None
+    if more and found:
+        next_cursor = order.cursor({order.field: key(found[-1])[0], "_id": found[-1].id})
+    return Page([copy.deepcopy(i) for i in found], next_cursor)
+
+
+class FakeCommentRepository:
+    """Comments by id; pages oldest first by (created_at, id), as the adapter."""
+
+    def __init__(self) -> None:
+        self._comments: dict[str, Comment] = {}
+        self._new_id = _Ids(0x400000)
+
+    def add(self, comment: Comment) -> Comment:
+        comment.id = self._new_id()
+        self._comments[comment.id] = copy.deepcopy(comment)
+        return comment
+
+    def get(self, comment_id: str) -> Comment | None:
+        comment = self._comments.get(comment_id)
+        return copy.deepcopy(comment) if comment else None
+
+    def replace_if_version(self, comment: Comment, expected_version: int) -> bool:
+        stored = self._comments.get(comment.id)
+        if stored is None or stored.version != expected_version:
+            return False
+        self._comments[comment.id] = copy.deepcopy(comment)
+        return True
+
+    def page(self, task_id: str, *, cursor: str | None, limit: int) -> Page[Comment]:
+        mine = (c for c in self._comments.values() if c.task_id == task_id)
+        return _time_page(mine, COMMENTS_OLDEST_FIRST, cursor, limit)
+
+    def move_task(self, task_id: str, project_id: str) -> None:
+        for comment in self._comments.values():
+            if comment.task_id == task_id:
+                comment.project_id = project_id
+
+    def delete_for_task(self, task_id: str) -> int:
+        return self._delete(lambda c: c.task_id == task_id)
+
+    def delete_in_project(self, project_id: str) -> int:
+        return self._delete(lambda c: c.project_id == project_id)
+
+    def _delete(self, doomed: Callable[[Comment], bool]) -> int:
+        ids = [cid for cid, c in self._comments.items() if doomed(c)]
+        for comment_id in ids:
+            del self._comments[comment_id]
+        return len(ids)
+
+    # test helpers
+    def all(self) -> list[Comment]:
+        return [copy.deepcopy(c) for c in self._comments.values()]
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self._comments)
+
+    def restore(self, state: Any) -> None:
+        self._comments = state
+
+
+class FakeActivityRepository:
+    """Entries in the order added; feeds newest first by (at, id), as the adapter."""
+
+    def __init__(self) -> None:
+        self._entries: list[ActivityEntry] = []
+        self._new_id = _Ids(0x500000)
+
+    def add(self, *entries: ActivityEntry) -> None:
+        for entry in entries:
+            entry.id = self._new_id()
+            self._entries.append(copy.deepcopy(entry))
+
+    def page(
+        self,
+        *,
+        task_id: str | None = None,
+        project_id: str | None = None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[ActivityEntry]:
+        scope = feed_scope(task_id, project_id)
+        mine = (e for e in self._entries if all(getattr(e, k) == v for k, v in scope.items()))
+        return _time_page(mine, ACTIVITY_NEWEST_FIRST, cursor, limit)
+
+    def redact_comment(self, comment_id: str) -> None:
+        for entry in self._entries:
+            if entry.comment_id == comment_id:
+                entry.changes = [FieldChange(c.field, None, None) for c in entry.changes]
+
+    def delete_in_project(self, project_id: str) -> int:
+        kept = [e for e in self._entries if e.project_id != project_id]
+        deleted, self._entries = len(self._entries) - len(kept), kept
+        return deleted
+
+    # test helpers
+    def all(self) -> list[ActivityEntry]:
+        return copy.deepcopy(self._entries)
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self._entries)
+
+    def restore(self, state: Any) -> None:
+        self._entries = state
+
+
+@dataclass(frozen=True)
+class WatchChoice:
+    task_id: str
+    project_id: str
+    user_id: str
+    watching: bool
+    at: datetime
+
+
+class FakeWatcherRepository:
+    """Choices by (task id, user id); `add_if_new` never overrides one, as the adapter's
+    `$setOnInsert`."""
+
+    def __init__(self) -> None:
+        self._choices: dict[tuple[str, str], WatchChoice] = {}
+
+    def choose(
+        self, task_id: str, project_id: str, user_id: str, watching: bool, now: datetime
+    ) -> None:
+        self._choices[(task_id, user_id)] = WatchChoice(task_id, project_id, user_id, watching, now)
+
+    def add_if_new(
+        self, task_id: str, project_id: str, user_ids: Iterable[str], now: datetime
+    ) -> None:
+        for user_id in user_ids:
+            choice = WatchChoice(task_id, project_id, user_id, True, now)
+            self._choices.setdefault((task_id, user_id), choice)
+
+    def choices(self, task_id: str) -> dict[str, bool]:
+        return {c.user_id: c.watching for c in self._choices.values() if c.task_id == task_id}
+
+    def move_task(self, task_id: str, project_id: str) -> None:
+        for key, choice in self._choices.items():
+            if choice.task_id == task_id:
+                self._choices[key] = dataclasses.replace(choice, project_id=project_id)
+
+    def delete_for_task(self, task_id: str) -> int:
+        return self._delete(lambda c: c.task_id == task_id)
+
+    def delete_in_project(self, project_id: str) -> int:
+        return self._delete(lambda c: c.project_id == project_id)
+
+    def _delete(self, doomed: Callable[[WatchChoice], bool]) -> int:
+        keys = [key for key, c in self._choices.items() if doomed(c)]
+        for key in keys:
+            del self._choices[key]
+        return len(keys)
+
+    # test helpers
+    def all(self) -> list[WatchChoice]:
+        return list(self._choices.values())  # WatchChoices are frozen
+
+    def snapshot(self) -> Any:
+        return dict(self._choices)
+
+    def restore(self, state: Any) -> None:
+        self._choices = state
+
+
 class FakeSessionRepository:
     def __init__(self) -> None:
         self._sessions: dict[str, SessionRecord] = {}
@@ -682,11 +874,18 @@ class FakeUnitOfWork:
         schedules: FakeScheduleRepository,
         alert_runs: FakeAlertRunRepository,
         outbox: FakeOutbox,
+        *,
+        comments: FakeCommentRepository | None = None,
+        activity: FakeActivityRepository | None = None,
+        watchers: FakeWatcherRepository | None = None,
     ) -> None:
         self.users = users
         self.tasks = tasks
         self.projects = projects
         self.memberships = memberships
+        self.comments = comments or FakeCommentRepository()
+        self.activity = activity or FakeActivityRepository()
+        self.watchers = watchers or FakeWatcherRepository()
         self.password_resets = password_resets
         self.schedules = schedules
         self.alert_runs = alert_runs
@@ -708,6 +907,9 @@ class FakeUnitOfWork:
             self.tasks,
             self.projects,
             self.memberships,
+            self.comments,
+            self.activity,
+            self.watchers,
             self.password_resets,
             self.schedules,
             self.alert_runs,
@@ -845,6 +1047,9 @@ class Fakes:
     task_reads: FakeTaskReads
     projects: FakeProjectRepository
     memberships: FakeMembershipRepository
+    comments: FakeCommentRepository
+    activity: FakeActivityRepository
+    watchers: FakeWatcherRepository
     sessions: FakeSessionRepository
     password_resets: FakePasswordResetRepository
     schedules: FakeScheduleRepository
@@ -957,6 +1162,11 @@ def build_fake_services(
         FakePasswordResetRepository(),
     )
     projects, memberships = FakeProjectRepository(), FakeMembershipRepository()
+    comments, activity, watchers = (
+        FakeCommentRepository(),
+        FakeActivityRepository(),
+        FakeWatcherRepository(),
+    )
     schedules, runs = FakeScheduleRepository(), FakeAlertRunRepository()
     outbox = FakeOutbox(grace=timedelta(seconds=settings.outbox_relay_grace))
     a = Fakes(
@@ -965,6 +1175,9 @@ def build_fake_services(
         task_reads=FakeTaskReads(tasks),
         projects=projects,
         memberships=memberships,
+        comments=comments,
+        activity=activity,
+        watchers=watchers,
         sessions=FakeSessionRepository(),
         password_resets=resets_repo,
         schedules=schedules,
@@ -972,7 +1185,17 @@ def build_fake_services(
         digests=FakePendingTaskDigests(),
         outbox=outbox,
         uow=FakeUnitOfWork(
-            users, tasks, projects, memberships, resets_repo, schedules, runs, outbox
+            users,
+            tasks,
+            projects,
+            memberships,
+            resets_repo,
+            schedules,
+            runs,
+            outbox,
+            comments=comments,
+            activity=activity,
+            watchers=watchers,
         ),
         publisher=FakePublisher(),
         cache=FakeCache(clock),

@@ -19,12 +19,14 @@ from tasktracker.adapters.broker import Broker, BrokerConfig
 from tasktracker.adapters.cache import InProcessCache, MemcachedCache
 from tasktracker.adapters.embedded_db import EmbeddedMongo
 from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
+from tasktracker.adapters.mongo.activity import ActivityRepository
 from tasktracker.adapters.mongo.alerts import (
     AlertRunRepository,
     LeaseRepository,
     PendingTaskDigests,
     ScheduleRepository,
 )
+from tasktracker.adapters.mongo.comments import CommentRepository
 from tasktracker.adapters.mongo.connection import (
     DatabaseProbe,
     connect,
@@ -42,19 +44,24 @@ from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.adapters.mongo.users import UserRepository
+from tasktracker.adapters.mongo.watchers import WatcherRepository
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.services.accounts import AccountService
+from tasktracker.services.activity import ActivityService
 from tasktracker.services.alerts import AlertService, DigestPolicy
 from tasktracker.services.clock import Clock, utc_now
+from tasktracker.services.comments import CommentService
 from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
 from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
 from tasktracker.services.ports import Cache, EventRecorder, ServicePorts
+from tasktracker.services.preferences import PreferenceService
 from tasktracker.services.projects import DefaultProject, ProjectPolicy, ProjectService
 from tasktracker.services.registry import Services
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
+from tasktracker.services.watchers import WatcherService
 from tasktracker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +91,9 @@ class Adapters:
     task_reads: TaskQueries
     projects: ProjectRepository
     memberships: MembershipRepository
+    comments: CommentRepository
+    activity: ActivityRepository
+    watchers: WatcherRepository
     sessions: SessionRepository
     outbox: OutboxRepository
     deliveries: DeliveryRepository
@@ -173,6 +183,9 @@ def build_adapters(settings: Settings) -> Adapters:
         task_reads=TaskQueries(db),
         projects=ProjectRepository(db),
         memberships=MembershipRepository(db),
+        comments=CommentRepository(db),
+        activity=ActivityRepository(db),
+        watchers=WatcherRepository(db),
         sessions=SessionRepository(db),
         outbox=OutboxRepository(db, grace=outbox_grace(settings)),
         deliveries=DeliveryRepository(db),
@@ -222,6 +235,7 @@ def build_services(
         ProjectPolicy(settings.project_creation, settings.default_project_key),
         clock,
     )
+    tasks = TaskService(a.tasks, a.users, a.projects, a.memberships, default_project, events, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -230,10 +244,12 @@ def build_services(
         ),
         sessions=sessions,
         projects=projects,
-        tasks=TaskService(
-            a.tasks, a.users, a.projects, a.memberships, default_project, events, clock
-        ),
+        tasks=tasks,
         task_queries=TaskQueryService(a.task_reads, a.users, a.projects, clock),
+        comments=CommentService(a.comments, tasks, a.users, a.memberships, events, clock),
+        activity=ActivityService(a.activity, tasks, a.projects),
+        watchers=WatcherService(a.watchers, tasks, a.memberships, a.users, clock),
+        preferences=PreferenceService(a.users, clock),
         password_resets=resets,
         alerts=AlertService(a.schedules, a.alert_runs, a.digests, events, clock, digests),
         health=HealthService(a.database, a.broker, a.cache, a.outbox),

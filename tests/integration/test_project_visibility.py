@@ -26,21 +26,39 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("/api/v1/projects/<project>/members", "GET"): None,
     ("/api/v1/projects/<project>/members/<user_id>", "PUT"): {"role": "owner"},
     ("/api/v1/projects/<project>/members/<user_id>", "DELETE"): None,
+    ("/api/v1/projects/<project>/activity", "GET"): None,
+    ("/api/v1/tasks/<task_id>/comments", "GET"): None,
+    ("/api/v1/tasks/<task_id>/comments", "POST"): {"body": "pwned"},
+    ("/api/v1/comments/<comment_id>", "PATCH"): {"body": "pwned"},
+    ("/api/v1/comments/<comment_id>", "DELETE"): None,
+    ("/api/v1/tasks/<task_id>/activity", "GET"): None,
+    ("/api/v1/tasks/<task_id>/watchers", "GET"): None,
+    ("/api/v1/tasks/<task_id>/watchers/me", "PUT"): None,
+    ("/api/v1/tasks/<task_id>/watchers/me", "DELETE"): None,
 }
-OBJECT_PARAMS = ("<task_id>", "<project>")
+OBJECT_PARAMS = ("<task_id>", "<project>", "<comment_id>")
 
 
 @pytest.fixture
 def victim(api: Api) -> dict[str, Any]:
     """SEC, a project the outsider does not belong to (any more), with a task assigned to the
-    outsider back when they were a member."""
+    outsider back when they were a member, and the owner's comment on it."""
     owner, outsider = api.member("owner"), api.member("outsider")
     project = api.create_project(owner, "SEC", "Secret")
     api.set_role(owner, "SEC", outsider, "member")
     task = api.create_task(owner, project="SEC", title=SECRET, assignee=outsider.id)
+    comment = api.client.post(
+        f"/api/v1/tasks/{task['id']}/comments", json={"body": SECRET}, headers=owner.headers
+    ).get_json()
     r = api.client.delete(f"/api/v1/projects/SEC/members/{outsider.id}", headers=owner.headers)
     assert r.status_code == 204
-    return {"owner": owner, "outsider": outsider, "project": project, "task": task}
+    return {
+        "owner": owner,
+        "outsider": outsider,
+        "project": project,
+        "task": task,
+        "comment": comment,
+    }
 
 
 def object_routes(api: Api) -> list[tuple[str, str]]:
@@ -64,6 +82,7 @@ def test_bola_sweep_every_object_route_answers_404_to_an_outsider(api: Api, vict
     values = {
         "<task_id>": victim["task"][ref],
         "<project>": victim["project"][ref],
+        "<comment_id>": victim["comment"]["id"],
         "<user_id>": owner.id,
     }
     for rule, method in object_routes(api):
@@ -79,6 +98,14 @@ def test_bola_sweep_every_object_route_answers_404_to_an_outsider(api: Api, vict
     assert task.get_json()["title"] == SECRET and task.get_json()["version"] == 1
     project = api.client.get("/api/v1/projects/SEC", headers=owner.headers).get_json()
     assert project["name"] == "Secret" and project["my_role"] == "owner"
+    comments = api.client.get(
+        f"/api/v1/tasks/{victim['task']['id']}/comments", headers=owner.headers
+    ).get_json()["items"]
+    assert [(c["body"], c["version"]) for c in comments] == [(SECRET, 1)]
+    watchers = api.client.get(
+        f"/api/v1/tasks/{victim['task']['id']}/watchers", headers=owner.headers
+    ).get_json()["items"]
+    assert [w["user_id"] for w in watchers] == [owner.id]
 
 
 def visible_text(api: Api, who: Account) -> dict[str, str]:

@@ -186,6 +186,10 @@ def test_an_archived_project_is_read_only_until_unarchived(api: Api, team):
 def test_delete_needs_an_archived_project_and_takes_its_tasks(api: Api, team):
     owner = team["owner"]
     task = api.create_task(team["memb"], project="OPS")
+    r = api.client.post(
+        f"{TASKS}/{task['id']}/comments", json={"body": "hi"}, headers=team["viewer"].headers
+    )
+    assert r.status_code == 201
     assert_problem(api.client.delete(f"{PROJECTS}/OPS", headers=owner.headers), 409)
     api.client.patch(f"{PROJECTS}/OPS", json={"archived": True}, headers=owner.headers)
     assert_problem(api.client.delete(f"{PROJECTS}/OPS", headers=team["maint"].headers), 403)
@@ -197,6 +201,8 @@ def test_delete_needs_an_archived_project_and_takes_its_tasks(api: Api, team):
     db = api.container.adapters.db
     assert db.tasks.count_documents({"project_id": task["project_id"]}) == 0
     assert db.memberships.count_documents({"project_id": task["project_id"]}) == 0
+    for collection in (db.comments, db.watchers, db.activity):
+        assert collection.count_documents({"project_id": task["project_id"]}) == 0
     # the members' sessions no longer carry the project
     keys = [
         p["key"] for p in api.client.get(PROJECTS, headers=team["memb"].headers).get_json()["items"]

@@ -16,6 +16,8 @@ import pytest
 from tasktracker.adapters.broker import Broker
 from tasktracker.adapters.cache import InProcessCache, MemcachedCache
 from tasktracker.adapters.mongo import alerts as mongo_alerts
+from tasktracker.adapters.mongo.activity import ActivityRepository
+from tasktracker.adapters.mongo.comments import CommentRepository
 from tasktracker.adapters.mongo.connection import DatabaseProbe
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
@@ -25,6 +27,7 @@ from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.adapters.mongo.users import UserRepository
+from tasktracker.adapters.mongo.watchers import WatcherRepository
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.bootstrap import Adapters
 from tasktracker.services import ports
@@ -41,6 +44,9 @@ ADAPTERS: list[tuple[type, type]] = [
     (ports.TaskReads, TaskQueries),
     (ports.ProjectRepository, ProjectRepository),
     (ports.MembershipRepository, MembershipRepository),
+    (ports.CommentRepository, CommentRepository),
+    (ports.ActivityRepository, ActivityRepository),
+    (ports.WatcherRepository, WatcherRepository),
     (ports.SessionRepository, SessionRepository),
     (ports.PasswordResetRepository, PasswordResetRepository),
     (ports.ScheduleRepository, mongo_alerts.ScheduleRepository),
@@ -67,6 +73,9 @@ FAKES: list[tuple[type, type]] = [
     (ports.TaskReads, fakes.FakeTaskReads),
     (ports.ProjectRepository, fakes.FakeProjectRepository),
     (ports.MembershipRepository, fakes.FakeMembershipRepository),
+    (ports.CommentRepository, fakes.FakeCommentRepository),
+    (ports.ActivityRepository, fakes.FakeActivityRepository),
+    (ports.WatcherRepository, fakes.FakeWatcherRepository),
     (ports.SessionRepository, fakes.FakeSessionRepository),
     (ports.PasswordResetRepository, fakes.FakePasswordResetRepository),
     (ports.ScheduleRepository, fakes.FakeScheduleRepository),
@@ -281,6 +290,9 @@ class UnitOfWorkWithoutEvents:
     tasks: Any
     projects: Any
     memberships: Any
+    comments: Any
+    activity: Any
+    watchers: Any
     password_resets: Any
     schedules: Any
     alert_runs: Any

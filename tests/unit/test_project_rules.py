@@ -79,6 +79,7 @@ LEAST: dict[Action, tuple[ProjectRole, ProjectRole, ProjectRole]] = {
     Action.UPDATE_TASK: (MAINTAINER, MEMBER, MEMBER),
     Action.DELETE_TASK: (MAINTAINER, MEMBER, MAINTAINER),
     Action.MOVE_TASK: (MAINTAINER, MAINTAINER, MAINTAINER),
+    Action.MODERATE: (MAINTAINER, MAINTAINER, MAINTAINER),
     Action.MANAGE: (OWNER, OWNER, OWNER),
 }
 
@@ -228,7 +229,10 @@ def test_a_change_is_refused_exactly_when_it_removes_the_last_owner(current, new
 
 # --- the rules through the services (property-based) ------------------------------------------
 
-TASK_ACTIONS = ["read", "create", "update", "transition", "delete", "move_out"]
+TASK_ACTIONS = [
+    "read", "create", "update", "transition", "delete", "move_out",
+    "comment", "delete_others_comment", "watch",
+]  # fmt: skip
 RELATIONS = ["reporter", "assignee", "other"]
 
 # The least project role for each action through the services, on a task of someone else / one
@@ -241,6 +245,9 @@ EXPECTED_LEAST: dict[str, dict[str, ProjectRole]] = {
     "transition": {"other": MAINTAINER, "reporter": MEMBER, "assignee": MEMBER},
     "delete": {"other": MAINTAINER, "reporter": MEMBER, "assignee": MAINTAINER},
     "move_out": {"other": MAINTAINER, "reporter": MAINTAINER, "assignee": MAINTAINER},
+    "comment": {"other": VIEWER, "reporter": VIEWER, "assignee": VIEWER},
+    "delete_others_comment": {"other": MAINTAINER, "reporter": MAINTAINER, "assignee": MAINTAINER},
+    "watch": {"other": VIEWER, "reporter": VIEWER, "assignee": VIEWER},
 }
 
 
@@ -288,6 +295,16 @@ def perform(system: FakeSystem, actor: Actor, action: str, task: Task) -> Task |
         return None
     if action == "move_out":
         return tasks.update(actor, task.key, {"project": system.services.projects.default.key})
+    if action == "comment":
+        system.services.comments.add(actor, task.key, "a comment")
+        return None
+    if action == "delete_others_comment":
+        [theirs] = system.fakes.comments.page(task.id, cursor=None, limit=1).items
+        system.services.comments.delete(actor, theirs.id)
+        return None
+    if action == "watch":
+        system.services.watchers.watch(actor, task.key)
+        return None
     raise AssertionError(action)
 
 
@@ -304,6 +321,14 @@ def check_effect(system: FakeSystem, action: str, task: Task, result: Task | Non
         assert stored is not None and stored.status is Status.IN_PROGRESS
     elif action == "delete":
         assert stored is None
+    elif action in ("comment", "delete_others_comment"):
+        comments = system.fakes.comments.page(task.id, cursor=None, limit=10).items
+        if action == "comment":
+            assert [c.body for c in comments] == ["their comment", "a comment"]
+        else:
+            assert [c.body for c in comments] == [None]
+    elif action == "watch":
+        assert list(system.fakes.watchers.choices(task.id).values()).count(True) == 2
     elif action == "move_out":
         default = system.default_project()
         assert stored is not None and stored.project_id == default.id
@@ -331,7 +356,9 @@ def test_every_role_and_action_through_the_services(role, admin, action, relatio
         reporter=me.id if relation == "reporter" else other.id,
         assignee=me.id if relation == "assignee" else other.id,
     )
+    system.services.comments.add(system.actor(other), task.key, "their comment")
     tasks_before, events_before = system.fakes.tasks.all(), system.fakes.outbox.events()
+    comments_before = system.fakes.comments.page(task.id, cursor=None, limit=10).items
     expected = expected_outcome(role, admin, action, relation)
 
     if expected is None:
@@ -342,6 +369,7 @@ def test_every_role_and_action_through_the_services(role, admin, action, relatio
             perform(system, system.actor(me), action, task)
         assert system.fakes.tasks.all() == tasks_before
         assert system.fakes.outbox.events() == events_before
+        assert system.fakes.comments.page(task.id, cursor=None, limit=10).items == comments_before
 
 
 def expected_move(

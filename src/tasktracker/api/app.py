@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from tasktracker import __version__
 from tasktracker.api.alerts import alerts_api
 from tasktracker.api.auth import auth_api
+from tasktracker.api.collaboration import collaboration_api
 from tasktracker.api.health import health_api
 from tasktracker.api.legacy import legacy_api
 from tasktracker.api.metrics import metrics_api
@@ -66,6 +67,7 @@ def create_app(services: Services) -> OpenAPI:
     app.register_api(users_api(services))
     app.register_api(projects_api(services))
     app.register_api(tasks_api(services))
+    app.register_api(collaboration_api(services))
     app.register_api(alerts_api(services))
     app.register_api(legacy_api(services, limits))
     app.register_blueprint(health_api(services))

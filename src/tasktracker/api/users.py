@@ -7,8 +7,9 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_session_id, current_user, requires
+from tasktracker.schemas.collaboration import NotificationSettings, NotificationSettingsPatch
 from tasktracker.schemas.common import Problem
-from tasktracker.schemas.tasks import TaskCounts
+from tasktracker.schemas.tasks import TaskCounts, patch_changes
 from tasktracker.schemas.users import (
     AdminUserPublic,
     PasswordChangeIn,
@@ -47,6 +48,21 @@ def users_api(c: Services) -> APIBlueprint:
             keep_session=current_session_id(),
         )
         return "", 204
+
+    @bp.get("/me/notifications", responses={200: NotificationSettings})
+    @requires(Access.USER)
+    def my_notifications() -> Response:
+        """Which letters the caller gets."""
+        preferences = c.preferences.notifications(current_user().id)
+        return json_response(NotificationSettings.of(preferences))
+
+    @bp.patch("/me/notifications", responses={200: NotificationSettings, 422: Problem})
+    @requires(Access.USER)
+    def change_my_notifications(body: NotificationSettingsPatch) -> Response:  # type: ignore[valid-type]
+        """Switch kinds of letters on or off; the kinds not sent stay as they were."""
+        changes = patch_changes(body)
+        preferences = c.preferences.change_notifications(current_user().id, changes)
+        return json_response(NotificationSettings.of(preferences))
 
     @bp.get("", responses={200: UserPage, 403: Problem})
     @requires(Access.ADMIN)

@@ -42,6 +42,12 @@ class NotificationPreferences:
         return cls(**known)
 
 
+@dataclass(frozen=True, slots=True)
+class Watcher:
+    user_id: str
+    username: str
+
+
 def effective_watchers(
     reporter: str, assignee: str | None, choices: Mapping[str, bool]
 ) -> list[str]:

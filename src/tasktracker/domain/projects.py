@@ -45,6 +45,7 @@ class Action(StrEnum):
     UPDATE_TASK = "update_task"  # change fields and transition
     DELETE_TASK = "delete_task"
     MOVE_TASK = "move_task"  # out of the project
+    MODERATE = "moderate"  # delete other people's comments
     MANAGE = "manage"  # members, settings, archive, webhooks
 
 
@@ -65,6 +66,7 @@ ALLOWED: dict[Action, Rule] = {
     Action.UPDATE_TASK: Rule(ProjectRole.MAINTAINER, ProjectRole.MEMBER),
     Action.DELETE_TASK: Rule(ProjectRole.MAINTAINER, ProjectRole.MEMBER, ("reporter",)),
     Action.MOVE_TASK: Rule(ProjectRole.MAINTAINER),
+    Action.MODERATE: Rule(ProjectRole.MAINTAINER),
     Action.MANAGE: Rule(ProjectRole.OWNER),
 }
 

@@ -160,6 +160,11 @@ class ActivityRepository(Protocol):
         cursor."""
         ...
 
+    def redact_comment(self, comment_id: str) -> None:
+        """A comment was deleted: its text leaves the history (every old/new value of the
+        comment's entries becomes None)."""
+        ...
+
     def delete_in_project(self, project_id: str) -> int: ...
 
 

@@ -205,7 +205,8 @@ class ProjectService:
         return ProjectView(project, actor.role_in(project.id))
 
     def delete(self, actor: Actor, ref: str) -> None:
-        """Delete an archived project with its tasks and memberships (owner or admin)."""
+        """Delete an archived project with its tasks, their comments, watchers and history, and
+        its memberships (owner or admin)."""
         project = visible_project(actor, self._projects, ref)
         if not actor.may(Action.MANAGE, project.id):
             raise Forbidden(f"deleting {project.key} needs the owner role")
@@ -218,6 +219,9 @@ class ProjectService:
             uow.projects.delete(project.id)
             uow.memberships.remove_project(project.id)
             removed = uow.tasks.delete_in_project(project.id)
+            uow.comments.delete_in_project(project.id)
+            uow.watchers.delete_in_project(project.id)
+            uow.activity.delete_in_project(project.id)
         for user_id in members:
             self._sessions.user_changed(user_id)
         log.info("project deleted id=%s tasks=%d by=%s", project.id, removed, actor.id)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasktracker.services.accounts import AccountService
+from tasktracker.services.activity import ActivityService
 from tasktracker.services.alerts import AlertService
 from tasktracker.services.clock import Clock
+from tasktracker.services.comments import CommentService
 from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
+from tasktracker.services.preferences import PreferenceService
 from tasktracker.services.projects import ProjectService
 from tasktracker.services.sessions import SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
+from tasktracker.services.watchers import WatcherService
 from tasktracker.settings import Settings
 
 
@@ -25,6 +29,10 @@ class Services:
     projects: ProjectService
     tasks: TaskService
     task_queries: TaskQueryService
+    comments: CommentService
+    activity: ActivityService
+    watchers: WatcherService
+    preferences: PreferenceService
     password_resets: PasswordResetService
     alerts: AlertService
     health: HealthService

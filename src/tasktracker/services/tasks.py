@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
+from tasktracker.domain.activity import (
+    FieldChange,
+    Verb,
+    created_changes,
+    task_changes,
+    update_verb,
+)
 from tasktracker.domain.errors import (
     ConcurrentChange,
     Conflict,
@@ -26,6 +33,7 @@ from tasktracker.domain.projects import (
 )
 from tasktracker.domain.tasks import Priority, Status, Task, check_dates
 from tasktracker.schemas.tasks import TaskCreate, TaskPatch
+from tasktracker.services.activity import activity_entry
 from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.events import make_event
 from tasktracker.services.ports import (
@@ -33,9 +41,11 @@ from tasktracker.services.ports import (
     MembershipRepository,
     ProjectRepository,
     TaskRepository,
+    UnitOfWork,
     UserRepository,
 )
 from tasktracker.services.projects import DefaultProject, visible_project
+from tasktracker.services.watchers import watchers_of
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=StrEnum)
@@ -85,11 +95,18 @@ class TaskService:
         )
         with self._events.transaction() as uow:
             uow.tasks.add(task)
+            uow.activity.add(activity_entry(actor, task, Verb.CREATED, created_changes(task), now))
             uow.record(make_event(EventType.TASK_CREATED, task_payload(task), now))
             if task.assignee:
-                uow.record(make_event(EventType.TASK_ASSIGNED, task_payload(task), now))
+                payload = change_payload(actor, task, watchers_of(uow, task))
+                uow.record(make_event(EventType.TASK_ASSIGNED, payload, now))
         log.info("task created id=%s key=%s by=%s", task.id, task.key, actor.id)
         return task
+
+    def locate(self, actor: Actor, ref: str) -> tuple[Task, Project]:
+        """The task `ref` names (as `get`) and its project."""
+        task = self.get(actor, ref)
+        return task, self._project_of(task)
 
     def get(self, actor: Actor, ref: str) -> Task:
         """A task by id or key (`OPS-42`, or a key it had before a move); NotFound when it does
@@ -109,40 +126,67 @@ class TaskService:
         unknown = set(changes) - PATCHABLE
         if unknown:
             raise InvalidInput(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
-        task = self.get(actor, ref)
-        project = self._project_of(task)
+        task, project = self.locate(actor, ref)
         require(actor, Action.UPDATE_TASK, project, reporter=task.reporter, assignee=task.assignee)
         check_version(task, expected_version)
-        old_version, old_status, old_assignee = task.version, task.status, task.assignee
+        before = task.values()
         target = self._move_target(actor, project, changes.get("project"))
         self._apply(task, {k: v for k, v in changes.items() if k != "project"})
-        if task.assignee != old_assignee or target is not None:
+        if task.assignee != before["assignee"] or target is not None:
             self._require_assignable(target or project, task.assignee)
         if target is not None:
             self._move(task, target)  # takes a number of the target: only once all checks passed
-        task.version = old_version + 1
+        task.version = before["version"] + 1
         task.updated_at = self._clock()
         try:
             with self._events.transaction() as uow:
-                if not uow.tasks.replace_if_version(task, old_version):
+                if not uow.tasks.replace_if_version(task, before["version"]):
                     raise_lost_race(expected_version)
-                uow.record(*change_events(task, old_status, old_assignee))
+                self._record_update(uow, actor, task, before)
         except ConcurrentChange:
             raise_lost_race(expected_version)
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
         return task
 
     def delete(self, actor: Actor, ref: str, expected_version: int | None = None) -> None:
-        task = self.get(actor, ref)
-        project = self._project_of(task)
+        """Delete a task with its comments and watchers; its activity stays in the project's
+        feed, ending with a `deleted` entry."""
+        task, project = self.locate(actor, ref)
         require(actor, Action.DELETE_TASK, project, reporter=task.reporter, assignee=task.assignee)
         check_version(task, expected_version)
-        if not self._tasks.delete_if_version(task.id, task.version):
+        gone = [FieldChange("key", task.key, None), FieldChange("title", task.title, None)]
+        try:
+            with self._events.transaction() as uow:
+                if not uow.tasks.delete_if_version(task.id, task.version):
+                    raise_lost_race(expected_version)
+                uow.comments.delete_for_task(task.id)
+                uow.watchers.delete_for_task(task.id)
+                uow.activity.add(activity_entry(actor, task, Verb.DELETED, gone, self._clock()))
+        except ConcurrentChange:
             raise_lost_race(expected_version)
         log.info("task deleted id=%s by=%s", task.id, actor.id)
 
     def resolve_assignee(self, value: str | None) -> str | None:
         return resolve_assignee(self._users, value)
+
+    def _record_update(
+        self, uow: UnitOfWork, actor: Actor, task: Task, before: dict[str, Any]
+    ) -> None:
+        """The update's activity entry, the moved task's comments and watchers, a former
+        assignee who keeps watching, and the events for letters."""
+        changes = task_changes(before, task)
+        if not changes:
+            return
+        verb = update_verb(changes)
+        uow.activity.add(activity_entry(actor, task, verb, changes, task.updated_at))
+        if task.project_id != before["project_id"]:
+            uow.comments.move_task(task.id, task.project_id)
+            uow.watchers.move_task(task.id, task.project_id)
+        former = before["assignee"]
+        if former and former != task.assignee:
+            uow.watchers.add_if_new(task.id, task.project_id, [former], task.updated_at)
+        watchers = watchers_of(uow, task)
+        uow.record(*change_events(actor, task, before, watchers))
 
     def _find(self, ref: str) -> Task | None:
         key = ref.strip().upper()
@@ -245,25 +289,43 @@ def task_payload(task: Task) -> dict[str, Any]:
     }
 
 
-def change_events(task: Task, old_status: Status, old_assignee: str | None) -> list[Event]:
+def change_payload(actor: Actor, task: Task, watchers: list[str]) -> dict[str, Any]:
+    """A task event that may become a letter: who acted, and who watches the task now."""
+    return {
+        **task_payload(task),
+        "actor": actor.id,
+        "actor_name": actor.user.username,
+        "watchers": watchers,
+    }
+
+
+def change_events(
+    actor: Actor, task: Task, before: dict[str, Any], watchers: list[str]
+) -> list[Event]:
     events = []
-    if task.status is not old_status:
-        payload = {**task_payload(task), "previous_status": str(old_status)}
-        events.append(make_event(EventType.TASK_STATUS_CHANGED, payload, task.updated_at))
-    if task.assignee and task.assignee != old_assignee:
-        payload = {**task_payload(task), "previous_assignee": old_assignee}
-        events.append(make_event(EventType.TASK_ASSIGNED, payload, task.updated_at))
+    payload = change_payload(actor, task, watchers)
+    if task.status is not before["status"]:
+        status_payload = {**payload, "previous_status": str(before["status"])}
+        events.append(make_event(EventType.TASK_STATUS_CHANGED, status_payload, task.updated_at))
+    if task.assignee and task.assignee != before["assignee"]:
+        assigned_payload = {**payload, "previous_assignee": before["assignee"]}
+        events.append(make_event(EventType.TASK_ASSIGNED, assigned_payload, task.updated_at))
     return events
 
 
-def check_version(task: Task, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != task.version:
+class Versioned(Protocol):
+    version: int
+
+
+def check_version(item: Versioned, expected_version: int | None, what: str = "task") -> None:
+    """412 when an `If-Match` version is not the stored one."""
+    if expected_version is not None and expected_version != item.version:
         raise PreconditionFailed(
-            f"the task is at version {task.version}, not {expected_version}; fetch it again"
+            f"the {what} is at version {item.version}, not {expected_version}; fetch it again"
         )
 
 
-def raise_lost_race(expected_version: int | None) -> None:
+def raise_lost_race(expected_version: int | None, what: str = "task") -> NoReturn:
     if expected_version is not None:
-        raise PreconditionFailed("the task changed while this request ran; fetch it again")
-    raise Conflict("the task changed while this request ran; retry")
+        raise PreconditionFailed(f"the {what} changed while this request ran; fetch it again")
+    raise Conflict(f"the {what} changed while this request ran; retry")

@@ -10,10 +10,13 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from tasktracker.adapters.mongo.activity import ACTIVITY_INDEXES
 from tasktracker.adapters.mongo.alerts import RUN_INDEXES, SCHEDULE_INDEXES
+from tasktracker.adapters.mongo.comments import COMMENT_INDEXES
 from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
 from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
 from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
+from tasktracker.adapters.mongo.watchers import WATCHER_INDEXES
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,9 @@ def ensure_indexes(db: Database) -> None:
     db.tasks.create_indexes(TASK_INDEXES)
     db.projects.create_indexes(PROJECT_INDEXES)
     db.memberships.create_indexes(MEMBERSHIP_INDEXES)
+    db.comments.create_indexes(COMMENT_INDEXES)
+    db.activity.create_indexes(ACTIVITY_INDEXES)
+    db.watchers.create_indexes(WATCHER_INDEXES)
     db.sessions.create_indexes(SESSION_INDEXES)
     db.outbox.create_indexes(OUTBOX_INDEXES)
     db.deliveries.create_indexes(DELIVERY_INDEXES)

@@ -6,9 +6,6 @@ so page N costs the same as page 1 however many tasks there are.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -16,6 +13,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from tasktracker.adapters.mongo import cursors
 from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, task_from_doc
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.queries import Page, Sort, TaskFilter
@@ -43,22 +41,15 @@ def sort_spec(sort: Sort) -> list[tuple[str, int]]:
 
 
 def encode_cursor(sort: Sort, last_key: str) -> str:
-    raw = json.dumps({"s": str(sort), "k": last_key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode(str(sort), last_key)
 
 
 def decode_cursor(cursor: str, sort: Sort) -> str:
     """The sort key of the last item seen."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        last_key, same_sort = data["k"], data["s"] == str(sort)
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("the cursor is malformed; start again without it") from None
-    if not isinstance(last_key, str) or not SORT_KEY_PATTERN.fullmatch(last_key):
-        raise InvalidInput("the cursor is malformed; start again without it")
-    if not same_sort:
-        raise InvalidInput("the cursor does not belong to this sort order")
+    mismatch = "the cursor does not belong to this sort order"
+    last_key = cursors.decode(cursor, str(sort), mismatch=mismatch)
+    if not SORT_KEY_PATTERN.fullmatch(last_key):
+        raise InvalidInput(cursors.MALFORMED)
     return last_key
 
 

@@ -11,12 +11,15 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from tasktracker.adapters.mongo.activity import ActivityRepository
 from tasktracker.adapters.mongo.alerts import AlertRunRepository, ScheduleRepository
+from tasktracker.adapters.mongo.comments import CommentRepository
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
+from tasktracker.adapters.mongo.watchers import WatcherRepository
 from tasktracker.domain.errors import ConcurrentChange
 from tasktracker.domain.events import Event
 
@@ -34,6 +37,9 @@ class MongoUnitOfWork:
     tasks: TaskRepository
     projects: ProjectRepository
     memberships: MembershipRepository
+    comments: CommentRepository
+    activity: ActivityRepository
+    watchers: WatcherRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
@@ -56,6 +62,9 @@ class MongoUnitOfWork:
         self.tasks = TaskRepository(self._db, session)
         self.projects = ProjectRepository(self._db, session)
         self.memberships = MembershipRepository(self._db, session)
+        self.comments = CommentRepository(self._db, session)
+        self.activity = ActivityRepository(self._db, session)
+        self.watchers = WatcherRepository(self._db, session)
         self.password_resets = PasswordResetRepository(self._db, session)
         self.schedules = ScheduleRepository(self._db, session)
         self.alert_runs = AlertRunRepository(self._db, session)

@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from tasktracker.adapters.mongo.ids import object_id_or_none
 from tasktracker.domain.errors import Conflict, InvalidInput
+from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.users import Role, User, normalize_email, username_key
 
 
@@ -26,6 +27,7 @@ def user_from_doc(doc: dict[str, Any]) -> User:
         active=doc.get("active", True),
         created_at=doc["created_at"],
         updated_at=doc.get("updated_at", doc["created_at"]),
+        notifications=NotificationPreferences.of(doc.get("notifications")),
     )
 
 
@@ -95,6 +97,15 @@ class UserRepository:
         self._users.update_one(
             {"_id": ObjectId(user_id)},
             {"$set": {"role": str(role), "active": active, "updated_at": now}},
+            session=self._session,
+        )
+
+    def set_notifications(
+        self, user_id: str, preferences: NotificationPreferences, now: datetime
+    ) -> None:
+        self._users.update_one(
+            {"_id": ObjectId(user_id)},
+            {"$set": {"notifications": preferences.values(), "updated_at": now}},
             session=self._session,
         )
 
