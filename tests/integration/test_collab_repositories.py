@@ -31,7 +31,7 @@ from tasktracker.domain.comments import Comment
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.queries import Page
-from tasktracker.domain.users import Role
+from tasktracker.domain.users import Role, User
 from tasktracker.services import ports
 from tests.fakes import build_fake_services
 from tests.support.settings import new_db_name
@@ -419,11 +419,19 @@ def test_deleting_a_task_s_choices_leaves_the_others(backend):
 # --- notification preferences ------------------------------------------------------------------
 
 
+def add_user(users: ports.UserRepository, name: str) -> User:
+    return users.add(
+        username=name,
+        email=f"{name}@example.com",
+        password_hash="x",
+        role=Role.MEMBER,
+        active=True,
+        now=T0,
+    )
+
+
 def test_a_user_s_notification_preferences_are_stored(backend):
-    user = backend.users.add(
-        username="alice", email="alice@example.com", password_hash="x", role=Role.MEMBER,
-        active=True, now=T0,
-    )  # fmt: skip
+    user = add_user(backend.users, "alice")
     assert user.notifications == NotificationPreferences()
     assert backend.users.get(user.id).notifications == NotificationPreferences()
     chosen = NotificationPreferences(commented=False, digest=False)
@@ -436,10 +444,7 @@ def test_a_user_s_notification_preferences_are_stored(backend):
 def test_stored_preferences_with_unknown_or_missing_keys_read_as_defaults(mongo):
     _client, db = mongo
     users = UserRepository(db)
-    user = users.add(
-        username="bob", email="bob@example.com", password_hash="x", role=Role.MEMBER,
-        active=True, now=T0,
-    )  # fmt: skip
+    user = add_user(users, "bob")
     stored = {"assigned": False, "legacy": True}
     db.users.update_one({"_id": ObjectId(user.id)}, {"$set": {"notifications": stored}})
     assert users.get(user.id).notifications == NotificationPreferences(assigned=False)

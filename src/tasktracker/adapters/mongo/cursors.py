@@ -1,5 +1,5 @@
-"""Keyset pagination: the opaque cursor every list hands out, and the (time, _id) order of the
-comment and activity feeds.
+"""Keyset pagination: the opaque cursor of the task lists and the feeds, and the (time, _id)
+order of the comment and activity feeds.
 
 A cursor is URL-safe base64 of `{"s": <the list it belongs to>, "k": <the last item's key>}`.
 For a feed the key is the last item's time stamp (adapters/mongo/tasks.py `stamp`) followed by
