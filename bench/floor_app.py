@@ -1,5 +1,12 @@
-"""The floor for `make bench`: a bare Flask handler doing what get-task-by-id does in MongoDB —
-one `find_one` by `_id` — and nothing else (no auth, no validation, no models, no logging).
+"""The floor for `make bench`: bare Flask handlers doing what an API request does in MongoDB and
+nothing else (no auth, no validation, no models, no logging):
+
+- get task by id: one `find_one` by `_id`;
+- a task's activity (first page): one `find` of the task's entries on the `task_at` index,
+  newest first, limit + 1 (the API reads one more to know whether a next page exists);
+- add comment: a `find_one` of the task (it must exist; the comment carries its project) and an
+  `insert_one` into `comments` (a full comment document, by the task's assignee; no activity
+  entry, no watchers, no event, no transaction).
 
 Served by the same server as the API:
     MONGO_URL=… MONGO_DB=… granian --interface wsgi --working-dir bench floor_app:app
@@ -8,30 +15,74 @@ Served by the same server as the API:
 from __future__ import annotations
 
 import os
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask import Flask, Response, jsonify
-from pymongo import MongoClient
+from flask import Flask, Response, jsonify, request
+from pymongo import DESCENDING, MongoClient
 
 client: MongoClient = MongoClient(
     os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"), tz_aware=True, tzinfo=UTC
 )
-tasks = client[os.environ.get("MONGO_DB", "tasktracker")].tasks
+db = client[os.environ.get("MONGO_DB", "tasktracker")]
+tasks, activity, comments = db.tasks, db.activity, db.comments
 app = Flask(__name__)
+NOT_FOUND = {"status": 404}
+
+
+def find_task(task_id: str) -> dict[str, Any] | None:
+    try:
+        return tasks.find_one({"_id": ObjectId(task_id)})
+    except InvalidId:
+        return None
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["id"] = str(doc.pop("_id"))
+    return doc
 
 
 @app.get("/api/v1/tasks/<task_id>")
 def get_task(task_id: str) -> Response | tuple[Response, int]:
-    try:
-        doc = tasks.find_one({"_id": ObjectId(task_id)})
-    except InvalidId:
-        doc = None
+    doc = find_task(task_id)
     if doc is None:
-        return jsonify({"status": 404}), 404
-    doc["id"] = str(doc.pop("_id"))
-    return jsonify(doc)
+        return jsonify(NOT_FOUND), 404
+    return jsonify(public(doc))
+
+
+@app.get("/api/v1/tasks/<task_id>/activity")
+def task_activity(task_id: str) -> Response:
+    limit = int(request.args.get("limit", 50))
+    docs = list(
+        activity.find({"task_id": task_id})
+        .sort([("at", DESCENDING), ("_id", DESCENDING)])
+        .limit(limit + 1)
+    )
+    more = len(docs) > limit
+    items = [public(d) for d in docs[:limit]]
+    return jsonify({"items": items, "next_cursor": items[-1]["id"] if more else None})
+
+
+@app.post("/api/v1/tasks/<task_id>/comments")
+def add_comment(task_id: str) -> tuple[Response, int]:
+    task = find_task(task_id)
+    if task is None:
+        return jsonify(NOT_FOUND), 404
+    doc = {
+        "task_id": task_id,
+        "project_id": task.get("project_id"),
+        "author": task.get("assignee") or task.get("reporter"),
+        "body": (request.get_json(silent=True) or {}).get("body"),
+        "mentions": [],
+        "created_at": datetime.now(UTC),
+        "edited_at": None,
+        "deleted_at": None,
+        "version": 1,
+    }
+    comments.insert_one(doc)
+    return jsonify(public(doc)), 201
 
 
 @app.get("/healthz")

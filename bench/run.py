@@ -5,9 +5,15 @@
 
 For each data set (default 1 000 and 100 000 tasks, seeded with `tasktracker seed` into the
 database the API uses) it logs the seeded users in and runs login, get task by id, list my tasks
-(page of 50), update status and create task, recording req/s, p50, p99 and the API's CPU
-milliseconds per request: the user+system CPU time of the API processes (those whose command
-line contains --api-cmdline, or --api-pids, and their children) from /proc before and after.
+(page of 50), a task's activity (first page of 50), update status, add comment and create task,
+recording req/s, p50, p99 and the API's CPU milliseconds per request: the user+system CPU time
+of the API processes (those whose command line contains --api-cmdline, or --api-pids, and their
+children) from /proc before and after. Get by id, activity and add comment are each followed by
+the floor app doing the same database work (FLOORS), and the table shows ours/floor.
+
+The activity scenario reads tasks with a history: the seed writes no activity, so before it runs
+`prepare_history` gives one open task of each seeded user HISTORY_ENTRIES entries through the
+API (comments by the seeded users in turn, status changes and field edits by the assignee).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,14 +43,26 @@ SCRIPT = BENCH_DIR / "scenario.lua"
 SEED_PREFIX = "seed"
 SEED_PASSWORD = "seed-password-123"
 SEED_DOMAIN = "seed.tasktracker.local"
-# Creating tasks grows the data set, so it runs last.
+# The default order; writes that grow the data set (comments, tasks) run last.
 SCENARIOS = {
     "login": "login",
     "get": "get task by id",
     "mine": "list my tasks (50)",
+    "activity": "task activity (50)",
     "status": "update status",
+    "comment": "add comment",
     "create": "create task",
 }
+# Scenarios with a floor: bench/floor_app.py doing the same database work in a bare handler.
+FLOORS = {
+    "get": "floor: bare Flask + find_one",
+    "activity": "floor: bare Flask + find (50 entries)",
+    "comment": "floor: bare Flask + find_one + insert_one",
+}
+# Activity entries the activity scenario's tasks have at least: more than its page of 50.
+HISTORY_ENTRIES = 64
+HISTORY_THREADS = 4
+PRIORITIES = ["low", "medium", "high", "critical"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -158,12 +177,14 @@ def tree_cpu_seconds(roots: set[int], pattern: str | None = None) -> float:
 # --- HTTP, seeding, data files -----------------------------------------------------------------
 
 
-def http_json(url: str, body: dict | None = None, token: str | None = None) -> dict:
+def http_json(
+    url: str, body: dict | None = None, token: str | None = None, method: str | None = None
+) -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers)
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
@@ -200,9 +221,20 @@ def drop_database(args: argparse.Namespace) -> None:
         client.drop_database(args.mongo_db)
 
 
-def write_datafile(args: argparse.Namespace, path: Path) -> int:
-    """Log every seeded user in; write one line per (user, open or in-progress task)."""
-    lines = []
+@dataclass(frozen=True, slots=True)
+class DataRow:
+    """One line of a wrk data file (bench/scenario.lua reads them)."""
+
+    token: str
+    task: str
+    email: str
+    password: str
+
+
+def login_rows(args: argparse.Namespace) -> list[DataRow]:
+    """Log every seeded user in; one row per (user, open or in-progress task assigned to them),
+    a user's newest first."""
+    rows = []
     for i in range(args.users):
         email = seed_email(i)
         token = http_json(
@@ -211,11 +243,75 @@ def write_datafile(args: argparse.Namespace, path: Path) -> int:
         page = http_json(
             f"{args.api_url}/api/v1/tasks/mine?limit=50&status=open,in_progress", token=token
         )
-        lines += [f"{token}\t{t['id']}\t{email}\t{SEED_PASSWORD}" for t in page["items"]]
-    if not lines:
+        rows += [DataRow(token, t["id"], email, SEED_PASSWORD) for t in page["items"]]
+    if not rows:
         raise SystemExit("bench: the seeded users have no open tasks; is the API on --mongo-db?")
-    path.write_text("\n".join(lines) + "\n")
-    return len(lines)
+    return rows
+
+
+def write_datafile(path: Path, rows: list[DataRow]) -> Path:
+    path.write_text("".join(f"{r.token}\t{r.task}\t{r.email}\t{r.password}\n" for r in rows))
+    return path
+
+
+# --- the activity scenario's task histories ----------------------------------------------------
+
+
+def prepare_history(args: argparse.Namespace, rows: list[DataRow]) -> list[DataRow]:
+    """The first row of each user, its task topped up to HISTORY_ENTRIES activity entries
+    through the API (`tasktracker seed` writes no activity); a task that has them already is
+    left alone, so a second data set or run adds nothing to it."""
+    firsts: dict[str, DataRow] = {}
+    for row in rows:
+        firsts.setdefault(row.email, row)
+    chosen = list(firsts.values())
+    commenters = [row.token for row in chosen]
+    with ThreadPoolExecutor(max_workers=HISTORY_THREADS) as pool:
+        list(pool.map(lambda row: write_history(args, row, commenters), chosen))
+    return chosen
+
+
+def write_history(args: argparse.Namespace, row: DataRow, commenters: list[str]) -> int:
+    """Give `row.task` at least HISTORY_ENTRIES activity entries, each written by one request,
+    in a repeating pattern of four: a comment (the seeded users in turn), a status change
+    (open <-> in progress, by the assignee), another comment, and a field edit by the assignee
+    (description, priority or labels in turn). Returns the number of requests made."""
+    url = f"{args.api_url}/api/v1/tasks/{row.task}"
+    have = len(http_json(f"{url}/activity?limit=100", token=row.token)["items"])
+    if have >= HISTORY_ENTRIES:
+        return 0
+    task = http_json(url, token=row.token)
+    for step in range(have, HISTORY_ENTRIES):
+        if step % 2 == 0:
+            author = commenters[(step // 2) % len(commenters)]
+            http_json(f"{url}/comments", {"body": history_comment(step)}, author)
+        elif step % 4 == 1:
+            status = "in_progress" if task["status"] == "open" else "open"
+            task = http_json(url, {"status": status}, row.token, method="PATCH")
+        else:
+            task = http_json(url, history_edit(step, task), row.token, method="PATCH")
+    return HISTORY_ENTRIES - have
+
+
+def history_comment(step: int) -> str:
+    return (
+        f"Update {step}: reproduced it on staging, the logs are attached to the ticket. "
+        "I will look at the failing request next; shout if you see it elsewhere."
+    )
+
+
+def history_edit(step: int, task: dict) -> dict:
+    """A PATCH body that changes one field of `task` (so the API records an entry)."""
+    kind = (step // 4) % 3
+    if kind == 0:
+        return {"description": f"Revision {step}: steps to reproduce, expected and actual result."}
+    if kind == 1:
+        nxt = PRIORITIES[(PRIORITIES.index(task["priority"]) + 1) % len(PRIORITIES)]
+        return {"priority": nxt}
+    labels = [label for label in task["labels"] if label != "triaged"]
+    if len(labels) == len(task["labels"]):
+        labels.append("triaged")
+    return {"labels": labels}
 
 
 # --- wrk ---------------------------------------------------------------------------------------
@@ -320,27 +416,34 @@ def bench_dataset(
     args: argparse.Namespace, size: int, floor: tuple[str, int | None], workdir: Path
 ) -> list[Row]:
     tasks = prepare_dataset(args, size)
-    datafile = workdir / f"data-{size}.tsv"
-    write_datafile(args, datafile)
+    data = login_rows(args)
+    datafile = write_datafile(workdir / f"data-{size}.tsv", data)
+    datafiles = {}
+    if "activity" in args.scenarios:
+        history = prepare_history(args, data)
+        datafiles["activity"] = write_datafile(workdir / f"activity-{size}.tsv", history)
     api = Processes(frozenset(int(p) for p in args.api_pids.split(",") if p), args.api_cmdline)
     rows = []
     run_wrk(args_with(args, duration="1s"), args.api_url, "get", datafile)  # warm-up
     for scenario in args.scenarios:
+        data_for = datafiles.get(scenario, datafile)
         time.sleep(args.settle)
-        rows.append(replace(measured(args, args.api_url, scenario, datafile, api), tasks=tasks))
-        if scenario == "get":  # the floor right after ours, under the same conditions
-            rows.append(replace(bench_floor(args, floor, datafile), tasks=tasks))
+        rows.append(replace(measured(args, args.api_url, scenario, data_for, api), tasks=tasks))
+        if scenario in FLOORS:  # the floor right after ours, under the same conditions
+            rows.append(replace(bench_floor(args, floor, scenario, data_for), tasks=tasks))
     if "get" not in args.scenarios:
-        rows.append(replace(bench_floor(args, floor, datafile), tasks=tasks))
+        rows.append(replace(bench_floor(args, floor, "get", datafile), tasks=tasks))
     return rows
 
 
-def bench_floor(args: argparse.Namespace, floor: tuple[str, int | None], datafile: Path) -> Row:
+def bench_floor(
+    args: argparse.Namespace, floor: tuple[str, int | None], scenario: str, datafile: Path
+) -> Row:
     floor_url, floor_pid = floor
-    run_wrk(args_with(args, duration="1s"), floor_url, "get", datafile)  # warm-up
+    run_wrk(args_with(args, duration="1s"), floor_url, scenario, datafile)  # warm-up
     time.sleep(args.settle)
     processes = Processes(frozenset({floor_pid}) if floor_pid else frozenset())
-    return replace(measured(args, floor_url, "get", datafile, processes), floor=True)
+    return replace(measured(args, floor_url, scenario, datafile, processes), floor=True)
 
 
 def args_with(args: argparse.Namespace, **changes: object) -> argparse.Namespace:
@@ -354,14 +457,16 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def floor_of(rows: list[Row], tasks: int) -> Row | None:
-    return next((r for r in rows if r.floor and r.tasks == tasks), None)
+def floor_of(rows: list[Row], tasks: int, scenario: str) -> Row | None:
+    return next((r for r in rows if r.floor and r.tasks == tasks and r.scenario == scenario), None)
 
 
 def floor_ratio(rows: list[Row], row: Row) -> tuple[float, float] | None:
-    """(ours/floor req/s, ours/floor p50) for get-by-id when both answered."""
-    floor = floor_of(rows, row.tasks)
-    if row.scenario != "get" or row.floor or not floor:
+    """(ours/floor req/s, ours/floor p50) for a scenario with a floor when both answered."""
+    if row.floor:
+        return None
+    floor = floor_of(rows, row.tasks, row.scenario)
+    if not floor:
         return None
     if not (row.result.answered and floor.result.answered):
         return None
@@ -387,7 +492,7 @@ def markdown(rows: list[Row]) -> str:
     ]
     for row in rows:
         r = row.result
-        name = "floor: bare Flask + find_one" if row.floor else SCENARIOS[row.scenario]
+        name = FLOORS[row.scenario] if row.floor else SCENARIOS[row.scenario]
         ratios = floor_ratio(rows, row)
         ratio = f"{ratios[0]:.2f}x req/s, {ratios[1]:.2f}x p50" if ratios else ""
         lines.append(
@@ -401,10 +506,10 @@ def markdown(rows: list[Row]) -> str:
 def targets(rows: list[Row]) -> list[str]:
     notes = []
     for row in rows:
-        if ratios := floor_ratio(rows, row):
+        if row.scenario == "get" and (ratios := floor_ratio(rows, row)):
             notes.append(f"get by id at {row.tasks:,} tasks: {ratios[0]:.2f}x the floor (≥ 0.6x)")
         if not row.result.answered:
-            name = "floor" if row.floor else SCENARIOS[row.scenario]
+            name = FLOORS[row.scenario] if row.floor else SCENARIOS[row.scenario]
             notes.append(f"{name} at {row.tasks:,} tasks: no response within the run")
     mine = sorted((r.tasks, r.result.p50_ms) for r in rows if r.scenario == "mine")
     if len(mine) >= 2 and mine[0][1] and mine[-1][1]:

@@ -1,6 +1,7 @@
 -- wrk script for bench/run.py:  wrk -s bench/scenario.lua URL -- SCENARIO DATAFILE
 -- DATAFILE lines: token <TAB> task id <TAB> email <TAB> password (written by bench/run.py).
--- SCENARIO: login | get | mine | status | create. done() prints one WRK_JSON line.
+-- SCENARIO: login | get | mine | activity | status | comment | create. done() prints one
+-- WRK_JSON line. The floor app (bench/floor_app.py) answers get, activity and comment too.
 
 local threads = {}
 
@@ -45,12 +46,21 @@ local builders = {
   mine = function(row)
     return wrk.format("GET", "/api/v1/tasks/mine?limit=50", authorized(row))
   end,
+  -- the first page of a task's history (bench/run.py gives each data file task 64+ entries)
+  activity = function(row)
+    return wrk.format("GET", "/api/v1/tasks/" .. row.task .. "/activity?limit=50", authorized(row))
+  end,
   -- open <-> in_progress: every order of these moves is allowed, whichever thread sends it.
   status = function(row)
     local target = statuses[row.task] == "in_progress" and "open" or "in_progress"
     statuses[row.task] = target
     local body = string.format('{"status":"%s"}', target)
     return wrk.format("PATCH", "/api/v1/tasks/" .. row.task, authorized(row), body)
+  end,
+  -- by the task's assignee, on the data file's tasks in turn (as status changes them)
+  comment = function(row)
+    local body = '{"body":"bench comment: reproduced on staging, looking at the logs next"}'
+    return wrk.format("POST", "/api/v1/tasks/" .. row.task .. "/comments", authorized(row), body)
   end,
   create = function(row)
     local body = '{"title":"bench task","priority":"high","labels":["bench"]}'

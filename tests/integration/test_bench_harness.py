@@ -1,30 +1,46 @@
 """The benchmark harness (bench/run.py, bench/scenario.lua) on a tiny local server: wrk runs the
-Lua scenarios, the runner reads its result and the CPU time of processes from /proc."""
+Lua scenarios, the runner reads its result and the CPU time of processes from /proc. The
+activity scenario's task histories are written through the real API served over HTTP, and the
+floor app (bench/floor_app.py) reads and writes what the API does."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from bench.run import (
+    BENCH_DIR,
+    HISTORY_ENTRIES,
+    DataRow,
     Processes,
     Row,
     WrkResult,
     errors,
     markdown,
     parse_args,
+    prepare_history,
     run_wrk,
     targets,
     tree_cpu_seconds,
+    write_datafile,
+    write_history,
 )
+from flask import Flask
+from werkzeug.serving import make_server
 
+from tasktracker.settings import Settings
+from tests.support.api import Account, Api
 from tests.support.services import unavailable
 
 
@@ -80,9 +96,11 @@ def wrk_args() -> argparse.Namespace:
     ("scenario", "method", "path"),
     [
         ("login", "POST", "/api/v1/auth/login"),
-        ("get", "GET", "/api/v1/tasks/task"),
+        ("get", "GET", "/api/v1/tasks/{task}"),
         ("mine", "GET", "/api/v1/tasks/mine?limit=50"),
-        ("status", "PATCH", "/api/v1/tasks/task"),
+        ("activity", "GET", "/api/v1/tasks/{task}/activity?limit=50"),
+        ("status", "PATCH", "/api/v1/tasks/{task}"),
+        ("comment", "POST", "/api/v1/tasks/{task}/comments"),
         ("create", "POST", "/api/v1/tasks"),
     ],
 )
@@ -92,7 +110,7 @@ def test_wrk_runs_each_scenario(server: str, datafile: Path, scenario, method, p
     assert 0 < result.p50_ms <= result.p99_ms
     methods = {m for m, *_ in Recorder.seen}
     assert methods == {method}
-    assert all(p.startswith(path) for _, p, _, _ in Recorder.seen)
+    assert {p for _, p, _, _ in Recorder.seen} == {path.format(task=t) for t in ("task1", "task2")}
     auths = {a for _, _, a, _ in Recorder.seen}
     if scenario == "login":
         bodies = {json.loads(b)["password"] for *_, b in Recorder.seen}
@@ -102,6 +120,8 @@ def test_wrk_runs_each_scenario(server: str, datafile: Path, scenario, method, p
     if scenario == "status":
         targets_sent = {json.loads(b)["status"] for *_, b in Recorder.seen}
         assert targets_sent == {"open", "in_progress"}
+    if scenario == "comment":
+        assert all(json.loads(b)["body"].strip() for *_, b in Recorder.seen)
 
 
 def test_failed_requests_are_counted_by_status(server: str, tmp_path: Path):
@@ -146,9 +166,35 @@ def test_table_and_targets_compare_with_the_floor():
     assert "my tasks p50 at 100,000 / at 1,000 tasks: 1.30x (≤ 1.5x)" in notes
 
 
+def test_new_scenarios_are_compared_with_their_own_floor():
+    rows = [
+        Row(1000, "activity", result(300, 20), 3.0),
+        Row(1000, "activity", result(600, 10), 1.0, floor=True),
+        Row(1000, "comment", result(100, 60), 6.0),
+        Row(1000, "comment", result(400, 15), 1.5, floor=True),
+        Row(1000, "get", result(1000, 5), 0.8, floor=True),
+    ]
+    table = markdown(rows)
+    assert (
+        "| 1,000 | task activity (50) | 300 | 20.00 | 60.00 | 3.00 | n/a | 0 | 0.50x req/s, "
+        "2.00x p50 |" in table
+    )
+    assert (
+        "| 1,000 | add comment | 100 | 60.00 | 180.00 | 6.00 | n/a | 0 | 0.25x req/s, "
+        "4.00x p50 |" in table
+    )
+    assert "| 1,000 | floor: bare Flask + find (50 entries) | 600 |" in table
+    assert "| 1,000 | floor: bare Flask + find_one + insert_one | 400 |" in table
+    assert "| 1,000 | floor: bare Flask + find_one | 1,000 |" in table
+    assert not any(note.startswith("get by id") for note in targets(rows))
+
+
 def test_arguments():
     args = parse_args(["--mongo-url", "mongodb://db", "--datasets", "10,20", "--scenarios", "get"])
     assert args.datasets == [10, 20] and args.scenarios == ["get"]
+    everything = parse_args(["--mongo-url", "mongodb://db"]).scenarios
+    assert {"activity", "comment"} <= set(everything)
+    assert everything.index("comment") > everything.index("activity")  # writes last
     with pytest.raises(SystemExit):
         parse_args(["--mongo-url", "mongodb://db", "--scenarios", "nope"])
 
@@ -163,6 +209,113 @@ def test_a_run_without_responses_is_reported_not_compared():
     ]
     assert "| 1,000 | get task by id | 600 | 10.00 | 30.00 | 2.00 | n/a | 0 |  |" in markdown(rows)
     notes = targets(rows)
-    assert "floor at 1,000 tasks: no response within the run" in notes
+    assert "floor: bare Flask + find_one at 1,000 tasks: no response within the run" in notes
     assert "list my tasks (50) at 100,000 tasks: no response within the run" in notes
     assert not any(note.startswith(("get by id", "my tasks p50")) for note in notes)
+
+
+# --- the activity scenario's histories, on the real API ----------------------------------------
+
+
+@pytest.fixture
+def served(app: Flask) -> Iterator[str]:
+    """The test app over HTTP, as bench/run.py talks to the API."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def activity(api: Api, who: Account, task_id: str) -> list[dict[str, Any]]:
+    r = api.client.get(f"/api/v1/tasks/{task_id}/activity?limit=100", headers=who.headers)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["items"]
+
+
+def test_history_gives_one_task_per_user_its_entries_through_the_api(
+    api: Api, served: str, tmp_path: Path
+):
+    alice, bob = api.member("alice"), api.member("bob")
+    mine = {
+        who.username: [api.create_task(who, title=f"task {n}", assignee=who.id) for n in range(2)]
+        for who in (alice, bob)
+    }
+    row = {who.username: who for who in (alice, bob)}
+    rows = [
+        DataRow(row[name].token, t["id"], row[name].email, row[name].password)
+        for name in ("alice", "bob")
+        for t in mine[name]
+    ]
+    args = argparse.Namespace(api_url=served)
+
+    chosen = prepare_history(args, rows)
+
+    assert chosen == [rows[0], rows[2]]  # each user's first task
+    for data, owner in zip(chosen, (alice, bob), strict=True):
+        entries = activity(api, owner, data.task)
+        assert len(entries) == HISTORY_ENTRIES  # the "created" entry counts too
+        verbs = Counter(e["verb"] for e in entries)
+        assert set(verbs) == {"created", "commented", "status_changed", "updated"}
+        assert verbs["commented"] == (HISTORY_ENTRIES - 1) // 2  # every other one after "created"
+        commenters = {e["actor"] for e in entries if e["verb"] == "commented"}
+        assert commenters == {alice.id, bob.id}
+        assert {e["actor"] for e in entries if e["verb"] != "commented"} == {owner.id}
+        fields = {c["field"] for e in entries if e["verb"] == "updated" for c in e["changes"]}
+        assert fields == {"description", "priority", "labels"}
+        task = api.client.get(f"/api/v1/tasks/{data.task}", headers=owner.headers).get_json()
+        assert task["status"] in {"open", "in_progress"}  # still on the users' open lists
+    assert len(activity(api, alice, rows[1].task)) == 1  # untouched
+    assert all(write_history(args, data, [alice.token]) == 0 for data in chosen)  # topped up
+
+    datafile = write_datafile(tmp_path / "activity.tsv", chosen)
+    assert datafile.read_text().splitlines() == [
+        f"{alice.token}\t{rows[0].task}\t{alice.email}\t{alice.password}",
+        f"{bob.token}\t{rows[2].task}\t{bob.email}\t{bob.password}",
+    ]
+
+
+def load_floor_app(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> ModuleType:
+    monkeypatch.setenv("MONGO_URL", settings.mongo_url or "")
+    monkeypatch.setenv("MONGO_DB", settings.mongo_db)
+    spec = importlib.util.spec_from_file_location("floor_app", BENCH_DIR / "floor_app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_floor_reads_and_writes_what_the_api_does(
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    alice = api.member("alice")
+    task = api.create_task(alice, title="history", assignee=alice.id)
+    for n in range(55):
+        body = {"description": f"revision {n}"}
+        r = api.client.patch(f"/api/v1/tasks/{task['id']}", json=body, headers=alice.headers)
+        assert r.status_code == 200
+    floor = load_floor_app(monkeypatch, settings)
+    try:
+        client = floor.app.test_client()
+        url = f"/api/v1/tasks/{task['id']}"
+        assert client.get(url).get_json()["id"] == task["id"]
+
+        ours = api.client.get(f"{url}/activity?limit=50", headers=alice.headers).get_json()
+        theirs = client.get(f"{url}/activity?limit=50").get_json()
+        assert [e["id"] for e in theirs["items"]] == [e["id"] for e in ours["items"]]
+        assert len(theirs["items"]) == 50 and theirs["next_cursor"] and ours["next_cursor"]
+
+        r = client.post(f"{url}/comments", json={"body": "floor comment"})
+        assert r.status_code == 201
+        listed = api.client.get(f"{url}/comments", headers=alice.headers).get_json()["items"]
+        assert [(c["body"], c["author"]) for c in listed] == [("floor comment", alice.id)]
+
+        missing = "/api/v1/tasks/000000000000000000000000"
+        assert client.get(missing).status_code == 404
+        assert client.post(f"{missing}/comments", json={"body": "x"}).status_code == 404
+        assert client.get("/api/v1/tasks/nope").status_code == 404
+    finally:
+        floor.client.close()
