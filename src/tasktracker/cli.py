@@ -16,6 +16,7 @@ from types import FrameType
 from werkzeug.serving import make_server, select_address_family
 
 from tasktracker import metrics
+from tasktracker.adapters.broker import QUEUE_BINDINGS
 from tasktracker.agent.runner import Background
 from tasktracker.bootstrap import Container, bootstrap
 from tasktracker.deploy.commands import add_deploy_commands
@@ -182,7 +183,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     container = bootstrap(settings)
     start_agent_metrics(settings)
     background = Background(container, relay=not args.no_relay).start()
-    print("TaskTracker agent: consuming welcome, password_reset, alerts", flush=True)
+    print(f"TaskTracker agent: consuming {', '.join(QUEUE_BINDINGS)}", flush=True)
     return run_until_stopped("TaskTracker agent", signal.pause, background.stop, container.close)
 
 

@@ -50,6 +50,11 @@ LETTERS_SENT = Counter("tasktracker_letters_sent", "Letters the mail server acce
 LETTERS_FAILED = Counter(
     "tasktracker_letters_failed", "Letter attempts that failed (retried or dead-lettered)", ["type"]
 )
+NOTIFICATIONS_QUEUED = Counter(
+    "tasktracker_notifications_queued",
+    "Notifications added to a recipient's batch (coalesced into letters), by kind",
+    ["kind"],
+)
 
 
 def multiprocess_mode() -> bool:

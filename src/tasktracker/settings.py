@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     )
     # How long a letter being sent is reserved for one agent; longer than SMTP_TIMEOUT.
     delivery_lease: float = Field(120.0, gt=0, le=86_400, validation_alias="DELIVERY_LEASE")
+    # Notifications: changes to one task for one person within this many seconds (counted from
+    # the first one waiting) become one letter; how often the agent looks for batches now due.
+    notify_coalesce_seconds: float = Field(
+        120.0, ge=0, le=86_400, validation_alias="NOTIFY_COALESCE_SECONDS"
+    )
+    notify_flush_interval: float = Field(1.0, gt=0, le=60, validation_alias="NOTIFY_FLUSH_INTERVAL")
 
     # Serving (`tasktracker api`): granian worker processes and threads per worker.
     api_workers: int = Field(1, ge=1, le=64, validation_alias="API_WORKERS")

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 
 from tasktracker.domain.events import Event, EventType
 from tasktracker.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
@@ -23,19 +23,23 @@ log = logging.getLogger(__name__)
 EVENTS_EXCHANGE = Exchange("tasktracker.events", type="topic", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("tasktracker.dead-letter", type="direct", durable=True)
 
-# queue name -> the routing key it is bound to
-QUEUE_BINDINGS: dict[str, str] = {
-    "welcome": str(EventType.USER_REGISTERED),
-    "password_reset": str(EventType.PASSWORD_RESET_REQUESTED),
-    "alerts": str(EventType.ALERTS_PENDING_TASKS),
+# queue name -> the routing keys it is bound to (a message of any other type on it is refused)
+QUEUE_BINDINGS: dict[str, tuple[str, ...]] = {
+    "welcome": (str(EventType.USER_REGISTERED),),
+    "password_reset": (str(EventType.PASSWORD_RESET_REQUESTED),),
+    "alerts": (str(EventType.ALERTS_PENDING_TASKS),),
+    "notifications": (
+        str(EventType.TASK_ASSIGNED),
+        str(EventType.TASK_STATUS_CHANGED),
+        str(EventType.COMMENT_CREATED),
+    ),
 }
 
 
 def work_queue(name: str) -> Queue:
     return Queue(
         name,
-        exchange=EVENTS_EXCHANGE,
-        routing_key=QUEUE_BINDINGS[name],
+        bindings=[binding(EVENTS_EXCHANGE, routing_key=key) for key in QUEUE_BINDINGS[name]],
         durable=True,
         queue_arguments={
             "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,

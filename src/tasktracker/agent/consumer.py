@@ -1,5 +1,8 @@
 """The agent's consumer: one kombu consumer per queue, manual acks, bounded retries with
-backoff, dead-lettering, and delivery exactly once per event id."""
+backoff, dead-lettering, and delivery exactly once per event id.
+
+An event type has either a letter builder (one letter per event, claimed in `deliveries`) or a
+handler of its own (the notifier's fan-out into coalesced batches, agent/notifier.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -51,6 +55,9 @@ class Outcome(Enum):
     POISON = "poison"  # can never succeed: dead-letter
 
 
+Handler = Callable[[Event], Outcome]
+
+
 class Agent(ConsumerMixin):
     def __init__(
         self,
@@ -64,11 +71,15 @@ class Agent(ConsumerMixin):
         retry: RetryPolicy,
         prefetch: int = 10,
         lease: timedelta = timedelta(minutes=2),
+        handlers: Mapping[EventType, Handler] | None = None,
     ) -> None:
         self.connection = connection
         self._broker = broker
         self._deliveries = deliveries
-        self._builders = builders
+        self._handlers: dict[EventType, Handler] = {
+            type_: partial(self.deliver, builder=builder) for type_, builder in builders.items()
+        }
+        self._handlers.update(handlers or {})
         self._mailer = mailer
         self._clock = clock
         self._retry = retry
@@ -115,12 +126,12 @@ class Agent(ConsumerMixin):
         except MalformedEvent as exc:
             self.dead_letter(queue, message, str(exc))
             return
-        builder = self._builders.get(event.type)
-        if builder is None or QUEUE_BINDINGS[queue] != str(event.type):
-            self.dead_letter(queue, message, f"no letter for {event.type} on {queue}")
+        handler = self._handlers.get(event.type)
+        if handler is None or str(event.type) not in QUEUE_BINDINGS[queue]:
+            self.dead_letter(queue, message, f"no handler for {event.type} on {queue}")
             return
         for attempt in range(1, self._retry.max_attempts + 1):
-            outcome = self.deliver(event, builder)
+            outcome = handler(event)
             if outcome is Outcome.DONE:
                 message.ack()
                 return

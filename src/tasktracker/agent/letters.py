@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
 
 from jinja2 import (
     Environment,
@@ -16,7 +16,9 @@ from jinja2 import (
 )
 
 from tasktracker.adapters.mailer import Letter
+from tasktracker.agent.notifications import MalformedNotice, compose
 from tasktracker.domain.events import Event, EventType
+from tasktracker.domain.schedules import Recipient
 from tasktracker.services.password_reset import PasswordResetService
 
 LetterBuilder = Callable[[Event], Letter]
@@ -24,6 +26,13 @@ LetterBuilder = Callable[[Event], Letter]
 
 class LetterError(ValueError):
     """The event lacks what its letter needs; retrying cannot help."""
+
+
+class NewestComments(Protocol):
+    def newest(self, task_ids: Iterable[str]) -> Mapping[str, tuple[str, str]]:
+        """Task id -> (author's username, a short excerpt) of its newest live comment; tasks
+        without one are left out."""
+        ...
 
 
 def template_environment() -> Environment:
@@ -57,6 +66,7 @@ def digest_task(task: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             raise LetterError("a task in the payload has a malformed due_date") from None
     return {
+        "id": _text(task, "id"),
         "key": _text(task, "key"),
         "title": str(task.get("title", "")),
         "status": str(task.get("status", "")),
@@ -65,6 +75,7 @@ def digest_task(task: dict[str, Any]) -> dict[str, Any]:
         "due_soon": bool(task.get("due_soon")),
         "project_key": _text(task, "project_key"),
         "project_name": _text(task, "project_name"),
+        "comment": None,  # {"author", "excerpt"} of its newest comment, when it has one
     }
 
 
@@ -93,10 +104,16 @@ def digest_projects(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class LetterWriter:
-    def __init__(self, resets: PasswordResetService, public_url: str) -> None:
+    def __init__(
+        self,
+        resets: PasswordResetService,
+        public_url: str,
+        comments: NewestComments | None = None,
+    ) -> None:
         self._env = template_environment()
         self._resets = resets
         self._public_url = public_url.rstrip("/")
+        self._comments = comments
 
     def builders(self) -> dict[EventType, LetterBuilder]:
         return {
@@ -130,7 +147,7 @@ class LetterWriter:
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             raise LetterError("the event payload has no 'tasks' list")
         counts = p.get("counts") if isinstance(p.get("counts"), dict) else {}
-        lines = [digest_task(t) for t in tasks]
+        lines = self._with_comments([digest_task(t) for t in tasks])
         context = {
             "username": _field(p, "username"),
             "email": _field(p, "email"),
@@ -143,7 +160,43 @@ class LetterWriter:
         }
         return self._render(event, "pending_tasks", "Your open TaskTracker tasks", context)
 
+    def _with_comments(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each digest line with its task's newest comment (read when the letter is written)."""
+        if self._comments is None:
+            return lines
+        newest = self._comments.newest(line["id"] for line in lines if line["id"])
+        for line in lines:
+            if found := newest.get(line["id"]):
+                line["comment"] = {"author": found[0], "excerpt": found[1]}
+        return lines
+
+    def notification(
+        self, letter_id: str, to: Recipient, items: Sequence[Mapping[str, Any]]
+    ) -> Letter:
+        """One letter for a batch of changes to one task; its Message-ID comes from the letter
+        id, which stays the same when an agent that died while sending it is taken over."""
+        try:
+            composed = compose(items)
+        except MalformedNotice as exc:
+            raise LetterError(str(exc)) from None
+        context = {
+            "username": to.username,
+            "email": to.email,
+            "key": composed.key,
+            "title": composed.title,
+            "lines": composed.lines,
+            "link": f"{self._public_url}/api/v1/tasks/{quote(composed.task_ref)}",
+        }
+        message_id = f"<{letter_id}.notification@tasktracker>"
+        return self._letter(message_id, "notification", composed.subject, context)
+
     def _render(self, event: Event, template: str, subject: str, context: dict[str, Any]) -> Letter:
+        message_id = f"<{event.event_id}.{template}@tasktracker>"
+        return self._letter(message_id, template, subject, context)
+
+    def _letter(
+        self, message_id: str, template: str, subject: str, context: dict[str, Any]
+    ) -> Letter:
         context = {**context, "subject": subject}
         try:
             text = self._env.get_template(f"{template}.txt.j2").render(context)
@@ -155,5 +208,5 @@ class LetterWriter:
             subject=subject,
             text=text,
             html=html,
-            message_id=f"<{event.event_id}.{template}@tasktracker>",
+            message_id=message_id,
         )

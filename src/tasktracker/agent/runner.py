@@ -1,22 +1,50 @@
-"""Background work of a process: the SOA agent and the outbox relay, each in its own thread."""
+"""Background work of a process: the SOA agent, its notification flusher and the outbox relay,
+each in its own thread."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from tasktracker.adapters.broker import QUEUE_BINDINGS
+from tasktracker.adapters.mongo.alerts import NewestCommentReader
+from tasktracker.adapters.mongo.notifications import NotificationStore
 from tasktracker.agent.consumer import Agent, RetryPolicy
 from tasktracker.agent.letters import LetterWriter
+from tasktracker.agent.notifier import Notifier, NotifyPolicy
 from tasktracker.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
 
-def build_agent(c: Container) -> Agent:
+def retry_policy(c: Container) -> RetryPolicy:
     s = c.settings
-    writer = LetterWriter(c.services.password_resets, s.resolved_public_url)
+    return RetryPolicy(s.agent_max_attempts, s.agent_retry_delay, s.agent_retry_delay_max)
+
+
+def build_writer(c: Container) -> LetterWriter:
+    return LetterWriter(
+        c.services.password_resets,
+        c.settings.resolved_public_url,
+        comments=NewestCommentReader(c.adapters.db),
+    )
+
+
+def build_notifier(c: Container, writer: LetterWriter) -> Notifier:
+    s = c.settings
+    policy = NotifyPolicy(
+        window=timedelta(seconds=s.notify_coalesce_seconds),
+        lease=timedelta(seconds=s.delivery_lease),
+        retry=retry_policy(c),
+    )
+    store = NotificationStore(c.adapters.client, c.adapters.db)
+    return Notifier(store, writer, c.adapters.mailer, c.clock, policy)
+
+
+def build_agent(c: Container, writer: LetterWriter, notifier: Notifier) -> Agent:
+    s = c.settings
     return Agent(
         c.adapters.broker.consumer_connection(),
         c.adapters.broker,
@@ -24,28 +52,33 @@ def build_agent(c: Container) -> Agent:
         writer.builders(),
         c.adapters.mailer,
         c.clock,
-        retry=RetryPolicy(s.agent_max_attempts, s.agent_retry_delay, s.agent_retry_delay_max),
+        retry=retry_policy(c),
         prefetch=s.agent_prefetch,
         lease=timedelta(seconds=s.delivery_lease),
+        handlers=notifier.handlers(),
     )
 
 
 class Background:
-    """Starts the relay and (optionally) the agent; `stop()` ends both."""
+    """Starts the relay and (optionally) the agent with its flusher; `stop()` ends them all."""
 
     def __init__(self, container: Container, *, agent: bool = True, relay: bool = True) -> None:
         self._container = container
         self._stop = threading.Event()
-        self.agent = build_agent(container) if agent else None
+        self.agent: Agent | None = None
+        self.notifier: Notifier | None = None
         self._threads: list[threading.Thread] = []
-        if self.agent:
-            self._threads.append(
-                threading.Thread(target=self._run_agent, name="agent", daemon=True)
-            )
+        if agent:
+            writer = build_writer(container)
+            self.notifier = build_notifier(container, writer)
+            self.agent = build_agent(container, writer, self.notifier)
+            self._thread(self._run_agent, "agent")
+            self._thread(self._run_flusher, "notification-flusher")
         if relay:
-            self._threads.append(
-                threading.Thread(target=self._run_relay, name="outbox-relay", daemon=True)
-            )
+            self._thread(self._run_relay, "outbox-relay")
+
+    def _thread(self, target: Callable[[], None], name: str) -> None:
+        self._threads.append(threading.Thread(target=target, name=name, daemon=True))
 
     def start(self) -> Background:
         for thread in self._threads:
@@ -61,6 +94,10 @@ class Background:
             except Exception:
                 log.exception("agent: unexpected error; restarting the consumer")
                 self._stop.wait(1.0)
+
+    def _run_flusher(self) -> None:
+        assert self.notifier is not None
+        self.notifier.run_forever(self._stop, self._container.settings.notify_flush_interval)
 
     def _run_relay(self) -> None:
         interval = self._container.settings.outbox_relay_interval

@@ -1,5 +1,6 @@
 """Alert collections: schedules, the runs that fired, the scheduler lease, and the digest read
-(one aggregation over the pending tasks, then a look-up each of memberships, users, projects)."""
+(one aggregation over the pending tasks, then a look-up each of memberships, users, projects),
+plus the newest comment of each task a digest letter lists."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from tasktracker.adapters.mongo.ids import object_id_or_none
 from tasktracker.adapters.mongo.projects import membership_id
+from tasktracker.domain.comments import excerpt
 from tasktracker.domain.schedules import (
     AlreadyFired,
     DigestGroup,
@@ -33,6 +35,8 @@ PENDING_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
 PENDING_INDEX = "status_due"
 # How many ids one `$in` lookup of the digest carries.
 IN_BATCH = 1000
+# How much of a task's newest comment a digest shows.
+COMMENT_EXCERPT_LENGTH = 120
 
 
 def schedule_to_doc(s: Schedule) -> dict[str, Any]:
@@ -298,7 +302,9 @@ class PendingTaskDigests:
         recipients: dict[str, Recipient] = {}
         for batch in _batches(_ids(sorted(user_ids))):
             docs = self._users.find(
-                {"_id": {"$in": batch}, "active": True}, {"username": 1, "email": 1}
+                # Missing preferences mean "on": only an explicit `false` turns the digest off.
+                {"_id": {"$in": batch}, "active": True, "notifications.digest": {"$ne": False}},
+                {"username": 1, "email": 1},
             )
             for d in docs:
                 recipients[str(d["_id"])] = Recipient(d["username"], d["email"])
@@ -310,3 +316,40 @@ class PendingTaskDigests:
             for d in self._projects.find({"_id": {"$in": batch}}, {"key": 1, "name": 1}):
                 projects[str(d["_id"])] = d
         return projects
+
+
+class NewestCommentReader:
+    """A digest line's newest live comment: one read per task through the comments'
+    `task_created` index (backwards, so it stops at the first live one), then the authors'
+    usernames in one look-up."""
+
+    def __init__(self, db: Database, excerpt_length: int = COMMENT_EXCERPT_LENGTH) -> None:
+        self._comments = db.comments
+        self._users = db.users
+        self._length = excerpt_length
+
+    def newest(self, task_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, dict[str, Any]] = {}
+        for task_id in dict.fromkeys(task_ids):
+            doc = self._comments.find_one(
+                {"task_id": task_id, "deleted_at": None, "body": {"$type": "string"}},
+                {"author": 1, "body": 1},
+                sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+            )
+            if doc:
+                found[task_id] = doc
+        names = self._usernames({d.get("author") for d in found.values()})
+        return {
+            task_id: (names.get(d.get("author"), "someone"), short_excerpt(d["body"], self._length))
+            for task_id, d in found.items()
+        }
+
+    def _usernames(self, user_ids: set[Any]) -> dict[str, str]:
+        ids = _ids(sorted(u for u in user_ids if isinstance(u, str)))
+        docs = self._users.find({"_id": {"$in": ids}}, {"username": 1}) if ids else []
+        return {str(d["_id"]): d["username"] for d in docs}
+
+
+def short_excerpt(body: str, length: int) -> str:
+    """A comment's start on one line, for a digest: whitespace collapsed, cut at `length`."""
+    return excerpt(" ".join(body.split()), length)

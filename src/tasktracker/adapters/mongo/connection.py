@@ -14,6 +14,7 @@ from tasktracker.adapters.mongo.activity import ACTIVITY_INDEXES
 from tasktracker.adapters.mongo.alerts import RUN_INDEXES, SCHEDULE_INDEXES
 from tasktracker.adapters.mongo.comments import COMMENT_INDEXES
 from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
+from tasktracker.adapters.mongo.notifications import NOTIFICATION_INDEXES
 from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
 from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
 from tasktracker.adapters.mongo.watchers import WATCHER_INDEXES
@@ -134,6 +135,8 @@ def ensure_indexes(db: Database) -> None:
     db.password_resets.create_indexes(RESET_INDEXES)
     db.alert_schedules.create_indexes(SCHEDULE_INDEXES)
     db.alert_runs.create_indexes(RUN_INDEXES)
+    for collection, indexes in NOTIFICATION_INDEXES.items():
+        db[collection].create_indexes(indexes)
 
 
 def warn_if_not_replica_set(client: MongoClient) -> bool:
