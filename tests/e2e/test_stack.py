@@ -19,6 +19,7 @@ import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo import MongoClient
 
 from tasktracker.deploy.processes import free_port, port_open
 from tasktracker.deploy.stack import Stack, StackOptions, is_ours
@@ -69,6 +70,8 @@ def stack(mongo_url, memcached_servers, rabbitmq_vhost, smtp, tmp_path_factory) 
         JWT_SECRET=TEST_JWT_SECRET,
         AGENT_RETRY_DELAY="0.05",
         OUTBOX_RELAY_INTERVAL="0.5",
+        NOTIFY_COALESCE_SECONDS="1",
+        NOTIFY_FLUSH_INTERVAL="0.2",
         ADMIN_EMAIL=STACK_ADMIN[0],
         ADMIN_PASSWORD=STACK_ADMIN[1],
     )
@@ -287,3 +290,44 @@ def test_two_projects_two_users_each_sees_only_their_own_work(stack, smtp):
         wait_until(letter, timeout=30)
         text = text_of(letter()[0])
         assert other not in text and f"{key}-1" in text
+
+
+def test_a_comment_mentioning_the_reporter_mails_them_one_letter_and_the_author_none(
+    stack, smtp, mongo_url
+):
+    """Through nginx, both replicas, RabbitMQ and the agent process: a member comments on the
+    owner's task mentioning them; the owner gets one letter with the comment and a link to the
+    task, the author none."""
+    base = stack.options.url
+    owner, author = (signup_and_login(base, name) for name in ("noteowner", "noteauthor"))
+    r = requests.post(
+        url(stack, "/api/v1/projects"), json={"key": "NOTE", "name": "Notes"}, headers=owner,
+        timeout=5,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    author_id = requests.get(url(stack, "/api/v1/users/me"), headers=author, timeout=5).json()["id"]
+    r = requests.put(
+        url(stack, f"/api/v1/projects/NOTE/members/{author_id}"), json={"role": "member"},
+        headers=owner, timeout=5,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    task = {"title": "Renew the certificate", "project": "NOTE"}
+    r = requests.post(url(stack, "/api/v1/tasks"), json=task, headers=owner, timeout=5)
+    assert r.status_code == 201, r.text
+    task_id = r.json()["id"]
+    body = {"body": "@noteowner the new one is in the vault"}
+    r = requests.post(url(stack, "/api/v1/tasks/NOTE-1/comments"), json=body, headers=author,
+                      timeout=5)  # fmt: skip
+    assert r.status_code == 201, r.text
+
+    def letters(address: str) -> list:
+        return [m for m in smtp.letters_to(address) if "NOTE-1" in m["Subject"]]
+
+    [letter] = wait_until(lambda: letters("noteowner@example.com"), timeout=30)
+    text = text_of(letter)
+    assert "the new one is in the vault" in text and "/api/v1/tasks/NOTE-1" in text
+    db = MongoClient(mongo_url)[stack.options.env["MONGO_DB"]]
+    wait_until(lambda: db.notifications.count_documents({"task_id": task_id}) == 0, timeout=30)
+    wait_until(lambda: db.outbox.count_documents({"sent_at": None}) == 0, timeout=30)
+    assert len(letters("noteowner@example.com")) == 1
+    assert letters("noteauthor@example.com") == []

@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -66,10 +67,9 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    Recorder.seen = []
+@contextmanager
+def serving(httpd: Any) -> Iterator[str]:
+    """Serve `httpd` (an http.server or wsgiref server) from a thread; its base URL."""
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -77,6 +77,13 @@ def server() -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Recorder.seen = []
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Recorder)) as base:
+        yield base
 
 
 @pytest.fixture
@@ -220,14 +227,8 @@ def test_a_run_without_responses_is_reported_not_compared():
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
     """The test app over HTTP, as bench/run.py talks to the API."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as base:
+        yield base
 
 
 def activity(api: Api, who: Account, task_id: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import pytest
 from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.domain.errors import ConcurrentChange
 from tasktracker.domain.events import EventType
-from tests.support.api import Account, Api, raw
+from tests.support.api import Account, Api, make_team, raw
 from tests.support.problems import assert_problem
 
 TASKS = "/api/v1/tasks"
@@ -19,12 +19,7 @@ COMMENTS = "/api/v1/comments"
 
 @pytest.fixture
 def team(api: Api) -> dict[str, Account]:
-    """OPS with an owner, a maintainer, a member and a viewer; an outsider in GEN only."""
-    people = {name: api.member(name) for name in ("owner", "maint", "memb", "viewer", "outsider")}
-    api.create_project(people["owner"], "OPS", "Operations")
-    for name, role in (("maint", "maintainer"), ("memb", "member"), ("viewer", "viewer")):
-        api.set_role(people["owner"], "OPS", people[name], role)
-    return people
+    return make_team(api)
 
 
 @pytest.fixture

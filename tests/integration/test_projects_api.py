@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import Account, Api
+from tests.support.api import Account, Api, make_team
 from tests.support.problems import assert_problem
 
 PROJECTS = "/api/v1/projects"
@@ -16,12 +16,7 @@ TASKS = "/api/v1/tasks"
 
 @pytest.fixture
 def team(api: Api) -> dict[str, Account]:
-    """OPS with an owner, a maintainer, a member and a viewer; an outsider in GEN only."""
-    people = {name: api.member(name) for name in ("owner", "maint", "memb", "viewer", "outsider")}
-    api.create_project(people["owner"], "OPS", "Operations")
-    for name, role in (("maint", "maintainer"), ("memb", "member"), ("viewer", "viewer")):
-        api.set_role(people["owner"], "OPS", people[name], role)
-    return people
+    return make_team(api)
 
 
 def outbox_payloads(api: Api, kind: str) -> list[dict[str, Any]]:

@@ -84,6 +84,15 @@ class Api:
             assert r.status_code == 200, r.get_json()
 
 
+def make_team(api: Api) -> dict[str, Account]:
+    """OPS with an owner, a maintainer, a member and a viewer; an outsider in GEN only."""
+    people = {name: api.member(name) for name in ("owner", "maint", "memb", "viewer", "outsider")}
+    api.create_project(people["owner"], "OPS", "Operations")
+    for name, role in (("maint", "maintainer"), ("memb", "member"), ("viewer", "viewer")):
+        api.set_role(people["owner"], "OPS", people[name], role)
+    return people
+
+
 def raw(token: str) -> dict[str, str]:
     """The legacy routes' header: the token without a scheme."""
     return {"Authorization": token}
