@@ -56,6 +56,17 @@ NOTIFICATIONS_QUEUED = Counter(
     ["kind"],
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "tasktracker_webhook_deliveries",
+    "Webhook delivery attempts by outcome: succeeded, retried (to be sent again) or failed",
+    ["outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "tasktracker_webhook_delivery_duration_seconds",
+    "Time from sending a webhook delivery to the receiver's answer (or the error)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
 
 def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))

@@ -7,6 +7,7 @@ existing `.env` keeps working.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasktracker import original_env
+from tasktracker.domain.webhooks import AllowList, parse_schedule
 from tasktracker.endpoints import SmtpEndpoint, parse_servers
 
 
@@ -109,6 +111,24 @@ class Settings(BaseSettings):
         120.0, ge=0, le=86_400, validation_alias="NOTIFY_COALESCE_SECONDS"
     )
     notify_flush_interval: float = Field(1.0, gt=0, le=60, validation_alias="NOTIFY_FLUSH_INTERVAL")
+
+    # Integrations (DESIGN 14). Personal access tokens: each token's own request budget, and
+    # how many failed token logins one address may make (a brute force gets 429s).
+    rate_limit_token: str = Field("600/minute", validation_alias="RATE_LIMIT_TOKEN")
+    rate_limit_token_failures: str = Field(
+        "30/minute", validation_alias="RATE_LIMIT_TOKEN_FAILURES"
+    )
+    # Webhooks: the delays between attempts ("10s,1m,5m,30m,2h,8h": s, m, h; seconds may be
+    # fractional), failed attempts in a row that disable a hook, hosts or CIDRs a hook may
+    # reach although private or loopback, the time a receiver has to answer, and how many
+    # deliveries the agent sends at once.
+    webhook_retry_schedule: str = Field(
+        "10s,1m,5m,30m,2h,8h", validation_alias="WEBHOOK_RETRY_SCHEDULE"
+    )
+    webhook_disable_after: int = Field(20, ge=1, le=1000, validation_alias="WEBHOOK_DISABLE_AFTER")
+    webhook_allowed_hosts: str = Field("", validation_alias="WEBHOOK_ALLOWED_HOSTS")
+    webhook_timeout: float = Field(10.0, gt=0, le=60, validation_alias="WEBHOOK_TIMEOUT")
+    webhook_workers: int = Field(4, ge=1, le=64, validation_alias="WEBHOOK_WORKERS")
 
     # Serving (`tasktracker api`): granian worker processes and threads per worker.
     api_workers: int = Field(1, ge=1, le=64, validation_alias="API_WORKERS")
@@ -206,6 +226,8 @@ class Settings(BaseSettings):
         "rate_limit_signup",
         "rate_limit_password_reset",
         "rate_limit_api",
+        "rate_limit_token",
+        "rate_limit_token_failures",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -215,6 +237,18 @@ class Settings(BaseSettings):
             parse_many(value)
         except ValueError:
             raise ValueError("expected a rate such as '10/minute' or '5 per second'") from None
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _retry_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: str) -> str:
+        AllowList.parse(value)
         return value
 
     @field_validator("memcached_servers")
@@ -312,6 +346,14 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def webhook_retry_delays(self) -> tuple[timedelta, ...]:
+        return parse_schedule(self.webhook_retry_schedule)
+
+    @property
+    def webhook_allow_list(self) -> AllowList:
+        return AllowList.parse(self.webhook_allowed_hosts)
 
     @property
     def mail_dir(self) -> Path:

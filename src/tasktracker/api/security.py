@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import (
@@ -26,6 +26,7 @@ from tasktracker.api.problems import problem
 from tasktracker.domain.errors import AuthenticationFailed, Forbidden
 from tasktracker.domain.projects import Actor
 from tasktracker.domain.sessions import SessionRecord
+from tasktracker.domain.tokens import Scope
 from tasktracker.domain.users import User, require_admin
 from tasktracker.services.registry import Services
 
@@ -42,9 +43,17 @@ class Access(Enum):
     ADMIN = "admin"
 
 
-def requires(access: Access) -> Callable[[F], F]:
+# A route a personal access token may not call at all (managing tokens, the calendar URL).
+SESSION_ONLY = "session-only"
+RouteScope = Scope | Literal["session-only"] | None
+
+
+def requires(access: Access, scope: RouteScope = None) -> Callable[[F], F]:
+    """Declare a view's access level and, unless it is PUBLIC, the token scope it needs."""
+
     def mark(view: F) -> F:
         view.__access__ = access  # type: ignore[attr-defined]
+        view.__scope__ = scope  # type: ignore[attr-defined]
         return view
 
     return mark

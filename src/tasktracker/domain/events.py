@@ -17,13 +17,37 @@ class EventType(StrEnum):
     USER_REGISTERED = "user.registered"
     PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
     TASK_CREATED = "task.created"
+    TASK_UPDATED = "task.updated"  # any change to a task's fields (besides the specific events)
     TASK_ASSIGNED = "task.assigned"
     TASK_STATUS_CHANGED = "task.status_changed"
+    TASK_DELETED = "task.deleted"
     ALERTS_PENDING_TASKS = "alerts.pending_tasks"
     COMMENT_CREATED = "comment.created"
+    COMMENT_UPDATED = "comment.updated"
+    COMMENT_DELETED = "comment.deleted"
     PROJECT_CREATED = "project.created"
     PROJECT_MEMBER_ADDED = "project.member_added"
     PROJECT_MEMBER_REMOVED = "project.member_removed"
+    WEBHOOK_PING = "webhook.ping"  # one hook's test delivery
+    WEBHOOK_REDELIVER = "webhook.redeliver"  # one delivery sent again
+    WEBHOOK_DISABLED = "webhook.disabled"  # a letter to the hook's owner
+
+
+# What a webhook may subscribe to (DESIGN 14). Each of these events' payloads carries the
+# webhook body's parts: `project_id`, `project_key`, `actor`, `actor_name`, `data` (the task,
+# comment or membership as the API shows it) and `previous` (old values of changed fields).
+WEBHOOK_EVENTS: tuple[EventType, ...] = (
+    EventType.TASK_CREATED,
+    EventType.TASK_UPDATED,
+    EventType.TASK_STATUS_CHANGED,
+    EventType.TASK_ASSIGNED,
+    EventType.TASK_DELETED,
+    EventType.COMMENT_CREATED,
+    EventType.COMMENT_UPDATED,
+    EventType.COMMENT_DELETED,
+    EventType.PROJECT_MEMBER_ADDED,
+    EventType.PROJECT_MEMBER_REMOVED,
+)
 
 
 class MalformedEvent(ValueError):
