@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from tasktracker.adapters.mongo.activity import NEWEST_FIRST as ACTIVITY_NEWEST_FIRST
 from tasktracker.adapters.mongo.activity import feed_scope
@@ -37,7 +38,9 @@ from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.tasks import Status, Task
+from tasktracker.domain.tokens import AccessToken
 from tasktracker.domain.users import Role, User, normalize_email, username_key
+from tasktracker.domain.webhooks import Delivery, Webhook
 from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
 from tasktracker.services.registry import Services
 from tasktracker.settings import Settings
@@ -674,6 +677,43 @@ class FakeSessionRepository:
             self.revoke(session_id, now)
 
 
+class FakeAccessTokenRepository:
+    """Tokens by id. `digest_reads` counts lookups (a malformed token must cause none)."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, AccessToken] = {}
+        self._new_id = _Ids(0x900000)
+        self.digest_reads = 0
+
+    def add(self, token: AccessToken) -> AccessToken:
+        if any(t.digest == token.digest for t in self.tokens.values()):
+            raise Conflict("duplicate token digest")
+        token.id = self._new_id()
+        self.tokens[token.id] = dataclasses.replace(token)
+        return token
+
+    def by_digest(self, digest: str) -> AccessToken | None:
+        self.digest_reads += 1
+        found = next((t for t in self.tokens.values() if t.digest == digest), None)
+        return dataclasses.replace(found) if found else None
+
+    def for_user(self, user_id: str) -> list[AccessToken]:
+        mine = sorted(tid for tid, t in self.tokens.items() if t.user_id == user_id)
+        return [dataclasses.replace(self.tokens[tid]) for tid in mine]
+
+    def delete(self, user_id: str, token_id: str) -> bool:
+        token = self.tokens.get(token_id)
+        if token is None or token.user_id != user_id:
+            return False
+        del self.tokens[token_id]
+        return True
+
+    def touch(self, token_id: str, now: datetime, stale_before: datetime) -> None:
+        token = self.tokens.get(token_id)
+        if token and (token.last_used_at is None or token.last_used_at <= stale_before):
+            token.last_used_at = now
+
+
 @dataclass
 class ResetToken:
     token_hash: str
@@ -791,6 +831,19 @@ class FakePendingTaskDigests:
         return list(self.result)
 
 
+class FakeCalendarFeeds:
+    """Each user's feed token digest (user id -> digest), one per user as the adapter keeps."""
+
+    def __init__(self) -> None:
+        self.digests: dict[str, str] = {}
+
+    def put(self, user_id: str, token_hash: str, now: datetime) -> None:
+        self.digests[user_id] = token_hash
+
+    def user_for(self, token_hash: str) -> str | None:
+        return next((uid for uid, h in self.digests.items() if h == token_hash), None)
+
+
 # --- outbox and unit of work -------------------------------------------------------------------
 
 
@@ -878,6 +931,7 @@ class FakeUnitOfWork:
         comments: FakeCommentRepository | None = None,
         activity: FakeActivityRepository | None = None,
         watchers: FakeWatcherRepository | None = None,
+        webhooks: FakeWebhookRepository | None = None,
     ) -> None:
         self.users = users
         self.tasks = tasks
@@ -886,6 +940,7 @@ class FakeUnitOfWork:
         self.comments = comments or FakeCommentRepository()
         self.activity = activity or FakeActivityRepository()
         self.watchers = watchers or FakeWatcherRepository()
+        self.webhooks = webhooks or FakeWebhookRepository()
         self.password_resets = password_resets
         self.schedules = schedules
         self.alert_runs = alert_runs
@@ -910,6 +965,7 @@ class FakeUnitOfWork:
             self.comments,
             self.activity,
             self.watchers,
+            self.webhooks,
             self.password_resets,
             self.schedules,
             self.alert_runs,
@@ -1037,6 +1093,71 @@ class FakeProbe:
         return self.up
 
 
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class FakeWebhookRepository:
+    def __init__(self) -> None:
+        self.hooks: dict[str, Webhook] = {}
+        self._ids = 0
+
+    def add(self, hook: Webhook) -> Webhook:
+        self._ids += 1
+        hook.id = f"{self._ids:024x}"
+        self.hooks[hook.id] = copy.deepcopy(hook)
+        return hook
+
+    def get(self, webhook_id: str) -> Webhook | None:
+        return copy.deepcopy(self.hooks.get(webhook_id))
+
+    def for_project(self, project_id: str) -> list[Webhook]:
+        return [copy.deepcopy(h) for h in self.hooks.values() if h.project_id == project_id]
+
+    def save(self, hook: Webhook) -> None:
+        self.hooks[hook.id] = copy.deepcopy(hook)
+
+    def delete(self, webhook_id: str) -> None:
+        self.hooks.pop(webhook_id, None)
+
+    def delete_in_project(self, project_id: str) -> None:
+        for hook in self.for_project(project_id):
+            self.delete(hook.id)
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self.hooks)
+
+    def restore(self, state: Any) -> None:
+        self.hooks = state
+
+
+class FakeWebhookDeliveryLog:
+    def __init__(self) -> None:
+        self.deliveries: dict[str, Delivery] = {}
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return copy.deepcopy(self.deliveries.get(delivery_id))
+
+    def page(self, webhook_id: str, cursor: str | None, limit: int) -> Page[Delivery]:
+        mine = [d for d in self.deliveries.values() if d.webhook_id == webhook_id]
+        mine.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+        start = int(cursor) if cursor else 0
+        more = len(mine) > start + limit
+        return Page(mine[start : start + limit], str(start + limit) if more else None)
+
+
+class FakeWebhookTargets:
+    """Refuses the hosts in `refused` as the SSRF guard refuses private addresses."""
+
+    def __init__(self) -> None:
+        self.refused: set[str] = {"127.0.0.1", "localhost", "10.0.0.1"}
+
+    def check(self, url: str) -> object:
+        host = urlsplit(url).hostname or ""
+        if host in self.refused:
+            raise InvalidInput(f"{host} is a loopback, private or reserved address")
+        return host
+
+
 # --- composition -------------------------------------------------------------------------------
 
 
@@ -1061,6 +1182,11 @@ class Fakes:
     cache: FakeCache
     hasher: FakePasswordHasher
     database: FakeProbe
+    webhooks: FakeWebhookRepository = field(default_factory=FakeWebhookRepository)
+    webhook_deliveries: FakeWebhookDeliveryLog = field(default_factory=FakeWebhookDeliveryLog)
+    webhook_targets: FakeWebhookTargets = field(default_factory=FakeWebhookTargets)
+    access_tokens: FakeAccessTokenRepository = field(default_factory=FakeAccessTokenRepository)
+    calendar_feeds: FakeCalendarFeeds = field(default_factory=FakeCalendarFeeds)
 
     @property
     def broker(self) -> FakePublisher:
@@ -1168,6 +1294,7 @@ def build_fake_services(
         FakeWatcherRepository(),
     )
     schedules, runs = FakeScheduleRepository(), FakeAlertRunRepository()
+    webhooks = FakeWebhookRepository()
     outbox = FakeOutbox(grace=timedelta(seconds=settings.outbox_relay_grace))
     a = Fakes(
         users=users,
@@ -1196,11 +1323,13 @@ def build_fake_services(
             comments=comments,
             activity=activity,
             watchers=watchers,
+            webhooks=webhooks,
         ),
         publisher=FakePublisher(),
         cache=FakeCache(clock),
         hasher=FakePasswordHasher(),
         database=FakeProbe(),
+        webhooks=webhooks,
     )
     events = OutboxEventRecorder(lambda: a.uow, a.outbox, a.publisher, clock, cooldown)
     services = build_services(settings, a, events, clock)

@@ -26,6 +26,7 @@ from tasktracker.adapters.mongo.alerts import (
     PendingTaskDigests,
     ScheduleRepository,
 )
+from tasktracker.adapters.mongo.calendar import CalendarFeedRepository
 from tasktracker.adapters.mongo.comments import CommentRepository
 from tasktracker.adapters.mongo.connection import (
     DatabaseProbe,
@@ -42,13 +43,17 @@ from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRep
 from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
+from tasktracker.adapters.mongo.tokens import AccessTokenRepository
 from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.mongo.watchers import WatcherRepository
+from tasktracker.adapters.mongo.webhooks import WebhookDeliveryRepository, WebhookRepository
 from tasktracker.adapters.passwords import PasswordHasher
+from tasktracker.adapters.webhook_http import Resolver, SystemResolver, TargetGuard
 from tasktracker.services.accounts import AccountService
 from tasktracker.services.activity import ActivityService
 from tasktracker.services.alerts import AlertService, DigestPolicy
+from tasktracker.services.calendar import CalendarService
 from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.comments import CommentService
 from tasktracker.services.events import OutboxEventRecorder, OutboxRelay
@@ -61,7 +66,9 @@ from tasktracker.services.registry import Services
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
+from tasktracker.services.tokens import TokenService
 from tasktracker.services.watchers import WatcherService
+from tasktracker.services.webhooks import WebhookService
 from tasktracker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,7 @@ class Adapters:
     activity: ActivityRepository
     watchers: WatcherRepository
     sessions: SessionRepository
+    access_tokens: AccessTokenRepository
     outbox: OutboxRepository
     deliveries: DeliveryRepository
     password_resets: PasswordResetRepository
@@ -102,6 +110,10 @@ class Adapters:
     alert_runs: AlertRunRepository
     digests: PendingTaskDigests
     leases: LeaseRepository
+    calendar_feeds: CalendarFeedRepository
+    webhooks: WebhookRepository
+    webhook_deliveries: WebhookDeliveryRepository
+    webhook_targets: TargetGuard
     embedded_mongo: EmbeddedMongo | None = None
 
     def close(self) -> None:
@@ -119,6 +131,7 @@ class Container:
     settings: Settings
     services: Services
     relay: OutboxRelay
+    events: EventRecorder  # the outbox: for processes (the agent) that record events too
     adapters: Adapters = field(repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -132,9 +145,12 @@ class Container:
             self.adapters.close()
 
 
-def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
+def bootstrap(
+    settings: Settings, *, clock: Clock = utc_now, resolver: Resolver | None = None
+) -> Container:
+    """`resolver` answers host names for the webhook SSRF guard (default: the system's)."""
     settings = settings.model_copy(update={"jwt_secret": resolve_jwt_secret(settings)})
-    adapters = build_adapters(settings)
+    adapters = build_adapters(settings, resolver or SystemResolver())
     events = OutboxEventRecorder(
         partial(MongoUnitOfWork, adapters.client, adapters.db, outbox_grace(settings)),
         adapters.outbox,
@@ -145,6 +161,7 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
         settings=settings,
         services=build_services(settings, adapters, events, clock),
         relay=OutboxRelay(adapters.outbox, adapters.broker, clock),
+        events=events,
         adapters=adapters,
     )
     prepare_projects(container)
@@ -152,7 +169,7 @@ def bootstrap(settings: Settings, *, clock: Clock = utc_now) -> Container:
     return container
 
 
-def build_adapters(settings: Settings) -> Adapters:
+def build_adapters(settings: Settings, resolver: Resolver) -> Adapters:
     embedded = None
     url = settings.mongo_url
     if url is None:
@@ -187,6 +204,7 @@ def build_adapters(settings: Settings) -> Adapters:
         activity=ActivityRepository(db),
         watchers=WatcherRepository(db),
         sessions=SessionRepository(db),
+        access_tokens=AccessTokenRepository(db),
         outbox=OutboxRepository(db, grace=outbox_grace(settings)),
         deliveries=DeliveryRepository(db),
         password_resets=PasswordResetRepository(db),
@@ -194,6 +212,10 @@ def build_adapters(settings: Settings) -> Adapters:
         alert_runs=AlertRunRepository(db),
         digests=PendingTaskDigests(db),
         leases=LeaseRepository(db),
+        calendar_feeds=CalendarFeedRepository(db),
+        webhooks=WebhookRepository(db),
+        webhook_deliveries=WebhookDeliveryRepository(db),
+        webhook_targets=TargetGuard(settings.webhook_allow_list, resolver),
         embedded_mongo=embedded,
     )
 
@@ -243,6 +265,7 @@ def build_services(
             a.users, a.hasher, sessions, events, a.task_reads, default_project, clock
         ),
         sessions=sessions,
+        tokens=TokenService(a.access_tokens, a.users, a.memberships, clock),
         projects=projects,
         tasks=tasks,
         task_queries=TaskQueryService(a.task_reads, a.users, a.projects, clock),
@@ -250,6 +273,17 @@ def build_services(
         activity=ActivityService(a.activity, tasks, a.projects),
         watchers=WatcherService(a.watchers, tasks, a.memberships, a.users, clock),
         preferences=PreferenceService(a.users, clock),
+        calendar=CalendarService(
+            a.calendar_feeds,
+            a.users,
+            a.memberships,
+            a.task_reads,
+            settings.resolved_public_url,
+            clock,
+        ),
+        webhooks=WebhookService(
+            a.webhooks, a.webhook_deliveries, a.projects, a.webhook_targets, events, clock
+        ),
         password_resets=resets,
         alerts=AlertService(a.schedules, a.alert_runs, a.digests, events, clock, digests),
         health=HealthService(a.database, a.broker, a.cache, a.outbox),

@@ -35,8 +35,20 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("/api/v1/tasks/<task_id>/watchers", "GET"): None,
     ("/api/v1/tasks/<task_id>/watchers/me", "PUT"): None,
     ("/api/v1/tasks/<task_id>/watchers/me", "DELETE"): None,
+    ("/api/v1/projects/<project>/webhooks", "GET"): None,
+    ("/api/v1/projects/<project>/webhooks", "POST"): {
+        "url": "https://93.184.215.14/x",
+        "events": ["*"],
+    },
+    ("/api/v1/webhooks/<webhook_id>", "GET"): None,
+    ("/api/v1/webhooks/<webhook_id>", "PATCH"): {"active": False},
+    ("/api/v1/webhooks/<webhook_id>", "DELETE"): None,
+    ("/api/v1/webhooks/<webhook_id>/rotate-secret", "POST"): None,
+    ("/api/v1/webhooks/<webhook_id>/ping", "POST"): None,
+    ("/api/v1/webhooks/<webhook_id>/deliveries", "GET"): None,
+    ("/api/v1/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver", "POST"): None,
 }
-OBJECT_PARAMS = ("<task_id>", "<project>", "<comment_id>")
+OBJECT_PARAMS = ("<task_id>", "<project>", "<comment_id>", "<webhook_id>")
 
 
 @pytest.fixture
@@ -50,9 +62,15 @@ def victim(api: Api) -> dict[str, Any]:
     comment = api.client.post(
         f"/api/v1/tasks/{task['id']}/comments", json={"body": SECRET}, headers=owner.headers
     ).get_json()
+    hook = api.client.post(
+        "/api/v1/projects/SEC/webhooks",
+        json={"url": "https://93.184.215.14/hook", "events": ["*"]},
+        headers=owner.headers,
+    ).get_json()
     r = api.client.delete(f"/api/v1/projects/SEC/members/{outsider.id}", headers=owner.headers)
     assert r.status_code == 204
     return {
+        "webhook": hook,
         "owner": owner,
         "outsider": outsider,
         "project": project,
@@ -84,6 +102,8 @@ def test_bola_sweep_every_object_route_answers_404_to_an_outsider(api: Api, vict
         "<project>": victim["project"][ref],
         "<comment_id>": victim["comment"]["id"],
         "<user_id>": owner.id,
+        "<webhook_id>": victim["webhook"]["id"],
+        "<delivery_id>": "0" * 24,
     }
     for rule, method in object_routes(api):
         url = re.sub(r"<\w+>", lambda m: values[m.group(0)], rule)

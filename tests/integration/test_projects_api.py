@@ -42,13 +42,16 @@ def test_create_answers_the_project_with_the_caller_as_owner(api: Api):
     assert created == [
         {"project_id": body["id"], "project_key": "OPS", "name": "Operations", "owner": alice.id}
     ]
-    added = outbox_payloads(api, "project.member_added")
-    assert {
-        "project_id": body["id"],
-        "project_key": "OPS",
+    [added] = [p for p in outbox_payloads(api, "project.member_added") if p["user_id"] == alice.id]
+    assert (added["project_id"], added["project_key"]) == (body["id"], "OPS")
+    assert added["role"] == "owner"
+    assert (added["actor"], added["actor_name"], added["previous"]) == (alice.id, "alice", {})
+    assert added["data"] == {
         "user_id": alice.id,
+        "username": "alice",
         "role": "owner",
-    } in added
+        "joined_at": body["created_at"],
+    }
 
 
 @pytest.mark.parametrize("key", ["O", "ops", "1OPS", "OPS-1", "ABCDEFGHIJK", "OP S"])
@@ -237,15 +240,22 @@ def test_members_are_listed_with_roles(api: Api, team):
     assert len(page["items"]) == 3 and len(rest["items"]) == 1 and rest["next_cursor"] is None
 
 
-def test_put_adds_201_then_changes_200_and_emits_member_added_once(api: Api, team):
+def test_put_adds_201_then_changes_200_each_recording_member_added(api: Api, team):
     owner, new = team["owner"], team["outsider"]
     url = f"{PROJECTS}/OPS/members/{new.id}"
     r = api.client.put(url, json={"role": "viewer"}, headers=owner.headers)
     assert r.status_code == 201 and r.get_json()["role"] == "viewer"
     r = api.client.put(url, json={"role": "maintainer"}, headers=owner.headers)
     assert r.status_code == 200 and r.get_json()["role"] == "maintainer"
+    r = api.client.put(url, json={"role": "maintainer"}, headers=owner.headers)
+    assert r.status_code == 200  # the same role again: no change, no event
     added = [p for p in outbox_payloads(api, "project.member_added") if p["user_id"] == new.id]
-    assert len(added) == 1 and added[0]["project_key"] == "OPS"
+    assert [(p["project_key"], p["role"], p["previous"]) for p in added] == [
+        ("OPS", "viewer", {}),
+        ("OPS", "maintainer", {"role": "viewer"}),  # a role change carries the old role
+    ]
+    assert added[1]["data"] == r.get_json()
+    assert {p["actor"] for p in added} == {owner.id}
     # the new role applies to the next request on the same token
     assert (
         api.client.get(f"{PROJECTS}/OPS", headers=new.headers).get_json()["my_role"] == "maintainer"
@@ -310,13 +320,11 @@ def test_a_member_may_leave_and_loses_access_at_once(api: Api, team):
     assert r.status_code == 204
     assert_problem(api.client.get(f"{PROJECTS}/OPS", headers=memb.headers), 404)
     assert_problem(api.client.get(f"{TASKS}/{task['id']}", headers=memb.headers), 404)
-    removed = outbox_payloads(api, "project.member_removed")
-    assert {
-        "project_id": task["project_id"],
-        "project_key": "OPS",
-        "user_id": memb.id,
-        "role": "member",
-    } in removed
+    [removed] = outbox_payloads(api, "project.member_removed")
+    assert (removed["project_id"], removed["project_key"]) == (task["project_id"], "OPS")
+    assert (removed["user_id"], removed["role"], removed["previous"]) == (memb.id, "member", {})
+    assert (removed["actor"], removed["actor_name"]) == (memb.id, "memb")
+    assert (removed["data"]["user_id"], removed["data"]["role"]) == (memb.id, "member")
 
 
 def test_a_removed_member_loses_access_on_the_next_request(api: Api, team):

@@ -18,6 +18,7 @@ GENEROUS_LIMITS = {
     "rate_limit_signup": "10000/minute",
     "rate_limit_password_reset": "10000/minute",
     "rate_limit_api": "100000/minute",
+    "rate_limit_token": "100000/minute",
 }
 
 

@@ -17,6 +17,7 @@ from tasktracker.adapters.broker import Broker
 from tasktracker.adapters.cache import InProcessCache, MemcachedCache
 from tasktracker.adapters.mongo import alerts as mongo_alerts
 from tasktracker.adapters.mongo.activity import ActivityRepository
+from tasktracker.adapters.mongo.calendar import CalendarFeedRepository
 from tasktracker.adapters.mongo.comments import CommentRepository
 from tasktracker.adapters.mongo.connection import DatabaseProbe
 from tasktracker.adapters.mongo.outbox import OutboxRepository
@@ -25,10 +26,13 @@ from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRep
 from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
+from tasktracker.adapters.mongo.tokens import AccessTokenRepository
 from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.mongo.watchers import WatcherRepository
+from tasktracker.adapters.mongo.webhooks import WebhookDeliveryRepository, WebhookRepository
 from tasktracker.adapters.passwords import PasswordHasher
+from tasktracker.adapters.webhook_http import TargetGuard
 from tasktracker.bootstrap import Adapters
 from tasktracker.services import ports
 from tasktracker.services.events import OutboxEventRecorder
@@ -48,10 +52,15 @@ ADAPTERS: list[tuple[type, type]] = [
     (ports.ActivityRepository, ActivityRepository),
     (ports.WatcherRepository, WatcherRepository),
     (ports.SessionRepository, SessionRepository),
+    (ports.AccessTokenRepository, AccessTokenRepository),
     (ports.PasswordResetRepository, PasswordResetRepository),
     (ports.ScheduleRepository, mongo_alerts.ScheduleRepository),
     (ports.AlertRunRepository, mongo_alerts.AlertRunRepository),
     (ports.PendingTaskDigests, mongo_alerts.PendingTaskDigests),
+    (ports.CalendarFeedRepository, CalendarFeedRepository),
+    (ports.WebhookRepository, WebhookRepository),
+    (ports.WebhookDeliveryLog, WebhookDeliveryRepository),
+    (ports.WebhookTargets, TargetGuard),
     (ports.Outbox, OutboxRepository),
     (ports.UnitOfWork, MongoUnitOfWork),
     (ports.EventRecorder, OutboxEventRecorder),
@@ -77,10 +86,15 @@ FAKES: list[tuple[type, type]] = [
     (ports.ActivityRepository, fakes.FakeActivityRepository),
     (ports.WatcherRepository, fakes.FakeWatcherRepository),
     (ports.SessionRepository, fakes.FakeSessionRepository),
+    (ports.AccessTokenRepository, fakes.FakeAccessTokenRepository),
     (ports.PasswordResetRepository, fakes.FakePasswordResetRepository),
     (ports.ScheduleRepository, fakes.FakeScheduleRepository),
     (ports.AlertRunRepository, fakes.FakeAlertRunRepository),
     (ports.PendingTaskDigests, fakes.FakePendingTaskDigests),
+    (ports.CalendarFeedRepository, fakes.FakeCalendarFeeds),
+    (ports.WebhookRepository, fakes.FakeWebhookRepository),
+    (ports.WebhookDeliveryLog, fakes.FakeWebhookDeliveryLog),
+    (ports.WebhookTargets, fakes.FakeWebhookTargets),
     (ports.Outbox, fakes.FakeOutbox),
     (ports.UnitOfWork, fakes.FakeUnitOfWork),
     (ports.Publisher, fakes.FakePublisher),

@@ -15,13 +15,15 @@ from typing import Any
 
 from kombu import Connection, Exchange, Queue, binding
 
-from tasktracker.domain.events import Event, EventType
+from tasktracker.domain.events import WEBHOOK_EVENTS, Event, EventType
 from tasktracker.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
 
 log = logging.getLogger(__name__)
 
 EVENTS_EXCHANGE = Exchange("tasktracker.events", type="topic", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("tasktracker.dead-letter", type="direct", durable=True)
+
+WEBHOOKS_QUEUE = "webhooks"
 
 # queue name -> the routing keys it is bound to (a message of any other type on it is refused)
 QUEUE_BINDINGS: dict[str, tuple[str, ...]] = {
@@ -33,7 +35,43 @@ QUEUE_BINDINGS: dict[str, tuple[str, ...]] = {
         str(EventType.TASK_STATUS_CHANGED),
         str(EventType.COMMENT_CREATED),
     ),
+    "webhook_letters": (str(EventType.WEBHOOK_DISABLED),),
+    # the dispatcher's fan-out: one delivery per event and subscribed hook (agent/webhooks.py)
+    WEBHOOKS_QUEUE: (
+        *(str(t) for t in WEBHOOK_EVENTS),
+        str(EventType.WEBHOOK_PING),
+        str(EventType.WEBHOOK_REDELIVER),
+    ),
 }
+
+# Webhook attempts: a message per attempt on `webhooks.send`; an attempt to be made later waits
+# in the retry queue of its delay, whose TTL dead-letters it back to `webhooks.send`.
+WEBHOOKS_EXCHANGE = Exchange("tasktracker.webhooks", type="direct", durable=True)
+SEND_KEY = "send"
+WEBHOOK_SEND_QUEUE = Queue(
+    "webhooks.send", exchange=WEBHOOKS_EXCHANGE, routing_key=SEND_KEY, durable=True
+)
+
+
+def delay_label(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def retry_queue(seconds: float) -> Queue:
+    """The queue an attempt waits in for `seconds` before going back to `webhooks.send`. One
+    queue per delay, named by it, so every message in it expires in order."""
+    label = delay_label(seconds)
+    return Queue(
+        f"webhooks.retry.{label}",
+        exchange=WEBHOOKS_EXCHANGE,
+        routing_key=f"retry.{label}",
+        durable=True,
+        queue_arguments={
+            "x-message-ttl": round(seconds * 1000),
+            "x-dead-letter-exchange": WEBHOOKS_EXCHANGE.name,
+            "x-dead-letter-routing-key": SEND_KEY,
+        },
+    )
 
 
 def work_queue(name: str) -> Queue:
@@ -54,10 +92,10 @@ def dead_letter_queue(name: str) -> Queue:
 
 def topology() -> list[Exchange | Queue]:
     """Everything to declare before publishing, so no event is routed to nowhere."""
-    entities: list[Exchange | Queue] = [EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE]
+    entities: list[Exchange | Queue] = [EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, WEBHOOKS_EXCHANGE]
     for name in QUEUE_BINDINGS:
         entities += [work_queue(name), dead_letter_queue(name)]
-    return entities
+    return [*entities, WEBHOOK_SEND_QUEUE]
 
 
 class PublishFailed(Exception):
@@ -113,7 +151,12 @@ class Broker:
         EVENTS_PUBLISHED.labels(str(event.type)).inc()
 
     def publish_raw(
-        self, body: bytes, exchange: Exchange, routing_key: str, **properties: Any
+        self,
+        body: bytes,
+        exchange: Exchange,
+        routing_key: str,
+        declare: list[Queue] | None = None,
+        **properties: Any,
     ) -> None:
         """Publish once, persistent, and wait for the broker's confirm; raise PublishFailed."""
         try:
@@ -126,7 +169,7 @@ class Broker:
                         content_type="application/json",
                         content_encoding="utf-8",
                         delivery_mode=2,
-                        declare=topology(),
+                        declare=[*topology(), *(declare or [])],
                         retry=False,
                         timeout=self.config.publish_timeout,
                         confirm_timeout=self.config.publish_timeout,

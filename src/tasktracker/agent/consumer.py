@@ -2,7 +2,8 @@
 backoff, dead-lettering, and delivery exactly once per event id.
 
 An event type has either a letter builder (one letter per event, claimed in `deliveries`) or a
-handler of its own (the notifier's fan-out into coalesced batches, agent/notifier.py)."""
+handler of its own (the notifier's fan-out into coalesced batches, agent/notifier.py); a queue
+may have handlers of its own (the webhook dispatcher's fan-out, agent/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class Agent(ConsumerMixin):
         prefetch: int = 10,
         lease: timedelta = timedelta(minutes=2),
         handlers: Mapping[EventType, Handler] | None = None,
+        queue_handlers: Mapping[str, Mapping[EventType, Handler]] | None = None,
     ) -> None:
         self.connection = connection
         self._broker = broker
@@ -80,6 +82,9 @@ class Agent(ConsumerMixin):
             type_: partial(self.deliver, builder=builder) for type_, builder in builders.items()
         }
         self._handlers.update(handlers or {})
+        # a queue whose events are handled its own way (the same event type means a letter on
+        # one queue and a webhook delivery on another)
+        self._queue_handlers = dict(queue_handlers or {})
         self._mailer = mailer
         self._clock = clock
         self._retry = retry
@@ -126,7 +131,7 @@ class Agent(ConsumerMixin):
         except MalformedEvent as exc:
             self.dead_letter(queue, message, str(exc))
             return
-        handler = self._handlers.get(event.type)
+        handler = self._queue_handlers.get(queue, self._handlers).get(event.type)
         if handler is None or str(event.type) not in QUEUE_BINDINGS[queue]:
             self.dead_letter(queue, message, f"no handler for {event.type} on {queue}")
             return

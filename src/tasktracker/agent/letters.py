@@ -120,6 +120,7 @@ class LetterWriter:
             EventType.USER_REGISTERED: self.welcome,
             EventType.PASSWORD_RESET_REQUESTED: self.password_reset,
             EventType.ALERTS_PENDING_TASKS: self.pending_tasks,
+            EventType.WEBHOOK_DISABLED: self.webhook_disabled,
         }
 
     def welcome(self, event: Event) -> Letter:
@@ -140,6 +141,19 @@ class LetterWriter:
             "expires_at": issued.expires_at.strftime("%Y-%m-%d %H:%M"),
         }
         return self._render(event, "password_reset", "Reset your TaskTracker password", context)
+
+    def webhook_disabled(self, event: Event) -> Letter:
+        p = event.payload
+        context = {
+            "username": _field(p, "username"),
+            "email": _field(p, "email"),
+            "url": _field(p, "url"),
+            "project_key": _field(p, "project_key"),
+            "reason": _field(p, "reason"),
+            "link": f"{self._public_url}/api/v1/webhooks/{quote(_field(p, 'webhook_id'))}",
+        }
+        subject = f"Webhook disabled in {context['project_key']}"
+        return self._render(event, "webhook_disabled", subject, context)
 
     def pending_tasks(self, event: Event) -> Letter:
         p = event.payload

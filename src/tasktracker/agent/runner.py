@@ -1,5 +1,5 @@
-"""Background work of a process: the SOA agent, its notification flusher and the outbox relay,
-each in its own thread."""
+"""Background work of a process: the SOA agent, its notification flusher, its webhook senders
+and the outbox relay, each in its own thread."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
-from tasktracker.adapters.broker import QUEUE_BINDINGS
+from tasktracker import __version__
+from tasktracker.adapters.broker import QUEUE_BINDINGS, WEBHOOKS_QUEUE
 from tasktracker.adapters.mongo.alerts import NewestCommentReader
 from tasktracker.adapters.mongo.notifications import NotificationStore
+from tasktracker.adapters.mongo.projects import ProjectRepository
+from tasktracker.adapters.mongo.webhooks import WebhookDeliveryRepository, WebhookRepository
+from tasktracker.adapters.webhook_http import WebhookSender
 from tasktracker.agent.consumer import Agent, RetryPolicy
 from tasktracker.agent.letters import LetterWriter
 from tasktracker.agent.notifier import Notifier, NotifyPolicy
+from tasktracker.agent.webhooks import Dispatcher, SendWorker, WebhookPolicy, make_requeue
 from tasktracker.bootstrap import Container
 
 log = logging.getLogger(__name__)
@@ -43,7 +49,42 @@ def build_notifier(c: Container, writer: LetterWriter) -> Notifier:
     return Notifier(store, writer, c.adapters.mailer, c.clock, policy)
 
 
-def build_agent(c: Container, writer: LetterWriter, notifier: Notifier) -> Agent:
+def build_dispatcher(c: Container) -> Dispatcher:
+    s, a = c.settings, c.adapters
+    policy = WebhookPolicy(
+        delays=s.webhook_retry_delays,
+        disable_after=s.webhook_disable_after,
+        lease=timedelta(seconds=s.webhook_timeout + 5),
+        per_hook=max(1, s.webhook_workers // 2),
+    )
+    sender = WebhookSender(
+        a.webhook_targets, s.webhook_timeout, f"TaskTracker-Webhooks/{__version__}"
+    )
+    return Dispatcher(
+        WebhookRepository(a.db),
+        WebhookDeliveryRepository(a.db),
+        a.users,
+        ProjectRepository(a.db),
+        sender,
+        make_requeue(a.broker),
+        c.events,
+        c.clock,
+        policy,
+    )
+
+
+def build_senders(c: Container, dispatcher: Dispatcher) -> list[SendWorker]:
+    requeue = make_requeue(c.adapters.broker)
+    wait = dispatcher.policy.wait
+    return [
+        SendWorker(c.adapters.broker.consumer_connection(), dispatcher, requeue, wait)
+        for _ in range(c.settings.webhook_workers)
+    ]
+
+
+def build_agent(
+    c: Container, writer: LetterWriter, notifier: Notifier, dispatcher: Dispatcher
+) -> Agent:
     s = c.settings
     return Agent(
         c.adapters.broker.consumer_connection(),
@@ -56,6 +97,7 @@ def build_agent(c: Container, writer: LetterWriter, notifier: Notifier) -> Agent
         prefetch=s.agent_prefetch,
         lease=timedelta(seconds=s.delivery_lease),
         handlers=notifier.handlers(),
+        queue_handlers={WEBHOOKS_QUEUE: dispatcher.handlers()},
     )
 
 
@@ -67,13 +109,19 @@ class Background:
         self._stop = threading.Event()
         self.agent: Agent | None = None
         self.notifier: Notifier | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.senders: list[SendWorker] = []
         self._threads: list[threading.Thread] = []
         if agent:
             writer = build_writer(container)
             self.notifier = build_notifier(container, writer)
-            self.agent = build_agent(container, writer, self.notifier)
+            self.dispatcher = build_dispatcher(container)
+            self.agent = build_agent(container, writer, self.notifier, self.dispatcher)
+            self.senders = build_senders(container, self.dispatcher)
             self._thread(self._run_agent, "agent")
             self._thread(self._run_flusher, "notification-flusher")
+            for number, sender in enumerate(self.senders, 1):
+                self._thread(partial(self._run_sender, sender), f"webhook-sender-{number}")
         if relay:
             self._thread(self._run_relay, "outbox-relay")
 
@@ -95,6 +143,14 @@ class Background:
                 log.exception("agent: unexpected error; restarting the consumer")
                 self._stop.wait(1.0)
 
+    def _run_sender(self, sender: SendWorker) -> None:
+        while not self._stop.is_set():
+            try:
+                sender.run()
+            except Exception:
+                log.exception("webhooks: unexpected error; restarting the sender")
+                self._stop.wait(1.0)
+
     def _run_flusher(self) -> None:
         assert self.notifier is not None
         self.notifier.run_forever(self._stop, self._container.settings.notify_flush_interval)
@@ -107,5 +163,7 @@ class Background:
         self._stop.set()
         if self.agent:
             self.agent.stop()
+        for sender in self.senders:
+            sender.stop()
         for thread in self._threads:
             thread.join(timeout)

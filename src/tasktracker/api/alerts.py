@@ -8,6 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_user, requires
 from tasktracker.domain.schedules import ScheduleKind
+from tasktracker.domain.tokens import Scope
 from tasktracker.schemas.alerts import (
     ScheduleIdPath,
     ScheduleIn,
@@ -32,7 +33,7 @@ def alerts_api(c: Services) -> APIBlueprint:
     )
 
     @bp.post("", responses={201: SchedulePublic, 422: Problem, **ADMIN_ONLY})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def create_schedule(body: ScheduleIn) -> Response:
         """Schedule a digest: `once` at `run_at`, `daily` at a local `time`, or `now`.
         The active scheduler picks it up within a few seconds."""
@@ -48,7 +49,7 @@ def alerts_api(c: Services) -> APIBlueprint:
         return response
 
     @bp.get("", responses={200: SchedulePage, **ADMIN_ONLY})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def list_schedules() -> Response:
         """Every pending schedule with its next run time (one-offs leave once they fired)."""
         now = c.clock()
@@ -56,7 +57,7 @@ def alerts_api(c: Services) -> APIBlueprint:
         return json_response(SchedulePage(items=items, next_cursor=None))
 
     @bp.delete("/<schedule_id>", responses={204: None, 404: Problem, **ADMIN_ONLY})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def delete_schedule(path: ScheduleIdPath) -> tuple[str, int]:
         """Delete a schedule; the active scheduler drops its job within a few seconds."""
         c.alerts.delete(current_user(), path.schedule_id)

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from tasktracker import __version__
 from tasktracker.api.alerts import alerts_api
 from tasktracker.api.auth import auth_api
+from tasktracker.api.calendar import calendar_api
 from tasktracker.api.collaboration import collaboration_api
 from tasktracker.api.health import health_api
 from tasktracker.api.legacy import legacy_api
@@ -22,11 +23,23 @@ from tasktracker.api.projects import projects_api
 from tasktracker.api.rate_limits import init_rate_limits
 from tasktracker.api.security import init_security
 from tasktracker.api.tasks import tasks_api
+from tasktracker.api.tokens import tokens_api
 from tasktracker.api.users import users_api
+from tasktracker.api.webhooks import webhooks_api
 from tasktracker.services.registry import Services
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": (
+            "Either a session's access token (a JWT from `/api/v1/auth/login`; it holds every "
+            "scope) or a personal access token (`ttp_…`, from `POST /api/v1/users/me/tokens`; "
+            "it may call only the routes its scopes allow, never the session-only ones)."
+        ),
+    }
+}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -65,9 +78,12 @@ def create_app(services: Services) -> OpenAPI:
 
     app.register_api(auth_api(services, limits))
     app.register_api(users_api(services))
+    app.register_api(tokens_api(services))
     app.register_api(projects_api(services))
     app.register_api(tasks_api(services))
     app.register_api(collaboration_api(services))
+    app.register_api(calendar_api(services))
+    app.register_api(webhooks_api(services))
     app.register_api(alerts_api(services))
     app.register_api(legacy_api(services, limits))
     app.register_blueprint(health_api(services))

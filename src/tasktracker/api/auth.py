@@ -8,6 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from tasktracker.api.presenters import json_response
 from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.security import (
+    SESSION_ONLY,
     Access,
     current_session_id,
     issue_tokens,
@@ -60,7 +61,7 @@ def auth_api(c: Services, limits: RouteLimits) -> APIBlueprint:
         return issue_tokens(c.accounts.get(session.user_id), session, access_ttl)
 
     @bp.post("/logout", security=SECURITY, responses={204: None, 401: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, SESSION_ONLY)
     def logout() -> tuple[str, int]:
         """End the current session: its access and refresh tokens stop working at once."""
         session_id = current_session_id()

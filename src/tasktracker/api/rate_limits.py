@@ -1,24 +1,32 @@
 """Abuse protection with Flask-Limiter: counters live in Memcached (in-process when embedded),
 shared by every replica. Login is limited per client address and per account; sign-up and
-password-reset requests per address; everything else per user."""
+password-reset requests per address; everything else per user — or, for a request made with a
+personal access token, per token (RATE_LIMIT_TOKEN instead of RATE_LIMIT_API). Failed token
+authentications count per client address (RATE_LIMIT_TOKEN_FAILURES); over that, the address's
+token requests get 429 before any lookup."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import parse
 
 from tasktracker.api.problems import problem
 from tasktracker.settings import Settings
 
+log = logging.getLogger(__name__)
+
 EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape", "openapi_json"})
+TOKEN_FAILURES = "tasktracker.token_failures"  # the app.extensions key of TokenFailureLimit
 
 Decorator = Callable[[Any], Any]
 
@@ -43,6 +51,62 @@ def caller_key() -> str:
     """The authenticated user when there is one, else the client address."""
     user_id = g.get("user_id")
     return f"user:{user_id}" if user_id else f"ip:{get_remote_address()}"
+
+
+def token_key() -> str:
+    """The personal access token a request was made with (its id, never the secret)."""
+    return f"token:{g.get('token_id')}"
+
+
+def with_token() -> bool:
+    return bool(g.get("token_id"))
+
+
+def exempt() -> bool:
+    return request.endpoint in EXEMPT_ENDPOINTS
+
+
+class TokenFailureLimit:
+    """Failed personal-access-token authentications per client address. Checked by
+    api/security.py before a token is looked up, so a brute force from one address gets 429s
+    and costs no database read. Like the limiter, a counter store that fails lets requests
+    through (the token checks still apply)."""
+
+    def __init__(self, limiter: Limiter, limit: str, prefix: str) -> None:
+        self._limiter = limiter
+        self._limit = limit
+        self._item = parse(limit)
+        self._prefix = prefix
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self._prefix, f"ip:{get_remote_address()}", "token-failures")
+
+    def blocked(self) -> Response | None:
+        """A 429 problem with Retry-After while the address is over its budget, else None."""
+        try:
+            if self._limiter.limiter.test(self._item, *self._key()):
+                return None
+            reset_at, _ = self._limiter.limiter.get_window_stats(self._item, *self._key())
+        except Exception:  # the counter store is down: fail open, as the limiter does
+            log.warning("token failure limit: the counter store failed", exc_info=True)
+            return None
+        response = problem(
+            429, f"too many failed access-token attempts from this address: the limit is "
+            f"{self._limit}",
+        )  # fmt: skip
+        response.headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
+        return response
+
+    def record(self) -> None:
+        try:
+            self._limiter.limiter.hit(self._item, *self._key())
+        except Exception:
+            log.warning("token failure limit: the counter store failed", exc_info=True)
+
+
+def token_failures() -> TokenFailureLimit | None:
+    """The app's failed-token-authentication limit (None before init_rate_limits ran)."""
+    return current_app.extensions.get(TOKEN_FAILURES)
 
 
 def account_key() -> str:
@@ -77,9 +141,17 @@ def init_rate_limits(app: Flask, settings: Settings) -> RouteLimits:
         caller_key,
         app=app,
         storage_uri=storage_uri(settings),
-        # One budget per caller across every route (default limits would count per route).
-        application_limits=[settings.rate_limit_api],
-        application_limits_exempt_when=lambda: request.endpoint in EXEMPT_ENDPOINTS,
+        # One budget per caller across every route (default limits would count per route): a
+        # user's, or a personal access token's own.
+        application_limits=[
+            ApplicationLimit(settings.rate_limit_api, exempt_when=lambda: exempt() or with_token()),
+            ApplicationLimit(
+                settings.rate_limit_token,
+                key_function=token_key,
+                scope="token",
+                exempt_when=lambda: exempt() or not with_token(),
+            ),
+        ],
         # X-RateLimit-* headers would cost a second cache round trip on every request; a 429
         # still carries Retry-After (too_many_requests).
         headers_enabled=False,
@@ -89,6 +161,9 @@ def init_rate_limits(app: Flask, settings: Settings) -> RouteLimits:
         strategy="fixed-window",
     )
     app.register_error_handler(RateLimitExceeded, lambda error: too_many_requests(limiter, error))
+    app.extensions[TOKEN_FAILURES] = TokenFailureLimit(
+        limiter, settings.rate_limit_token_failures, f"tt:{settings.mongo_db}"
+    )
     login = RouteLimits.stack(
         limiter.shared_limit(
             settings.rate_limit_login_ip, scope="login-ip", key_func=get_remote_address

@@ -1,7 +1,9 @@
-"""Authentication: JWT settings, token issue, and the per-route access levels.
+"""Authentication: JWT settings, token issue, and the per-route access levels and scopes.
 
-Each view declares its access level with `@requires(...)`; `authenticate_request` enforces it
-before the request body is parsed, so an anonymous caller gets 401, never a validation error.
+Each view declares its access level and the scope a token needs with `@requires(...)`;
+`authenticate_request` enforces both before the request body is parsed, so an anonymous caller
+gets 401, never a validation error. A bearer token is either a session's JWT (it holds every
+scope) or a personal access token (`ttp_…`), which may call only the routes its scopes allow.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from flask_jwt_extended import (
 )
 
 from tasktracker.api.problems import problem
+from tasktracker.api.rate_limits import token_failures
 from tasktracker.domain.errors import AuthenticationFailed, Forbidden
 from tasktracker.domain.projects import Actor
 from tasktracker.domain.sessions import SessionRecord
-from tasktracker.domain.tokens import Scope
+from tasktracker.domain.tokens import AccessToken, Scope, looks_like_token
 from tasktracker.domain.users import User, require_admin
 from tasktracker.services.registry import Services
 
@@ -46,6 +49,7 @@ class Access(Enum):
 # A route a personal access token may not call at all (managing tokens, the calendar URL).
 SESSION_ONLY = "session-only"
 RouteScope = Scope | Literal["session-only"] | None
+SESSION_NEEDED = "this route needs a session (log in); a personal access token cannot call it"
 
 
 def requires(access: Access, scope: RouteScope = None) -> Callable[[F], F]:
@@ -169,11 +173,14 @@ def normalize_authorization_header() -> None:
         request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token.strip()}"
 
 
-def authenticate_request() -> None:
+def authenticate_request() -> Response | None:
     view = current_app.view_functions.get(request.endpoint or "")
     access: Access = getattr(view, "__access__", Access.PUBLIC)
     if access is Access.PUBLIC:
-        return
+        return None
+    secret = presented_access_token()
+    if secret is not None:
+        return authenticate_access_token(secret, access, getattr(view, "__scope__", None))
     verify_jwt_in_request(optional=access is Access.OPTIONAL)
     actor: Actor | None = get_current_user()
     if actor is None:
@@ -187,3 +194,59 @@ def authenticate_request() -> None:
     g.session_id = get_jwt().get("sid")
     if access is Access.ADMIN:
         require_admin(user)
+    return None
+
+
+def presented_access_token() -> str | None:
+    """The personal access token the request sends (`Bearer ttp_…`), if it sends one."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and looks_like_token(value) else None
+
+
+def authenticate_access_token(secret: str, access: Access, scope: RouteScope) -> Response | None:
+    """The personal-access-token way: refused with 429 while the client address is over its
+    failed-attempt budget (before any lookup); each 401 counts against that budget. Then the
+    same checks as a session (disabled account, admin role) and the route's scope."""
+    failures = token_failures()
+    if failures is not None and (blocked := failures.blocked()) is not None:
+        return blocked
+    services: Services = current_app.extensions["tasktracker"]
+    try:
+        principal = services.tokens.authenticate(secret)
+    except AuthenticationFailed:
+        if failures is not None:
+            failures.record()
+        raise
+    user = principal.actor.user
+    if not user.active:
+        raise Forbidden("this account is disabled")
+    g.actor = principal.actor
+    g.user = user
+    g.user_id = user.id
+    g.token_id = principal.token.id
+    g.session_id = None
+    if (refused := scope_refusal(principal.token, scope)) is not None:
+        return refused
+    if access is Access.ADMIN:
+        require_admin(user)
+    return None
+
+
+def scope_refusal(token: AccessToken, scope: RouteScope) -> Response | None:
+    """403 naming what the token lacks (RFC 6750's insufficient_scope); None when it may call
+    the route. A route declaring no scope is session-only: a forgotten declaration denies."""
+    if scope is None or scope == SESSION_ONLY:
+        return problem(403, SESSION_NEEDED, title="Session required")
+    if token.allows(scope):
+        return None
+    response = problem(
+        403,
+        f"this token lacks the scope '{scope}'",
+        title="Insufficient scope",
+        required_scope=str(scope),
+    )
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer realm="tasktracker", error="insufficient_scope", scope="{scope}"'
+    )
+    return response

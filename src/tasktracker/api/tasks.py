@@ -9,6 +9,7 @@ from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_actor, requires
 from tasktracker.domain.queries import Page, TaskFilter
 from tasktracker.domain.tasks import Task
+from tasktracker.domain.tokens import Scope
 from tasktracker.schemas.common import Problem
 from tasktracker.schemas.tasks import (
     AllTasksQuery,
@@ -71,7 +72,7 @@ def tasks_api(c: Services) -> APIBlueprint:
         return response
 
     @bp.post("", responses={201: TaskPublic, 422: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_WRITE)
     def create_task(body: TaskCreate) -> Response:
         """Create a task in `project` (default: the default project); the caller reports it."""
         task = c.tasks.create(current_actor(), body)
@@ -80,7 +81,7 @@ def tasks_api(c: Services) -> APIBlueprint:
         return response
 
     @bp.get("", responses={200: TaskPage, 422: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_READ)
     def list_tasks(query: AllTasksQuery) -> Response:
         """Tasks across the caller's projects (or one: `project`), with filters, a sort order
         and cursor pagination."""
@@ -91,7 +92,7 @@ def tasks_api(c: Services) -> APIBlueprint:
         return page_response(c, page)
 
     @bp.get("/mine", responses={200: TaskPage})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_READ)
     def my_tasks(query: MyTasksQuery) -> Response:
         """Tasks assigned to the caller."""
         statuses = tuple(query.status or ())
@@ -99,19 +100,19 @@ def tasks_api(c: Services) -> APIBlueprint:
         return page_response(c, page)
 
     @bp.get("/summary", responses={200: TaskSummary})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_READ)
     def summary() -> Response:
         """Counts of tasks by status, the total, and how many are overdue."""
         return json_response(TaskSummary(**c.task_queries.summary(current_actor())))
 
     @bp.get("/<task_id>", responses={200: TaskPublic, 404: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_READ)
     def get_task(path: TaskIdPath) -> Response:
         """One task (by id or key), with its version as the ETag."""
         return single(c.tasks.get(current_actor(), path.task_id))
 
     @bp.patch("/<task_id>", responses={200: TaskPublic, 403: Problem, 409: Problem, 412: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_WRITE)
     def update_task(path: TaskIdPath, body: TaskPatch) -> Response:  # type: ignore[valid-type]
         """Change some fields; send `If-Match: "<version>"` to refuse a stale write (412)."""
         changes = patch_changes(body)
@@ -119,7 +120,7 @@ def tasks_api(c: Services) -> APIBlueprint:
         return single(task)
 
     @bp.delete("/<task_id>", responses={204: None, 403: Problem, 404: Problem, 412: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.TASKS_WRITE)
     def delete_task(path: TaskIdPath) -> tuple[str, int]:
         """Delete a task (its reporter, a maintainer of its project, or an admin)."""
         c.tasks.delete(current_actor(), path.task_id, expected_version())

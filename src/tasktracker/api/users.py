@@ -6,7 +6,14 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
 from tasktracker.api.presenters import json_response
-from tasktracker.api.security import Access, current_session_id, current_user, requires
+from tasktracker.api.security import (
+    SESSION_ONLY,
+    Access,
+    current_session_id,
+    current_user,
+    requires,
+)
+from tasktracker.domain.tokens import Scope
 from tasktracker.schemas.collaboration import NotificationSettings, NotificationSettingsPatch
 from tasktracker.schemas.common import Problem
 from tasktracker.schemas.tasks import TaskCounts, patch_changes
@@ -32,13 +39,13 @@ def users_api(c: Services) -> APIBlueprint:
     )
 
     @bp.get("/me", responses={200: UserPublic, 401: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.USERS_READ)
     def me() -> Response:
         """The caller's own account."""
         return json_response(UserPublic.of(current_user()))
 
     @bp.put("/me/password", responses={204: None, 403: Problem, 422: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, SESSION_ONLY)
     def change_password(body: PasswordChangeIn) -> tuple[str, int]:
         """Change the caller's password (the current one is required)."""
         c.accounts.change_password(
@@ -50,14 +57,14 @@ def users_api(c: Services) -> APIBlueprint:
         return "", 204
 
     @bp.get("/me/notifications", responses={200: NotificationSettings})
-    @requires(Access.USER)
+    @requires(Access.USER, Scope.USERS_READ)
     def my_notifications() -> Response:
         """Which letters the caller gets."""
         preferences = c.preferences.notifications(current_user().id)
         return json_response(NotificationSettings.of(preferences))
 
     @bp.patch("/me/notifications", responses={200: NotificationSettings, 422: Problem})
-    @requires(Access.USER)
+    @requires(Access.USER, SESSION_ONLY)
     def change_my_notifications(body: NotificationSettingsPatch) -> Response:  # type: ignore[valid-type]
         """Switch kinds of letters on or off; the kinds not sent stay as they were."""
         changes = patch_changes(body)
@@ -65,7 +72,7 @@ def users_api(c: Services) -> APIBlueprint:
         return json_response(NotificationSettings.of(preferences))
 
     @bp.get("", responses={200: UserPage, 403: Problem})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def list_users(query: UserListQuery) -> Response:
         """All users with their task counts by status (admin)."""
         page = c.accounts.list_users(current_user(), cursor=query.cursor, limit=query.limit)
@@ -78,7 +85,7 @@ def users_api(c: Services) -> APIBlueprint:
         return json_response(UserPage(items=items, next_cursor=page.next_cursor))
 
     @bp.patch("/<user_id>", responses={200: UserPublic, 404: Problem, 409: Problem})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def update_user(path: UserIdPath, body: UserPatchIn) -> Response:
         """Change a user's role or active flag (admin)."""
         changes = UserChanges(role=body.role, active=body.active)

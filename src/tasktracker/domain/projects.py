@@ -175,16 +175,18 @@ def require(
     *,
     reporter: str = "",
     assignee: str | None = None,
+    reading: bool = False,
 ) -> None:
     """Allow `action` or raise: NotFound when the caller cannot see the project, Forbidden when
-    their role is too low, Conflict when the project is archived and the action writes."""
+    their role is too low, Conflict when the project is archived and the action writes (unless
+    `reading`: looking at what only the role may see, such as a project's webhooks)."""
     require_visible(actor, project.id, f"no project '{project.key}'")
     if not actor.may(action, project.id, reporter=reporter, assignee=assignee or ""):
         needed = ALLOWED[action].any_task
         raise Forbidden(
             f"{action.value.replace('_', ' ')} in {project.key} needs the {needed} role"
         )
-    if action in WRITES:
+    if action in WRITES and not reading:
         require_writable(project)
 
 

@@ -92,7 +92,7 @@ class Delivery:
 
 def delivery_id(event_id: str, webhook_id: str) -> str:
     """Stable per event and hook: a redelivered event, or one fanned out twice, keeps it."""
-    return "msg_" + uuid.uuid5(_DELIVERY_NAMESPACE, f"{event_id}:{webhook_id}").hex
+    return uuid.uuid5(_DELIVERY_NAMESPACE, f"{event_id}:{webhook_id}").hex[:24]
 
 
 def check_events(events: Iterable[str]) -> list[str]:
@@ -167,8 +167,13 @@ class AllowList:
         return any(ip in network for network in self.networks)
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address in the low 32 bits
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated (RFC 4291), and '::', '::1'
+
+
 def refused_address(address: str, allow: AllowList) -> str | None:
-    """Why a hook may not reach `address` (None: it may)."""
+    """Why a hook may not reach `address` (None: it may). An IPv6 address that carries an IPv4
+    one (mapped, NAT64, 6to4, IPv4-compatible) is judged by the IPv4 address as well."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
@@ -176,6 +181,19 @@ def refused_address(address: str, allow: AllowList) -> str | None:
         return None
     if not ip.is_global or ip.is_multicast:
         return f"{ip} is a loopback, private, link-local, multicast or reserved address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.sixtofour
+        if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if (
+            embedded is not None
+            and (not embedded.is_global or embedded.is_multicast)
+            and not allow.allows_address(str(embedded))
+        ):
+            return (
+                f"{ip} carries {embedded}, a loopback, private, link-local, multicast or "
+                "reserved address"
+            )
     return None
 
 

@@ -1,6 +1,6 @@
 """Comments on tasks: add (with `@username` mentions), list, edit by the author, delete as a
-tombstone. Each change writes its activity entry in the same transaction; a new comment is an
-event the agent turns into letters for the task's watchers."""
+tombstone. Each change writes its activity entry and its event in the same transaction; a new
+comment is an event the agent turns into letters for the task's watchers."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from tasktracker.domain.events import EventType
 from tasktracker.domain.projects import Action, Actor, Project, require
 from tasktracker.domain.queries import Page
 from tasktracker.domain.tasks import Task
+from tasktracker.schemas.collaboration import CommentPublic
 from tasktracker.services.activity import activity_entry
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import make_event
+from tasktracker.services.events import make_event, webhook_fields
 from tasktracker.services.ports import (
     CommentRepository,
     EventRecorder,
@@ -29,6 +30,10 @@ from tasktracker.services.watchers import watchers_of
 log = logging.getLogger(__name__)
 
 MAX_MENTIONS = 50
+CHANGE_EVENTS = {
+    Verb.COMMENT_EDITED: EventType.COMMENT_UPDATED,
+    Verb.COMMENT_DELETED: EventType.COMMENT_DELETED,
+}
 
 
 class CommentService:
@@ -93,7 +98,8 @@ class CommentService:
         comment.edited_at = now
         changes = [FieldChange("body", old_body, comment.body)]
         entry = activity_entry(actor, task, Verb.COMMENT_EDITED, changes, now, comment.id)
-        self._replace(comment, expected_version, entry, mentioned=comment.mentions)
+        previous = {"body": old_body}
+        self._replace(actor, task, comment, expected_version, entry, previous, comment.mentions)
         return comment
 
     def delete(self, actor: Actor, comment_id: str, expected_version: int | None = None) -> None:
@@ -105,17 +111,22 @@ class CommentService:
         now = self._clock()
         comment.body, comment.mentions, comment.deleted_at = None, [], now
         entry = activity_entry(actor, task, Verb.COMMENT_DELETED, [], now, comment.id)
-        self._replace(comment, expected_version, entry, redact=True)
+        self._replace(actor, task, comment, expected_version, entry, {}, redact=True)
 
     def _replace(
         self,
+        actor: Actor,
+        task: Task,
         comment: Comment,
         expected_version: int | None,
         entry: ActivityEntry,
-        *,
+        previous: dict[str, Any],
         mentioned: list[str] | None = None,
+        *,
         redact: bool = False,
     ) -> None:
+        """Store the changed comment with its activity entry and its event (`previous`: the old
+        values of what changed)."""
         old_version = comment.version
         comment.version += 1
         try:
@@ -129,6 +140,8 @@ class CommentService:
                     uow.watchers.add_if_new(
                         comment.task_id, comment.project_id, mentioned, entry.at
                     )
+                payload = comment_payload(actor, task, comment, watchers_of(uow, task), previous)
+                uow.record(make_event(CHANGE_EVENTS[entry.verb], payload, entry.at))
         except ConcurrentChange:
             raise_lost_race(expected_version, "comment")
         log.info("comment %s id=%s by=%s", entry.verb, comment.id, entry.actor)
@@ -158,13 +171,19 @@ class CommentService:
 
 
 def comment_payload(
-    actor: Actor, task: Task, comment: Comment, watchers: list[str]
+    actor: Actor,
+    task: Task,
+    comment: Comment,
+    watchers: list[str],
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A comment event: the task's summary, the comment's excerpt and mentions, the task's
+    watchers, and the webhook parts with `data` the comment as the API shows it."""
+    shown = CommentPublic.of(comment)
     return {
         **task_payload(task),
+        **webhook_fields(actor, task.project_id, task.project_key, shown, previous),
         "comment_id": comment.id,
-        "actor": actor.id,
-        "actor_name": actor.user.username,
         "excerpt": excerpt(comment.body or ""),
         "mentions": comment.mentions,
         "watchers": watchers,

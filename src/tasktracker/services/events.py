@@ -11,7 +11,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from tasktracker.domain.events import Event, EventType
+from tasktracker.domain.projects import Actor
 from tasktracker.services.clock import Clock
 from tasktracker.services.correlation import correlation_id
 from tasktracker.services.ports import Outbox, Publisher, UnitOfWork, UnitOfWorkFactory
@@ -21,6 +24,40 @@ log = logging.getLogger(__name__)
 
 def make_event(type_: EventType, payload: dict[str, Any], now: datetime) -> Event:
     return Event(type=type_, payload=payload, occurred_at=now, correlation_id=correlation_id())
+
+
+def webhook_fields(
+    actor: Actor,
+    project_id: str,
+    project_key: str,
+    data: BaseModel,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the payload of every event in WEBHOOK_EVENTS carries besides its own keys (DESIGN
+    14): the project, who acted, `data` (the object as the API shows it) and `previous` (the old
+    values of the fields that changed; empty for a creation, a deletion, an addition or a
+    removal)."""
+    return {
+        "project_id": project_id,
+        "project_key": project_key,
+        "actor": actor.id,
+        "actor_name": actor.user.username,
+        "data": api_json(data),
+        "previous": previous or {},
+    }
+
+
+def api_json(model: BaseModel) -> dict[str, Any]:
+    """A response model as the API's JSON (api/presenters.json_response)."""
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def changed_values(
+    before: dict[str, Any], after: dict[str, Any], ignore: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """`previous`: the old values of the fields that differ between two API views of one
+    object (but those in `ignore`)."""
+    return {name: old for name, old in before.items() if name not in ignore and after[name] != old}
 
 
 class OutboxEventRecorder:

@@ -19,7 +19,9 @@ from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.schedules import MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.tasks import Task
+from tasktracker.domain.tokens import AccessToken
 from tasktracker.domain.users import Role, User
+from tasktracker.domain.webhooks import Delivery, Webhook
 
 TaskCounts = dict[str, int]  # by status, plus "total"
 
@@ -230,6 +232,29 @@ class SessionRepository(Protocol):
     def revoke_many(self, session_ids: list[str], now: datetime) -> None: ...
 
 
+class AccessTokenRepository(Protocol):
+    """Personal access tokens, found by the SHA-256 digest of the secret (never the secret)."""
+
+    def add(self, token: AccessToken) -> AccessToken:
+        """Insert a token, giving it its id."""
+        ...
+
+    def by_digest(self, digest: str) -> AccessToken | None: ...
+
+    def for_user(self, user_id: str) -> list[AccessToken]:
+        """The user's tokens, oldest first (expired ones included)."""
+        ...
+
+    def delete(self, user_id: str, token_id: str) -> bool:
+        """Delete one of the user's tokens; False when they have none with this id."""
+        ...
+
+    def touch(self, token_id: str, now: datetime, stale_before: datetime) -> None:
+        """Set `last_used_at` to `now` unless it is already later than `stale_before` (so
+        concurrent requests write it once)."""
+        ...
+
+
 class PasswordResetRepository(Protocol):
     def add(self, user_id: str, token_hash: str, now: datetime, expires_at: datetime) -> None: ...
 
@@ -279,6 +304,46 @@ class Outbox(Protocol):
     def pending_count(self) -> int: ...
 
 
+class WebhookRepository(Protocol):
+    """A project's webhooks (the dispatcher's counters live in the adapter: agent side)."""
+
+    def add(self, hook: Webhook) -> Webhook: ...
+    def get(self, webhook_id: str) -> Webhook | None: ...
+    def for_project(self, project_id: str) -> list[Webhook]: ...
+    def save(self, hook: Webhook) -> None: ...
+    def delete(self, webhook_id: str) -> None:
+        """The hook and its delivery log."""
+        ...
+
+    def delete_in_project(self, project_id: str) -> None: ...
+
+
+class WebhookDeliveryLog(Protocol):
+    def get(self, delivery_id: str) -> Delivery | None: ...
+    def page(self, webhook_id: str, cursor: str | None, limit: int) -> Page[Delivery]:
+        """Newest first."""
+        ...
+
+
+class WebhookTargets(Protocol):
+    def check(self, url: str) -> object:
+        """InvalidInput when a webhook may not post to `url` (scheme, or a host resolving to a
+        loopback, private, link-local, multicast or reserved address not allowed)."""
+        ...
+
+
+class CalendarFeedRepository(Protocol):
+    """Each user's one calendar feed token, kept only as its SHA-256 digest."""
+
+    def put(self, user_id: str, token_hash: str, now: datetime) -> None:
+        """The user's feed token, replacing any earlier one."""
+        ...
+
+    def user_for(self, token_hash: str) -> str | None:
+        """The id of the user whose feed token has this digest."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction, as a context manager: its repositories write inside it, and the
     events recorded with `record` go to the outbox in the same commit. Leaving the block
@@ -295,6 +360,7 @@ class UnitOfWork(Protocol):
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
+    webhooks: WebhookRepository
     events: list[Event]
 
     def record(self, *events: Event) -> None: ...
@@ -372,10 +438,15 @@ class ServicePorts(Protocol):
     activity: ActivityRepository
     watchers: WatcherRepository
     sessions: SessionRepository
+    access_tokens: AccessTokenRepository
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
     digests: PendingTaskDigests
+    calendar_feeds: CalendarFeedRepository
+    webhooks: WebhookRepository
+    webhook_deliveries: WebhookDeliveryLog
+    webhook_targets: WebhookTargets
     outbox: Outbox
     cache: Cache
     hasher: PasswordHasher

@@ -27,8 +27,9 @@ from tasktracker.domain.projects import (
 )
 from tasktracker.domain.queries import Page
 from tasktracker.domain.users import User
+from tasktracker.schemas.projects import MemberPublic
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import make_event
+from tasktracker.services.events import make_event, webhook_fields
 from tasktracker.services.ports import (
     EventRecorder,
     MembershipRepository,
@@ -166,10 +167,12 @@ class ProjectService:
         owner = ProjectRole.OWNER
         with self._events.transaction() as uow:
             uow.projects.add(project)
-            uow.memberships.put(Membership(project.id, actor.id, owner, now))
+            membership = Membership(project.id, actor.id, owner, now)
+            uow.memberships.put(membership)
             payload = {**project_payload(project), "owner": actor.id}
             uow.record(make_event(EventType.PROJECT_CREATED, payload, now))
-            uow.record(member_event(EventType.PROJECT_MEMBER_ADDED, project, actor.id, owner, now))
+            added = MemberView(membership, actor.user.username)
+            uow.record(member_event(EventType.PROJECT_MEMBER_ADDED, actor, project, added, now))
         self._sessions.user_changed(actor.id)
         log.info("project created id=%s key=%s by=%s", project.id, project.key, actor.id)
         return ProjectView(project, owner)
@@ -205,8 +208,8 @@ class ProjectService:
         return ProjectView(project, actor.role_in(project.id))
 
     def delete(self, actor: Actor, ref: str) -> None:
-        """Delete an archived project with its tasks, their comments, watchers and history, and
-        its memberships (owner or admin)."""
+        """Delete an archived project with its tasks, their comments, watchers and history, its
+        webhooks with their delivery logs, and its memberships (owner or admin)."""
         project = visible_project(actor, self._projects, ref)
         if not actor.may(Action.MANAGE, project.id):
             raise Forbidden(f"deleting {project.key} needs the owner role")
@@ -222,6 +225,7 @@ class ProjectService:
             uow.comments.delete_in_project(project.id)
             uow.watchers.delete_in_project(project.id)
             uow.activity.delete_in_project(project.id)
+            uow.webhooks.delete_in_project(project.id)
         for user_id in members:
             self._sessions.user_changed(user_id)
         log.info("project deleted id=%s tasks=%d by=%s", project.id, removed, actor.id)
@@ -243,7 +247,8 @@ class ProjectService:
         self, actor: Actor, ref: str, user_id: str, role: ProjectRole
     ) -> tuple[MemberView, bool]:
         """Add a member or change their role (owner); answers the membership and whether it is
-        new. The last owner cannot be demoted."""
+        new. The last owner cannot be demoted. Both record `project.member_added`, a role change
+        with the old role in `previous`."""
         project = visible_project(actor, self._projects, ref)
         require(actor, Action.MANAGE, project)
         user = self._users.get(user_id)
@@ -260,9 +265,10 @@ class ProjectService:
             joined = current.joined_at if current else now
             membership = Membership(project.id, user.id, role, joined)
             uow.memberships.put(membership)
-            if current is None:
-                added = EventType.PROJECT_MEMBER_ADDED
-                uow.record(member_event(added, project, user.id, role, now))
+            previous = {"role": str(current.role)} if current else {}
+            view = MemberView(membership, user.username)
+            added = EventType.PROJECT_MEMBER_ADDED
+            uow.record(member_event(added, actor, project, view, now, previous))
             return membership, current is None
 
         membership, created = self._membership_change(project, change)
@@ -286,8 +292,9 @@ class ProjectService:
             owners = uow.memberships.count_role(project.id, ProjectRole.OWNER)
             ensure_owner_remains(current.role, None, owners)
             uow.memberships.remove(project.id, user_id)
+            view = MemberView(current, self._users.usernames([user_id]).get(user_id, ""))
             removed = EventType.PROJECT_MEMBER_REMOVED
-            uow.record(member_event(removed, project, user_id, current.role, self._clock()))
+            uow.record(member_event(removed, actor, project, view, self._clock()))
             return None, True
 
         self._membership_change(project, change)
@@ -313,12 +320,18 @@ def project_payload(project: Project) -> dict[str, Any]:
 
 
 def member_event(
-    kind: EventType, project: Project, user_id: str, role: ProjectRole, now: datetime
+    kind: EventType,
+    actor: Actor,
+    project: Project,
+    member: MemberView,
+    now: datetime,
+    previous: dict[str, Any] | None = None,
 ) -> Event:
+    """A membership event; `data` is the membership as the API shows it (for a removal: as it
+    was)."""
     payload = {
-        "project_id": project.id,
-        "project_key": project.key,
-        "user_id": user_id,
-        "role": str(role),
+        "user_id": member.membership.user_id,
+        "role": str(member.membership.role),
+        **webhook_fields(actor, project.id, project.key, MemberPublic.of(member), previous),
     }
     return make_event(kind, payload, now)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tasktracker.services.accounts import AccountService
 from tasktracker.services.activity import ActivityService
 from tasktracker.services.alerts import AlertService
+from tasktracker.services.calendar import CalendarService
 from tasktracker.services.clock import Clock
 from tasktracker.services.comments import CommentService
 from tasktracker.services.health import HealthService
@@ -16,7 +17,9 @@ from tasktracker.services.projects import ProjectService
 from tasktracker.services.sessions import SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
+from tasktracker.services.tokens import TokenService
 from tasktracker.services.watchers import WatcherService
+from tasktracker.services.webhooks import WebhookService
 from tasktracker.settings import Settings
 
 
@@ -26,6 +29,7 @@ class Services:
     clock: Clock
     accounts: AccountService
     sessions: SessionService
+    tokens: TokenService
     projects: ProjectService
     tasks: TaskService
     task_queries: TaskQueryService
@@ -33,6 +37,8 @@ class Services:
     activity: ActivityService
     watchers: WatcherService
     preferences: PreferenceService
+    calendar: CalendarService
+    webhooks: WebhookService
     password_resets: PasswordResetService
     alerts: AlertService
     health: HealthService

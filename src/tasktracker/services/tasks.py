@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -32,10 +33,10 @@ from tasktracker.domain.projects import (
     task_key,
 )
 from tasktracker.domain.tasks import Priority, Status, Task, check_dates
-from tasktracker.schemas.tasks import TaskCreate, TaskPatch
+from tasktracker.schemas.tasks import TaskCreate, TaskPatch, TaskPublic
 from tasktracker.services.activity import activity_entry
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.events import make_event
+from tasktracker.services.events import api_json, changed_values, make_event, webhook_fields
 from tasktracker.services.ports import (
     EventRecorder,
     MembershipRepository,
@@ -53,6 +54,8 @@ E = TypeVar("E", bound=StrEnum)
 # Fields a PATCH may set; `status`, `assignee` and `project` (a move) get special handling.
 PATCHABLE = frozenset(TaskPatch.model_fields)
 NOT_NULL = frozenset({"title", "type", "status", "priority"})
+# What an event's `previous` leaves out: the bookkeeping every change moves.
+BOOKKEEPING = frozenset({"version", "updated_at"})
 
 
 class TaskService:
@@ -96,9 +99,9 @@ class TaskService:
         with self._events.transaction() as uow:
             uow.tasks.add(task)
             uow.activity.add(activity_entry(actor, task, Verb.CREATED, created_changes(task), now))
-            uow.record(make_event(EventType.TASK_CREATED, task_payload(task), now))
+            uow.record(make_event(EventType.TASK_CREATED, task_event(actor, task, now), now))
             if task.assignee:
-                payload = change_payload(actor, task, watchers_of(uow, task))
+                payload = change_payload(actor, task, watchers_of(uow, task), now)
                 uow.record(make_event(EventType.TASK_ASSIGNED, payload, now))
         log.info("task created id=%s key=%s by=%s", task.id, task.key, actor.id)
         return task
@@ -155,13 +158,15 @@ class TaskService:
         require(actor, Action.DELETE_TASK, project, reporter=task.reporter, assignee=task.assignee)
         check_version(task, expected_version)
         gone = [FieldChange("key", task.key, None), FieldChange("title", task.title, None)]
+        now = self._clock()
         try:
             with self._events.transaction() as uow:
                 if not uow.tasks.delete_if_version(task.id, task.version):
                     raise_lost_race(expected_version)
                 uow.comments.delete_for_task(task.id)
                 uow.watchers.delete_for_task(task.id)
-                uow.activity.add(activity_entry(actor, task, Verb.DELETED, gone, self._clock()))
+                uow.activity.add(activity_entry(actor, task, Verb.DELETED, gone, now))
+                uow.record(make_event(EventType.TASK_DELETED, task_event(actor, task, now), now))
         except ConcurrentChange:
             raise_lost_race(expected_version)
         log.info("task deleted id=%s by=%s", task.id, actor.id)
@@ -289,21 +294,43 @@ def task_payload(task: Task) -> dict[str, Any]:
     }
 
 
-def change_payload(actor: Actor, task: Task, watchers: list[str]) -> dict[str, Any]:
-    """A task event that may become a letter: who acted, and who watches the task now."""
+def task_event(
+    actor: Actor, task: Task, now: datetime, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A task event's payload: the task's summary, and the webhook parts with `data` the task
+    as the API shows it at `now`."""
+    shown = TaskPublic.of(task, now)
     return {
         **task_payload(task),
-        "actor": actor.id,
-        "actor_name": actor.user.username,
-        "watchers": watchers,
+        **webhook_fields(actor, task.project_id, task.project_key, shown, previous),
     }
+
+
+def change_payload(
+    actor: Actor,
+    task: Task,
+    watchers: list[str],
+    now: datetime,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A task event that may become a letter: who acted, and who watches the task now."""
+    return {**task_event(actor, task, now, previous), "watchers": watchers}
+
+
+def task_previous(before: dict[str, Any], task: Task, now: datetime) -> dict[str, Any]:
+    """The old values, as the API showed them, of the task's fields an update changed."""
+    was = api_json(TaskPublic.of(Task(**before), now))
+    return changed_values(was, api_json(TaskPublic.of(task, now)), BOOKKEEPING)
 
 
 def change_events(
     actor: Actor, task: Task, before: dict[str, Any], watchers: list[str]
 ) -> list[Event]:
-    events = []
-    payload = change_payload(actor, task, watchers)
+    """`task.updated`, and `task.status_changed` / `task.assigned` when those changed; each
+    with the task as it is now and the old values of what changed."""
+    now = task.updated_at
+    payload = change_payload(actor, task, watchers, now, task_previous(before, task, now))
+    events = [make_event(EventType.TASK_UPDATED, payload, now)]
     if task.status is not before["status"]:
         status_payload = {**payload, "previous_status": str(before["status"])}
         events.append(make_event(EventType.TASK_STATUS_CHANGED, status_payload, task.updated_at))

@@ -33,6 +33,7 @@ def test_task_changes_write_their_events_with_the_request_id(api: Api, client, c
     assert by_type == {
         (EventType.TASK_CREATED, "req-create"),
         (EventType.TASK_ASSIGNED, "req-create"),
+        (EventType.TASK_UPDATED, "req-start"),
         (EventType.TASK_STATUS_CHANGED, "req-start"),
     }
     changed = next(e for e in events if e["type"] == EventType.TASK_STATUS_CHANGED)

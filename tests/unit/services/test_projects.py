@@ -4,7 +4,7 @@ archived projects) and TaskQueryService (only the caller's projects)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,6 +54,32 @@ def events(system: FakeSystem) -> list[tuple[EventType, dict[str, Any]]]:
     return [(e.type, e.payload) for e in system.fakes.outbox.events()]
 
 
+def member_payload(
+    project: Project,
+    user: User,
+    role: str,
+    actor: User,
+    joined: datetime,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A membership event's payload: its own keys, and the webhook parts (DESIGN 14)."""
+    return {
+        "project_id": project.id,
+        "project_key": project.key,
+        "user_id": user.id,
+        "role": role,
+        "actor": actor.id,
+        "actor_name": actor.username,
+        "data": {
+            "user_id": user.id,
+            "username": user.username,
+            "role": role,
+            "joined_at": joined.isoformat().replace("+00:00", "Z"),
+        },
+        "previous": previous or {},
+    }
+
+
 # === ProjectService ============================================================================
 
 # --- create ------------------------------------------------------------------------------------
@@ -85,7 +111,7 @@ def test_create_makes_the_caller_owner_and_records_both_events(system: FakeSyste
         ),
         (
             EventType.PROJECT_MEMBER_ADDED,
-            {"project_id": project.id, "project_key": "OPS", "user_id": alice.id, "role": "owner"},
+            member_payload(project, alice, "owner", alice, system.clock()),
         ),
     ]
     assert system.fakes.uow.committed == 1
@@ -411,13 +437,13 @@ def test_adding_a_member_records_member_added_and_refreshes_their_session(
     assert role_of(system, project, bob) is MEMBER
     assert events(system)[-1] == (
         EventType.PROJECT_MEMBER_ADDED,
-        {"project_id": project.id, "project_key": "OPS", "user_id": bob.id, "role": "member"},
+        member_payload(project, bob, "member", alice, system.clock()),
     )
     assert system.fakes.cache.get(cache_key(session.id)) is None
     assert system.services.sessions.principal(session.id, bob.id).role_in(project.id) is MEMBER
 
 
-def test_changing_a_role_keeps_the_membership_and_records_no_event(
+def test_changing_a_role_keeps_the_membership_and_records_member_added_with_the_old_role(
     system: FakeSystem, alice: User, bob: User
 ):
     project = new_project(system, alice)
@@ -434,13 +460,19 @@ def test_changing_a_role_keeps_the_membership_and_records_no_event(
     assert created is False
     assert view.membership == Membership(project.id, bob.id, MAINTAINER, joined)
     assert role_of(system, project, bob) is MAINTAINER
-    assert len(events(system)) == count
+    assert events(system)[count:] == [
+        (
+            EventType.PROJECT_MEMBER_ADDED,
+            member_payload(project, bob, "maintainer", alice, joined, {"role": "viewer"}),
+        )
+    ]
     assert system.services.sessions.principal(session.id, bob.id).role_in(project.id) is MAINTAINER
 
     again, created = system.services.projects.set_member(
         act(system, alice), "OPS", bob.id, MAINTAINER
     )
     assert (again.membership, created) == (view.membership, False)
+    assert len(events(system)) == count + 1  # the same role again: nothing changed
 
 
 def test_setting_an_unknown_user_is_not_found(system: FakeSystem, alice: User):
@@ -484,7 +516,7 @@ def test_a_member_may_remove_themself(
     assert role_of(system, project, bob) is None
     assert events(system)[-1] == (
         EventType.PROJECT_MEMBER_REMOVED,
-        {"project_id": project.id, "project_key": "OPS", "user_id": bob.id, "role": str(role)},
+        member_payload(project, bob, str(role), bob, system.clock()),
     )
     assert system.services.sessions.principal(session.id, bob.id).role_in(project.id) is None
     with pytest.raises(NotFound):
@@ -813,7 +845,7 @@ def test_task_events_name_the_project_and_the_key(system: FakeSystem, alice: Use
     system.services.tasks.update(act(system, alice), task.key, {"status": Status.IN_PROGRESS})
 
     task_events = [p for t, p in events(system) if str(t).startswith("task.")]
-    assert len(task_events) == 3
+    assert len(task_events) == 4  # created, assigned; updated, status_changed
     for payload in task_events:
         assert (payload["project_id"], payload["project_key"], payload["key"]) == (
             project.id,

@@ -12,12 +12,15 @@ from pymongo.errors import PyMongoError
 
 from tasktracker.adapters.mongo.activity import ACTIVITY_INDEXES
 from tasktracker.adapters.mongo.alerts import RUN_INDEXES, SCHEDULE_INDEXES
+from tasktracker.adapters.mongo.calendar import CALENDAR_FEED_INDEXES
 from tasktracker.adapters.mongo.comments import COMMENT_INDEXES
 from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
 from tasktracker.adapters.mongo.notifications import NOTIFICATION_INDEXES
 from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
 from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
+from tasktracker.adapters.mongo.tokens import TOKEN_INDEXES
 from tasktracker.adapters.mongo.watchers import WATCHER_INDEXES
+from tasktracker.adapters.mongo.webhooks import WEBHOOK_DELIVERY_INDEXES, WEBHOOK_INDEXES
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +133,15 @@ def ensure_indexes(db: Database) -> None:
     db.activity.create_indexes(ACTIVITY_INDEXES)
     db.watchers.create_indexes(WATCHER_INDEXES)
     db.sessions.create_indexes(SESSION_INDEXES)
+    db.access_tokens.create_indexes(TOKEN_INDEXES)
     db.outbox.create_indexes(OUTBOX_INDEXES)
     db.deliveries.create_indexes(DELIVERY_INDEXES)
     db.password_resets.create_indexes(RESET_INDEXES)
     db.alert_schedules.create_indexes(SCHEDULE_INDEXES)
     db.alert_runs.create_indexes(RUN_INDEXES)
+    db.calendar_feeds.create_indexes(CALENDAR_FEED_INDEXES)
+    db.webhooks.create_indexes(WEBHOOK_INDEXES)
+    db.webhook_deliveries.create_indexes(WEBHOOK_DELIVERY_INDEXES)
     for collection, indexes in NOTIFICATION_INDEXES.items():
         db[collection].create_indexes(indexes)
 

@@ -20,6 +20,7 @@ from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRep
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.mongo.watchers import WatcherRepository
+from tasktracker.adapters.mongo.webhooks import WebhookRepository
 from tasktracker.domain.errors import ConcurrentChange
 from tasktracker.domain.events import Event
 
@@ -43,6 +44,7 @@ class MongoUnitOfWork:
     password_resets: PasswordResetRepository
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
+    webhooks: WebhookRepository
 
     def __init__(self, client: MongoClient, db: Database, outbox_grace: timedelta) -> None:
         self._client = client
@@ -68,6 +70,7 @@ class MongoUnitOfWork:
         self.password_resets = PasswordResetRepository(self._db, session)
         self.schedules = ScheduleRepository(self._db, session)
         self.alert_runs = AlertRunRepository(self._db, session)
+        self.webhooks = WebhookRepository(self._db, session)
         self.events = []
         return self
 

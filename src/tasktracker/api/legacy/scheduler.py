@@ -14,6 +14,7 @@ from tasktracker.api.legacy.schemas import (
 from tasktracker.api.presenters import json_response
 from tasktracker.api.security import Access, current_user, requires
 from tasktracker.domain.schedules import ScheduleKind
+from tasktracker.domain.tokens import Scope
 from tasktracker.schemas.common import Problem
 from tasktracker.services.registry import Services
 
@@ -28,7 +29,7 @@ def register_scheduler_routes(bp: APIBlueprint, c: Services) -> None:
         security=SECURITY,
         responses={200: LegacyJobScheduled, 422: Problem},
     )
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def scheduler_alert(body: LegacyScheduleIn) -> dict:
         """Schedule a digest: `once` at `run_at`; `daily` at `run_at`'s time of day (UTC), or
         at ALERT_DIGEST_TIME in ALERT_DIGEST_TIMEZONE without one; `now` at once."""
@@ -42,7 +43,7 @@ def register_scheduler_routes(bp: APIBlueprint, c: Services) -> None:
         return {"message": "Job scheduled successfully", "job_id": schedule.id}
 
     @bp.get("/scheduler/scheduler_jobs", security=SECURITY, responses={200: LegacyJobList})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def scheduler_jobs() -> Response:
         """Scheduled alerts as `[{id, next_run_time, trigger}]`."""
         now = c.clock()

@@ -23,6 +23,7 @@ from tasktracker.api.legacy.schemas import (
 from tasktracker.api.presenters import json_response
 from tasktracker.api.rate_limits import RouteLimits
 from tasktracker.api.security import (
+    SESSION_ONLY,
     Access,
     current_session_id,
     current_user,
@@ -31,6 +32,7 @@ from tasktracker.api.security import (
     requires,
 )
 from tasktracker.domain.errors import Forbidden, InvalidInput, NotFound
+from tasktracker.domain.tokens import Scope
 from tasktracker.schemas.common import Problem
 from tasktracker.services.registry import Services
 
@@ -40,7 +42,7 @@ OPTIONAL_SECURITY = [{"bearer": []}, {}]  # OpenAPI: a token or none
 
 def register_user_routes(bp: APIBlueprint, c: Services, limits: RouteLimits) -> None:
     @bp.post("/users/signup", responses={201: LegacyMessage, 409: Problem, 422: Problem})
-    @requires(Access.OPTIONAL)
+    @requires(Access.OPTIONAL, Scope.ADMIN)
     @limits.signup
     def signup(body: LegacySignupIn) -> tuple[dict, int]:
         """Register a user. `role` (`user`, `developer`, `admin`) and `status` (`Y`, `N`) are
@@ -64,7 +66,7 @@ def register_user_routes(bp: APIBlueprint, c: Services, limits: RouteLimits) -> 
         return {"token": issue_access_token(user, c.sessions.start(user))}
 
     @bp.get("/users/get_users", security=SECURITY, responses={200: LegacyUserList})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def get_users() -> Response:
         """All users with their assigned task counts (admin)."""
         page = c.accounts.list_users(
@@ -74,7 +76,7 @@ def register_user_routes(bp: APIBlueprint, c: Services, limits: RouteLimits) -> 
         return json_response(LegacyUserList(users=users))
 
     @bp.get("/users/get_user", security=SECURITY, responses={200: LegacyUserFound})
-    @requires(Access.ADMIN)
+    @requires(Access.ADMIN, Scope.ADMIN)
     def get_user(query: LegacyEmailQuery) -> Response:
         """One user by `email`, from the query string or a JSON body (admin); `{"user": null}`
         when no user has it."""
@@ -91,7 +93,7 @@ def register_user_routes(bp: APIBlueprint, c: Services, limits: RouteLimits) -> 
         security=OPTIONAL_SECURITY,
         responses={200: LegacyMessage, 401: Problem, 403: Problem, 429: Problem},
     )
-    @requires(Access.OPTIONAL)
+    @requires(Access.OPTIONAL, SESSION_ONLY)
     @limits.login
     def change_password(body: LegacyChangePasswordIn) -> dict:
         """Change a password; the old one authenticates, so no token is needed (as in the
