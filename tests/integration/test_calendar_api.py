@@ -157,3 +157,13 @@ def test_unknown_tokens_and_disabled_users_get_404(api: Api):
 
 def test_issuing_a_url_needs_a_signed_in_user(api: Api):
     assert_problem(api.client.post(CALENDAR), 401)
+
+
+def test_the_feed_token_is_never_logged(api: Api, caplog):
+    alice = api.member("alice")
+    url = feed_url(api, alice)
+    with caplog.at_level("DEBUG"):
+        read_feed(api, url)
+        assert api.client.get("/ical/not-a-feed.ics").status_code == 404
+    assert token_of(url) not in caplog.text and "not-a-feed" not in caplog.text
+    assert "/ical/<token>.ics" in caplog.text

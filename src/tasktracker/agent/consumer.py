@@ -59,7 +59,31 @@ class Outcome(Enum):
 Handler = Callable[[Event], Outcome]
 
 
-class Agent(ConsumerMixin):
+class ReadyConsumer(ConsumerMixin):
+    """A kombu consumer loop that says when it consumes (`ready`) and logs a lost broker under
+    its `name`; `stop()` ends `run()` after the message in hand."""
+
+    name = "agent"
+    ready: threading.Event
+
+    def on_consume_ready(
+        self, connection: Connection, channel: Any, consumers: list[Any], **kwargs: Any
+    ) -> None:
+        self.ready.set()
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        log.warning(
+            "%s: broker unavailable (%s); retrying in %.0fs",
+            self.name,
+            type(exc).__name__,
+            interval,
+        )
+
+    def stop(self) -> None:
+        self.should_stop = True
+
+
+class Agent(ReadyConsumer):
     def __init__(
         self,
         connection: Connection,
@@ -109,18 +133,8 @@ class Agent(ConsumerMixin):
             for name in QUEUE_BINDINGS
         ]
 
-    def on_consume_ready(
-        self, connection: Connection, channel: Any, consumers: list[Any], **kwargs: Any
-    ) -> None:
-        self.ready.set()
-
-    def on_connection_error(self, exc: Exception, interval: float) -> None:
-        log.warning(
-            "agent: broker unavailable (%s); retrying in %.0fs", type(exc).__name__, interval
-        )
-
     def stop(self) -> None:
-        self.should_stop = True
+        super().stop()
         self._stopping.set()
 
     # --- one message ----------------------------------------------------------------------

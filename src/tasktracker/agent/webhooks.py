@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 from kombu import Connection
 from kombu.message import Message
-from kombu.mixins import ConsumerMixin
 from pymongo.errors import PyMongoError
 
 from tasktracker.adapters.broker import (
@@ -43,7 +42,7 @@ from tasktracker.adapters.mongo.projects import ProjectRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.mongo.webhooks import WebhookDeliveryRepository, WebhookRepository
 from tasktracker.adapters.webhook_http import SendResult, WebhookSender
-from tasktracker.agent.consumer import Outcome
+from tasktracker.agent.consumer import Outcome, ReadyConsumer
 from tasktracker.domain.events import WEBHOOK_EVENTS, Event, EventType
 from tasktracker.domain.webhooks import (
     Delivery,
@@ -315,8 +314,10 @@ def describe(status: int | None) -> str:
     return "no answer" if status is None else f"HTTP {status}"
 
 
-class SendWorker(ConsumerMixin):
+class SendWorker(ReadyConsumer):
     """One consumer of `webhooks.send`, one attempt at a time."""
+
+    name = "webhooks"
 
     def __init__(
         self, connection: Connection, dispatcher: Dispatcher, requeue: Requeue, wait: timedelta
@@ -338,19 +339,6 @@ class SendWorker(ConsumerMixin):
                 no_ack=False,
             )
         ]
-
-    def on_consume_ready(
-        self, connection: Connection, channel: Any, consumers: list[Any], **kwargs: Any
-    ) -> None:
-        self.ready.set()
-
-    def on_connection_error(self, exc: Exception, interval: float) -> None:
-        log.warning(
-            "webhooks: broker unavailable (%s); retrying in %.0fs", type(exc).__name__, interval
-        )
-
-    def stop(self) -> None:
-        self.should_stop = True
 
     def on_message(self, message: Message) -> None:
         try:

@@ -31,6 +31,13 @@ def route_template() -> str:
     return request.url_rule.rule if request.url_rule else UNMATCHED_ROUTE
 
 
+def logged_path() -> str:
+    """The path for the log line; a route whose path is itself a secret (the calendar feed's
+    `/ical/<token>.ics`) is logged as its template."""
+    rule = request.url_rule.rule if request.url_rule else ""
+    return rule if "<token>" in rule else request.path
+
+
 def init_request_logging(app: Flask, instance_name: str | None = None) -> None:
     @app.before_request
     def _start() -> None:
@@ -57,7 +64,7 @@ def record_request(status: int, elapsed: float) -> None:
     fields = {
         "request_id": request_id(),
         "method": request.method,
-        "path": request.path,
+        "path": logged_path(),
         "status": status,
         "duration_ms": round(elapsed * 1000, 1),
         "user_id": g.get("user_id", "-"),
