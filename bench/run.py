@@ -119,6 +119,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--db-cmdline", default="", help="also report the CPU of the database (e.g. secantusd)"
     )
+    p.add_argument(
+        "--previous",
+        type=Path,
+        default=BENCH_DIR.parent / "README.md",
+        help="a README whose first results table is shown next to this run (now/then)",
+    )
     p.add_argument("--floor-workers", type=int, default=2)
     p.add_argument("--floor-threads", type=int, default=8)
     args = p.parse_args(argv)
@@ -484,21 +490,58 @@ def latency(result: WrkResult, value: float) -> str:
     return fmt(value, 2) if result.answered else "no response"
 
 
-def markdown(rows: list[Row]) -> str:
+RESULTS_HEADER = "| tasks | endpoint | req/s |"
+Previous = dict[tuple[int, str], float]
+
+
+def previous_figures(readme: str) -> Previous:
+    """req/s by (tasks, endpoint) from the first results table of the README (the figures the
+    last recorded `make bench` run wrote there), so a run shows what moved since."""
+    figures: Previous = {}
+    lines = readme.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(RESULTS_HEADER)), None)
+    if start is None:
+        return figures
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        try:
+            figures[(int(cells[0].replace(",", "")), cells[1])] = float(cells[2].replace(",", ""))
+        except (IndexError, ValueError):
+            continue
+    return figures
+
+
+def read_previous(path: Path | None) -> Previous:
+    if path is None or not path.is_file():
+        return {}
+    return previous_figures(path.read_text(encoding="utf-8"))
+
+
+def against_previous(previous: Previous, tasks: int, name: str, rps: float) -> str:
+    before = previous.get((tasks, name))
+    if not before:
+        return ""
+    return f"{fmt(before, 0)} ({rps / before:.2f}x)"
+
+
+def markdown(rows: list[Row], previous: Previous | None = None) -> str:
     lines = [
         "| tasks | endpoint | req/s | p50 ms | p99 ms | API CPU ms/req | DB CPU ms/req "
-        "| errors | ours/floor |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| errors | ours/floor | README req/s (now/then) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         r = row.result
         name = FLOORS[row.scenario] if row.floor else SCENARIOS[row.scenario]
         ratios = floor_ratio(rows, row)
         ratio = f"{ratios[0]:.2f}x req/s, {ratios[1]:.2f}x p50" if ratios else ""
+        then = against_previous(previous or {}, row.tasks, name, r.rps)
         lines.append(
             f"| {row.tasks:,} | {name} | {fmt(r.rps, 0)} | {latency(r, r.p50_ms)} | "
             f"{latency(r, r.p99_ms)} | {fmt(row.cpu_ms, 2)} | {fmt(row.db_cpu_ms, 2)} | "
-            f"{errors(r)} | {ratio} |"
+            f"{errors(r)} | {ratio} | {then} |"
         )
     return "\n".join(lines)
 
@@ -507,7 +550,7 @@ def targets(rows: list[Row]) -> list[str]:
     notes = []
     for row in rows:
         if row.scenario == "get" and (ratios := floor_ratio(rows, row)):
-            notes.append(f"get by id at {row.tasks:,} tasks: {ratios[0]:.2f}x the floor (≥ 0.6x)")
+            notes.append(f"get by id at {row.tasks:,} tasks: {ratios[0]:.2f}x the floor (≥ 0.7x)")
         if not row.result.answered:
             name = FLOORS[row.scenario] if row.floor else SCENARIOS[row.scenario]
             notes.append(f"{name} at {row.tasks:,} tasks: no response within the run")
@@ -538,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_dataset(args, size, floor, Path(tmp))
     settings = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}"
     print(f"\n{settings}, {os.cpu_count()} CPUs, API {args.api_url}\n")
-    print(markdown(rows))
+    print(markdown(rows, read_previous(args.previous)))
     print()
     for note in targets(rows):
         print(f"- {note}")

@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -35,6 +35,7 @@ from tasktracker.domain.events import Event
 from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.projects import Actor, Membership, Project, ProjectRole
 from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.reminders import ScheduledReminder
 from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.tasks import Status, Task
@@ -127,6 +128,9 @@ class FakeUserRepository:
         user = self._users.get(user_id)
         return dataclasses.replace(user) if user else None
 
+    def get_many(self, user_ids: Iterable[str]) -> list[User]:
+        return [u for uid in set(user_ids) if (u := self.get(uid)) is not None]
+
     def by_email(self, email: str) -> User | None:
         email = normalize_email(email)
         return next((self.get(u.id) for u in self._users.values() if u.email == email), None)
@@ -191,6 +195,9 @@ class FakeTaskRepository:
     def get(self, task_id: str) -> Task | None:
         return self._read(self._tasks.get(task_id))
 
+    def get_many(self, task_ids: Iterable[str]) -> list[Task]:
+        return [t for tid in set(task_ids) if (t := self._read(self._tasks.get(tid))) is not None]
+
     def by_key(self, key: str) -> Task | None:
         """The task with this key, else the one that had it before a move (as the adapter)."""
         found = next((t for t in self._tasks.values() if t.key == key), None)
@@ -238,6 +245,63 @@ class FakeTaskRepository:
 
     def restore(self, state: Any) -> None:
         self._tasks = state
+
+
+class FakeReminderRepository:
+    """Scheduled reminders by id ("<task id>:<position>")."""
+
+    def __init__(self) -> None:
+        self._reminders: dict[str, ScheduledReminder] = {}
+
+    def for_task(self, task_id: str) -> list[ScheduledReminder]:
+        return [r for r in self._reminders.values() if r.task_id == task_id]
+
+    def replace_for_task(self, task_id: str, schedule: list[ScheduledReminder]) -> None:
+        self.delete_for_task(task_id)
+        self._reminders.update((r.id, r) for r in schedule)
+
+    def delete_for_task(self, task_id: str) -> int:
+        return self._delete_where(lambda r: r.task_id == task_id)
+
+    def delete_in_project(self, project_id: str) -> int:
+        return self._delete_where(lambda r: r.project_id == project_id)
+
+    def _delete_where(self, doomed: Callable[[ScheduledReminder], bool]) -> int:
+        ids = [rid for rid, r in self._reminders.items() if doomed(r)]
+        for rid in ids:
+            del self._reminders[rid]
+        return len(ids)
+
+    def due(self, now: datetime, limit: int) -> list[ScheduledReminder]:
+        due = sorted((r for r in self._reminders.values() if r.is_due(now)), key=_remind_order)
+        return due[:limit]
+
+    def unfired(self, reminder_ids: list[str]) -> list[ScheduledReminder]:
+        found = (self._reminders.get(rid) for rid in reminder_ids)
+        return [r for r in found if r is not None and r.fired_at is None]
+
+    def mark_fired(self, reminder_ids: list[str], now: datetime) -> int:
+        marked = 0
+        for rid in reminder_ids:
+            found = self._reminders.get(rid)
+            if found is not None and found.fired_at is None:
+                self._reminders[rid] = dataclasses.replace(found, fired_at=now)
+                marked += 1
+        return marked
+
+    # test helpers
+    def all(self) -> list[ScheduledReminder]:
+        return sorted(self._reminders.values(), key=_remind_order)
+
+    def snapshot(self) -> Any:
+        return dict(self._reminders)
+
+    def restore(self, state: Any) -> None:
+        self._reminders = state
+
+
+def _remind_order(reminder: ScheduledReminder) -> tuple[datetime, str]:
+    return reminder.remind_at, reminder.id
 
 
 class FakeTaskReads:
@@ -872,25 +936,29 @@ class FakeOutbox:
             self.entries[event.event_id] = OutboxEntry(event, event.occurred_at + self.grace)
 
     def mark_sent(self, event_id: str, now: datetime) -> None:
-        self._check()
-        if entry := self.entries.get(event_id):
-            entry.sent_at = now
+        self.mark_sent_many([event_id], now)
 
-    def claim_pending(self, now: datetime, lease: timedelta) -> Event | None:
+    def mark_sent_many(self, event_ids: Sequence[str], now: datetime) -> None:
+        self._check()
+        for event_id in event_ids:
+            if entry := self.entries.get(event_id):
+                entry.sent_at = now
+
+    def claim_pending(self, now: datetime, lease: timedelta, limit: int) -> list[Event]:
         self._check()
         due = [e for e in self.entries.values() if e.sent_at is None and e.lease_until <= now]
-        if not due:
-            return None
-        entry = min(due, key=lambda e: e.lease_until)
-        entry.lease_until = now + lease
-        entry.attempts += 1
-        return entry.event
+        claimed = sorted(due, key=lambda e: e.lease_until)[:limit]
+        for entry in claimed:
+            entry.lease_until = now + lease
+            entry.attempts += 1
+        return sorted((e.event for e in claimed), key=lambda e: e.occurred_at)
 
-    def release(self, event_id: str, now: datetime) -> None:
+    def release(self, event_ids: Sequence[str], now: datetime) -> None:
         self._check()
-        entry = self.entries.get(event_id)
-        if entry is not None and entry.sent_at is None:
-            entry.lease_until = now
+        for event_id in event_ids:
+            entry = self.entries.get(event_id)
+            if entry is not None and entry.sent_at is None:
+                entry.lease_until = now
 
     def pending_count(self) -> int:
         self._check()
@@ -932,6 +1000,7 @@ class FakeUnitOfWork:
         activity: FakeActivityRepository | None = None,
         watchers: FakeWatcherRepository | None = None,
         webhooks: FakeWebhookRepository | None = None,
+        reminders: FakeReminderRepository | None = None,
     ) -> None:
         self.users = users
         self.tasks = tasks
@@ -941,6 +1010,7 @@ class FakeUnitOfWork:
         self.activity = activity or FakeActivityRepository()
         self.watchers = watchers or FakeWatcherRepository()
         self.webhooks = webhooks or FakeWebhookRepository()
+        self.reminders = reminders or FakeReminderRepository()
         self.password_resets = password_resets
         self.schedules = schedules
         self.alert_runs = alert_runs
@@ -966,6 +1036,7 @@ class FakeUnitOfWork:
             self.activity,
             self.watchers,
             self.webhooks,
+            self.reminders,
             self.password_resets,
             self.schedules,
             self.alert_runs,
@@ -1002,6 +1073,7 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.published: list[Event] = []
+        self.batches: list[int] = []  # the size of each publish_many
         self.down = False
         self._failures = 0
 
@@ -1013,6 +1085,13 @@ class FakePublisher:
             self._failures = max(self._failures - 1, 0)
             raise FakePublishFailed(event.event_id)
         self.published.append(event)
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        """In order, stopping at the first refusal (raised): those before it went out, as a
+        broker may take some of a batch it does not confirm entirely."""
+        self.batches.append(len(events))
+        for event in events:
+            self.publish(event)
 
     def ping(self) -> bool:
         return not self.down
@@ -1268,8 +1347,15 @@ class FakeSystem:
 
 
 def fake_settings(**overrides: Any) -> Settings:
-    """Settings with their defaults, not read from the environment or `.env`."""
-    values: dict[str, Any] = {"mongo_url": "mongodb://x", "jwt_secret": "x" * 40, **overrides}
+    """Settings with their defaults, not read from the environment or `.env`; no near cache of
+    sessions, whose copies age by the real monotonic clock, not the fake one (its own tests are
+    in tests/unit/test_near_cache.py)."""
+    values: dict[str, Any] = {
+        "mongo_url": "mongodb://x",
+        "jwt_secret": "x" * 40,
+        "session_local_ttl": 0,
+        **overrides,
+    }
     return Settings.model_construct(**values)
 
 

@@ -16,7 +16,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from tasktracker.adapters.broker import Broker, BrokerConfig
-from tasktracker.adapters.cache import InProcessCache, MemcachedCache
+from tasktracker.adapters.cache import InProcessCache, MemcachedCache, NearCache
 from tasktracker.adapters.embedded_db import EmbeddedMongo
 from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
 from tasktracker.adapters.mongo.activity import ActivityRepository
@@ -41,7 +41,7 @@ from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.sessions import SessionRepository
-from tasktracker.adapters.mongo.task_queries import TaskQueries
+from tasktracker.adapters.mongo.task_queries import SlowListWarning, TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.tokens import AccessTokenRepository
 from tasktracker.adapters.mongo.unit_of_work import MongoUnitOfWork
@@ -63,6 +63,7 @@ from tasktracker.services.ports import Cache, EventRecorder, ServicePorts
 from tasktracker.services.preferences import PreferenceService
 from tasktracker.services.projects import DefaultProject, ProjectPolicy, ProjectService
 from tasktracker.services.registry import Services
+from tasktracker.services.reminders import ReminderService
 from tasktracker.services.sessions import SessionPolicy, SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
@@ -119,6 +120,7 @@ class Adapters:
     def close(self) -> None:
         self.cache.close()
         self.broker.close()
+        self.mailer.close()
         self.client.close()
         if self.embedded_mongo:
             self.embedded_mongo.stop()
@@ -176,7 +178,7 @@ def build_adapters(settings: Settings, resolver: Resolver) -> Adapters:
         embedded = EmbeddedMongo(settings.data_dir / "db")
         url = embedded.start()
     try:
-        client = connect(url)
+        client = connect(url, embedded=embedded is not None)
         db = database(client, settings.mongo_db)
         warn_if_not_replica_set(client)
         ensure_indexes(db)
@@ -193,11 +195,12 @@ def build_adapters(settings: Settings, resolver: Resolver) -> Adapters:
         hasher=PasswordHasher(
             time_cost=settings.password_hash_time_cost,
             memory_cost_kib=settings.password_hash_memory_kib,
+            parallelism=settings.password_hash_parallelism,
         ),
         database=DatabaseProbe(client),
         users=UserRepository(db),
         tasks=TaskRepository(db),
-        task_reads=TaskQueries(db),
+        task_reads=TaskQueries(db, SlowListWarning() if embedded else None),
         projects=ProjectRepository(db),
         memberships=MembershipRepository(db),
         comments=CommentRepository(db),
@@ -228,7 +231,7 @@ def build_services(
         a.sessions,
         a.users,
         a.memberships,
-        a.cache,
+        session_cache(a.cache, settings.session_local_ttl),
         SessionPolicy(session_ttl=settings.refresh_token_ttl, cache_ttl=settings.session_cache_ttl),
         clock,
     )
@@ -286,12 +289,18 @@ def build_services(
         ),
         password_resets=resets,
         alerts=AlertService(a.schedules, a.alert_runs, a.digests, events, clock, digests),
+        reminders=ReminderService(events, clock),
         health=HealthService(a.database, a.broker, a.cache, a.outbox),
     )
 
 
 def outbox_grace(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.outbox_relay_grace)
+
+
+def session_cache(shared: Cache, local_ttl: float) -> Cache:
+    """Session snapshots: from this process's near cache for `local_ttl` seconds, then shared."""
+    return NearCache(shared, local_ttl) if local_ttl > 0 else shared
 
 
 def build_cache(settings: Settings) -> Cache:

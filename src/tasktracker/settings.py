@@ -66,13 +66,20 @@ class Settings(BaseSettings):
     admin_email: str | None = Field(None, validation_alias="ADMIN_EMAIL")
     admin_password: str | None = Field(None, validation_alias="ADMIN_PASSWORD")
 
-    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
-    password_hash_time_cost: int = Field(3, ge=1, le=20, validation_alias="PASSWORD_HASH_TIME_COST")
+    # argon2id cost; the defaults are OWASP's recommendation (m = 19 MiB, t = 2, p = 1). A stored
+    # hash made with other parameters is re-hashed on its user's next successful login.
+    password_hash_time_cost: int = Field(2, ge=1, le=20, validation_alias="PASSWORD_HASH_TIME_COST")
     password_hash_memory_kib: int = Field(
-        65536, ge=1024, le=4 * 1024 * 1024, validation_alias="PASSWORD_HASH_MEMORY_KIB"
+        19456, ge=1024, le=4 * 1024 * 1024, validation_alias="PASSWORD_HASH_MEMORY_KIB"
+    )
+    password_hash_parallelism: int = Field(
+        1, ge=1, le=16, validation_alias="PASSWORD_HASH_PARALLELISM"
     )
 
     session_cache_ttl: int = Field(60, ge=1, le=3600, validation_alias="SESSION_CACHE_TTL")
+    # Seconds a process reuses a session snapshot it read without asking the shared cache: a
+    # logout, demotion or disable done on another process applies there within this time.
+    session_local_ttl: float = Field(1.0, ge=0, le=1.0, validation_alias="SESSION_LOCAL_TTL")
 
     # Flask-Limiter rate strings ("N per second|minute|hour|day", several joined by ";").
     rate_limit_login_ip: str = Field("30/minute", validation_alias="RATE_LIMIT_LOGIN_IP")
@@ -152,6 +159,10 @@ class Settings(BaseSettings):
     scheduler_lease: float = Field(15.0, ge=0.5, le=3600, validation_alias="SCHEDULER_LEASE")
     scheduler_poll_interval: float = Field(
         1.0, gt=0, le=60, validation_alias="SCHEDULER_POLL_INTERVAL"
+    )
+    # How often the active scheduler looks for task reminders whose time has come.
+    reminder_poll_interval: float = Field(
+        1.0, gt=0, le=60, validation_alias="REMINDER_POLL_INTERVAL"
     )
 
     # `tasktracker stack` (`make stack`): where its state lives, nginx's port, how many API
@@ -291,10 +302,10 @@ class Settings(BaseSettings):
     @classmethod
     def _digest_zone(cls, value: str) -> str:
         from tasktracker.domain.errors import InvalidInput
-        from tasktracker.domain.schedules import zone
+        from tasktracker.domain.time_zones import time_zone
 
         try:
-            zone(value)
+            time_zone(value)
         except InvalidInput:
             raise ValueError("expected an IANA time zone such as 'Europe/Berlin'") from None
         return value

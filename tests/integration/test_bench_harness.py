@@ -31,6 +31,7 @@ from bench.run import (
     markdown,
     parse_args,
     prepare_history,
+    previous_figures,
     run_wrk,
     targets,
     tree_cpu_seconds,
@@ -169,8 +170,32 @@ def test_table_and_targets_compare_with_the_floor():
     assert "| 1,000 | get task by id | 600 | 10.00 | 30.00 | 2.00 | n/a | 0 | 0.60x" in table
     assert "floor: bare Flask + find_one" in table
     notes = targets(rows)
-    assert "get by id at 1,000 tasks: 0.60x the floor (≥ 0.6x)" in notes
+    assert "get by id at 1,000 tasks: 0.60x the floor (≥ 0.7x)" in notes
     assert "my tasks p50 at 100,000 / at 1,000 tasks: 1.30x (≤ 1.5x)" in notes
+
+
+README_FIGURES = """Results of `make bench`:
+
+| tasks | endpoint | req/s | p50 ms | ours/floor |
+|---:|---|---:|---:|---|
+| 1,000 | login | 6 | 1,140.46 |  |
+| 100,000 | get task by id | 1,250 | 13.98 | 0.49x req/s, 2.05x p50 |
+
+| tasks | endpoint | req/s |
+|---:|---|---:|
+| 1,000 | get task by id | 9 |
+"""
+
+
+def test_the_table_shows_the_readme_figures_next_to_this_run():
+    previous = previous_figures(README_FIGURES)
+    assert previous == {(1000, "login"): 6.0, (100_000, "get task by id"): 1250.0}
+    rows = [Row(1000, "login", result(24, 300), 50.0), Row(100_000, "get", result(1000, 8), 1.0)]
+    table = markdown(rows, previous).splitlines()
+    assert table[0].endswith("| README req/s (now/then) |")
+    assert table[2].endswith("| 6 (4.00x) |")
+    assert table[3].endswith("| 1,250 (0.80x) |")
+    assert markdown(rows).splitlines()[2].endswith("|  |")
 
 
 def test_new_scenarios_are_compared_with_their_own_floor():

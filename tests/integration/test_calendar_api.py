@@ -167,3 +167,41 @@ def test_the_feed_token_is_never_logged(api: Api, caplog):
         assert api.client.get("/ical/not-a-feed.ics").status_code == 404
     assert token_of(url) not in caplog.text and "not-a-feed" not in caplog.text
     assert "/ical/<token>.ics" in caplog.text
+
+
+def test_a_recurring_task_shows_its_rule_on_its_time_zones_wall_clock(api: Api):
+    alice = api.member("alice")
+    due = datetime(2031, 3, 27, 8, tzinfo=UTC)  # Thursday 09:00 in Berlin (winter time)
+    weekly = api.create_task(
+        alice, title="Water the plants", assignee=alice.id, due_date=iso(due),
+        recurrence="FREQ=WEEKLY;BYDAY=MO,TH;COUNT=5", timezone="Europe/Berlin",
+    )  # fmt: skip
+    once = api.create_task(alice, title="Once", assignee=alice.id, due_date=iso(DUE))
+    url = feed_url(api, alice)
+    for status in ("in_progress", "done"):  # the second of five is now the open one
+        r = api.client.patch(
+            f"/api/v1/tasks/{weekly['id']}", json={"status": status}, headers=alice.headers
+        )
+        assert r.status_code == 200, r.get_json()
+    second = api.client.get(f"/api/v1/tasks/{weekly['key']}", headers=alice.headers).get_json()
+    second = api.client.get(
+        f"/api/v1/tasks/{second['next_occurrence']}", headers=alice.headers
+    ).get_json()
+
+    r = api.client.get(path_of(url))
+    calendar = Calendar.from_ical(r.get_data())
+    todos = {str(todo["UID"]): todo for todo in calendar.walk("VTODO")}
+    assert set(todos) == {uid(second), uid(once)}
+    item = todos[uid(second)]
+    rule = item["RRULE"]
+    assert (rule["FREQ"], rule["BYDAY"], rule["COUNT"]) == (["WEEKLY"], ["MO", "TH"], [4])
+    start = item["DTSTART"].dt
+    assert str(start.tzinfo) == "Europe/Berlin" and (start.hour, start.minute) == (9, 0)
+    assert (
+        start.astimezone(UTC)
+        == parse_time(second["due_date"])
+        == datetime(2031, 3, 31, 7, tzinfo=UTC)
+    )  # Monday 09:00 in Berlin, summer time by then
+    assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/Berlin"]
+    assert "RRULE" not in todos[uid(once)]
+    assert todos[uid(once)]["DUE"].dt == DUE

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasktracker.logging_setup import JsonFormatter
+from tasktracker.logging_setup import JsonFormatter, configure_logging, stop_log_writer
 from tests.support.api import Api
 
 
@@ -103,3 +106,39 @@ def test_json_request_lines_carry_the_request_id_as_a_field(client, caplog):
     assert entry["request_id"] == "json-req-1"
     assert entry["method"] == "GET" and entry["path"] == "/healthz" and entry["status"] == 200
     assert "duration_ms" in entry
+
+
+@pytest.fixture
+def log_file(settings, tmp_path: Path) -> Iterator[Path]:
+    """Logging as a served process has it (JSON lines, written by the writer thread) into a
+    file of this test's; the root logger's handlers are put back afterwards."""
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    configured = settings.model_copy(update={"log_dir": tmp_path / "log", "log_format": "json"})
+    configure_logging(configured, process_name="api")
+    try:
+        yield tmp_path / "log" / "api.log"
+    finally:
+        stop_log_writer()
+        root.handlers[:] = saved
+        root.setLevel(level)
+
+
+def test_the_request_line_is_written_when_the_handler_crashes_without_its_body(app, log_file):
+    def crash() -> None:
+        raise RuntimeError("the handler failed")
+
+    app.add_url_rule("/crash", "crash", crash, methods=["POST"])
+    app.config["TESTING"] = False  # let Flask answer 500 as in production
+    secret = "correct horse battery staple"
+    r = app.test_client().post(
+        "/crash", json={"password": secret}, headers={"X-Request-ID": "crash-1"}
+    )
+    assert r.status_code == 500
+    stop_log_writer()  # what was queued is written
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    [request_line] = [e for e in lines if e["logger"] == "tasktracker.request"]
+    assert request_line["request_id"] == "crash-1" and request_line["status"] == 500
+    assert request_line["method"] == "POST" and request_line["path"] == "/crash"
+    assert any("RuntimeError: the handler failed" in e.get("exception", "") for e in lines)
+    assert secret not in log_file.read_text()

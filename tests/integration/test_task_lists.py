@@ -3,6 +3,7 @@ pagination, query validation, and that each list path is served by an index."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from tasktracker.adapters.mongo.task_queries import (
+    SlowListWarning,
+    TaskQueries,
     encode_cursor,
     list_query,
     sort_field,
@@ -676,3 +679,19 @@ def test_the_legacy_oldest_first_lists_use_an_index(container, indexed_board, cl
     assert len(tasks) == container.adapters.db.tasks.count_documents(
         list_query(flt, oldest_first, None, clock())
     )
+
+
+def test_a_slow_list_on_the_embedded_server_warns_once_naming_mongo_url(api, dataset, caplog):
+    alice, _ = dataset
+    reads = TaskQueries(api.container.adapters.db, SlowListWarning(after=0.0))
+    relaxed = TaskQueries(api.container.adapters.db, SlowListWarning(after=60.0))
+    flt = TaskFilter(assignee=alice.id)
+    now = datetime.now(UTC)
+    with caplog.at_level(logging.WARNING, logger="tasktracker.adapters.mongo.task_queries"):
+        relaxed.page(flt, Sort.parse("-created_at"), None, 5, now)
+        assert not caplog.records
+        reads.page(flt, Sort.parse("-created_at"), None, 5, now)
+        reads.first(flt, Sort.parse("due_date"), 5, now)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "embedded database server" in warnings[0] and "MONGO_URL" in warnings[0]

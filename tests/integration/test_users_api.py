@@ -8,6 +8,7 @@ import uuid
 import pytest
 from bson import ObjectId
 
+from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.api.app import create_app
 from tests.support.api import DEFAULT_PASSWORD
 from tests.support.problems import PROBLEM_JSON, assert_problem
@@ -117,6 +118,28 @@ def test_login_returns_a_bearer_token(api):
     me = api.client.get("/api/v1/users/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200
     assert me.get_json()["id"] == alice.id
+
+
+def test_a_login_rehashes_a_hash_made_with_older_parameters(api):
+    """Hashes from before a parameter change (argon2-cffi's former defaults had four lanes)
+    verify, and the next successful login stores one with the configured parameters."""
+    alice = api.member("alice")
+    s = api.container.settings
+    older = PasswordHasher(
+        time_cost=s.password_hash_time_cost, memory_cost_kib=s.password_hash_memory_kib,
+        parallelism=4,
+    ).hash(DEFAULT_PASSWORD)  # fmt: skip
+    users = api.container.adapters.db.users
+    users.update_one({"_id": ObjectId(alice.id)}, {"$set": {"password_hash": older}})
+
+    assert login(api.client, alice.email, "not the password").status_code == 401
+    assert users.find_one({"_id": ObjectId(alice.id)})["password_hash"] == older
+    assert login(api.client, alice.email).status_code == 200
+
+    stored = users.find_one({"_id": ObjectId(alice.id)})["password_hash"]
+    current = f"m={s.password_hash_memory_kib},t={s.password_hash_time_cost},p=1$"
+    assert stored != older and current in stored
+    assert login(api.client, alice.email).status_code == 200
 
 
 def test_unknown_email_and_wrong_password_answer_identically(api):

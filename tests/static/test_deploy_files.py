@@ -281,3 +281,83 @@ def test_the_build_context_is_only_what_the_image_needs():
     assert rules[0] == "**", "start from nothing: .env, .venv and var/ must stay out"
     assert set(rules) >= {"!pyproject.toml", "!README.md", "!src/"}
     assert not any(rule.startswith("!") and ".env" in rule for rule in rules)
+
+
+# Compose's own topology (service names, JSON logs behind nginx, two workers a replica, the
+# agent's metrics port) rather than the settings' embedded defaults.
+COMPOSE_TOPOLOGY_DEFAULTS = {
+    "MONGO_URL", "AMQP_URL", "MEMCACHED_SERVERS", "SMTP_URL", "PUBLIC_URL", "LOG_FORMAT",
+    "TRUSTED_PROXIES", "MAIL_FROM", "ALERT_DIGEST_TIME", "API_WORKERS", "AGENT_METRICS_PORT",
+}  # fmt: skip
+COMPOSE_DEFAULT = re.compile(r"^\$\{(?P<name>[A-Z_]+):?-(?P<default>.*)\}$")
+
+
+def test_compose_defaults_are_the_settings_defaults(monkeypatch, tmp_path: Path):
+    """A setting left out of .env behaves the same under compose as anywhere else."""
+    monkeypatch.chdir(tmp_path)
+    defaults = load_settings(jwt_secret="x" * 40, mongo_url="mongodb://mongo:27017")
+    environment = compose()["x-app-environment"]
+    differing = []
+    for name, value in environment.items():
+        match = COMPOSE_DEFAULT.match(str(value))
+        if not match or name in COMPOSE_TOPOLOGY_DEFAULTS or not match["default"]:
+            continue
+        with monkeypatch.context() as m:
+            m.setenv(name, match["default"])
+            configured = load_settings(jwt_secret="x" * 40, mongo_url="mongodb://mongo:27017")
+        if configured != defaults:
+            differing.append(name)
+    assert differing == [], differing
+
+
+# --- docker-compose.cluster.yml (three RabbitMQ nodes) ------------------------------------------
+
+CLUSTER = ROOT / "docker-compose.cluster.yml"
+RABBITMQ_NODES = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+
+
+def cluster_config(tmp_path: Path) -> dict:
+    shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
+    result = subprocess.run(
+        [tool("docker-compose"), "-f", str(COMPOSE), "-f", str(CLUSTER),
+         "--env-file", str(tmp_path / ".env"), "config"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ.get("PATH", "")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_the_cluster_variant_runs_three_rabbitmq_nodes_of_one_cluster(tmp_path: Path):
+    services = cluster_config(tmp_path)["services"]
+    assert set(services) == SERVICES | {"rabbitmq-2", "rabbitmq-3"}
+    names, cookies = set(), set()
+    for node in RABBITMQ_NODES:
+        service = services[node]
+        names.add(service["environment"]["RABBITMQ_NODENAME"])
+        cookies.add(service["environment"]["RABBITMQ_ERLANG_COOKIE"])
+        assert any("cluster.conf" in str(v) for v in service["volumes"]), node
+        assert "healthcheck" in service, node
+    assert names == {"rabbit@rabbitmq-1", "rabbit@rabbitmq-2", "rabbit@rabbitmq-3"}
+    assert len(cookies) == 1
+    conf = (ROOT / "deploy" / "rabbitmq" / "cluster.conf").read_text()
+    for n, name in enumerate(sorted(names), start=1):
+        assert f"cluster_formation.classic_config.nodes.{n} = {name}" in conf
+    assert "quorum_queue.initial_cluster_size = 3" in conf
+    assert "default_queue_type = quorum" in conf
+    assert {services[node]["image"] for node in RABBITMQ_NODES} == {"rabbitmq:3.13-management"}
+
+
+def test_the_cluster_variant_gives_every_app_service_all_three_nodes(tmp_path: Path, monkeypatch):
+    services = cluster_config(tmp_path)["services"]
+    monkeypatch.chdir(tmp_path / "..")
+    for name in sorted(APP_SERVICES):
+        environment = services[name]["environment"]
+        urls = environment["AMQP_URL"].split(";")
+        assert [u.split("@")[1].split(":")[0] for u in urls] == [
+            "rabbitmq-1", "rabbitmq-2", "rabbitmq-3",
+        ], name  # fmt: skip
+        with monkeypatch.context() as m:
+            for key, value in environment.items():
+                m.setenv(key, str(value))
+            assert load_settings().amqp_url == environment["AMQP_URL"]

@@ -2,6 +2,7 @@
 test module (tests/static/test_test_layout.py checks it).
 
 - api: Api and Account (driving the API through the Flask client), raw, signup
+- broker: welcome_events, queued (what waits in a RabbitMQ queue)
 - clock: Clock, the application's clock shifted or frozen by the test
 - commands: run_cli, RunningServer (`python -m tasktracker ...` as child processes)
 - problems: PROBLEM_JSON, assert_problem (RFC 9457)

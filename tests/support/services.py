@@ -97,18 +97,28 @@ def amqp_url(port: int, vhost: str) -> str:
 
 
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+    rabbitmqctl(*args)
+
+
+def rabbitmqctl(*args: str) -> str:
+    """What `rabbitmqctl -q ARGS` printed (it fails the test when the command fails)."""
+    done = subprocess.run(
+        ["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=60
+    )
+    return done.stdout
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_vhost() -> Iterator[str]:
-    """A vhost of this test run's own on the real RabbitMQ, deleted at the end."""
+    """A vhost of this test run's own on the real RabbitMQ, deleted at the end. Its queues are
+    quorum queues, as on the three-node cluster of docker-compose.cluster.yml (a queue declared
+    without a type takes the vhost's default), so every messaging test runs on them."""
     if not port_open(RABBIT_HOST, RABBIT_PORT, timeout=2):
         unavailable(f"RabbitMQ is not reachable at {RABBIT_HOST}:{RABBIT_PORT}")
     if shutil.which("rabbitmqctl") is None:
         unavailable("rabbitmqctl is not installed (needed to create the test vhost)")
     vhost = f"tasktracker-test-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("add_vhost", vhost, "--default-queue-type", "quorum")
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     try:
         yield vhost

@@ -21,6 +21,7 @@ class Collector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.messages: list[EmailMessage] = []
+        self.peers: list[Any] = []  # each accepted letter's client address: one per connection
         self.hold = False  # while True, the next DATA waits until `release()`
         self.held = threading.Event()
         self._released = threading.Event()
@@ -35,6 +36,7 @@ class Collector:
         message = email.message_from_bytes(envelope.content, policy=default)
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
+            self.peers.append(session.peer)
         return "250 OK"
 
     def release(self) -> None:

@@ -63,6 +63,17 @@ def test_a_hash_with_weaker_parameters_is_rehashed(argon2_hash):
     assert stronger.needs_rehash(argon2_hash) is True
 
 
+def test_the_default_parameters_are_owasps_argon2id_recommendation():
+    fresh = PasswordHasher().hash(PASSWORD)
+    assert fresh.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_a_hash_with_other_parallelism_is_rehashed(argon2_hash):
+    four_lanes = PasswordHasher(**FAST, parallelism=4).hash(PASSWORD)
+    assert PasswordHasher(**FAST).verify(four_lanes, PASSWORD)
+    assert PasswordHasher(**FAST).needs_rehash(four_lanes) is True
+
+
 @pytest.mark.parametrize("prefix", [b"2b", b"2a"])
 def test_an_original_bcrypt_hash_verifies_and_is_flagged_for_rehash(hasher, prefix):
     legacy = legacy_bcrypt_hash(PASSWORD, prefix)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pytest
 
 from tasktracker.adapters.broker import Broker
-from tasktracker.adapters.cache import InProcessCache, MemcachedCache
+from tasktracker.adapters.cache import InProcessCache, MemcachedCache, NearCache
 from tasktracker.adapters.mongo import alerts as mongo_alerts
 from tasktracker.adapters.mongo.activity import ActivityRepository
 from tasktracker.adapters.mongo.calendar import CalendarFeedRepository
@@ -23,6 +23,7 @@ from tasktracker.adapters.mongo.connection import DatabaseProbe
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
+from tasktracker.adapters.mongo.reminders import ReminderRepository
 from tasktracker.adapters.mongo.sessions import SessionRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
@@ -51,6 +52,7 @@ ADAPTERS: list[tuple[type, type]] = [
     (ports.CommentRepository, CommentRepository),
     (ports.ActivityRepository, ActivityRepository),
     (ports.WatcherRepository, WatcherRepository),
+    (ports.ReminderRepository, ReminderRepository),
     (ports.SessionRepository, SessionRepository),
     (ports.AccessTokenRepository, AccessTokenRepository),
     (ports.PasswordResetRepository, PasswordResetRepository),
@@ -66,6 +68,7 @@ ADAPTERS: list[tuple[type, type]] = [
     (ports.EventRecorder, OutboxEventRecorder),
     (ports.Publisher, Broker),
     (ports.Cache, MemcachedCache),
+    (ports.Cache, NearCache),
     (ports.Cache, InProcessCache),
     (ports.PasswordHasher, PasswordHasher),
     (ports.Probe, DatabaseProbe),
@@ -85,6 +88,7 @@ FAKES: list[tuple[type, type]] = [
     (ports.CommentRepository, fakes.FakeCommentRepository),
     (ports.ActivityRepository, fakes.FakeActivityRepository),
     (ports.WatcherRepository, fakes.FakeWatcherRepository),
+    (ports.ReminderRepository, fakes.FakeReminderRepository),
     (ports.SessionRepository, fakes.FakeSessionRepository),
     (ports.AccessTokenRepository, fakes.FakeAccessTokenRepository),
     (ports.PasswordResetRepository, fakes.FakePasswordResetRepository),

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kombu import Connection, Exchange, Queue, binding
+from kombu import Connection, Exchange, Producer, Queue, binding
+from kombu.common import maybe_declare
 
 from tasktracker.domain.events import WEBHOOK_EVENTS, Event, EventType
 from tasktracker.metrics import EVENTS_FAILED, EVENTS_PUBLISHED
@@ -36,6 +39,7 @@ QUEUE_BINDINGS: dict[str, tuple[str, ...]] = {
         str(EventType.COMMENT_CREATED),
     ),
     "webhook_letters": (str(EventType.WEBHOOK_DISABLED),),
+    "reminders": (str(EventType.TASK_REMINDER),),
     # the dispatcher's fan-out: one delivery per event and subscribed hook (agent/webhooks.py)
     WEBHOOKS_QUEUE: (
         *(str(t) for t in WEBHOOK_EVENTS),
@@ -98,6 +102,28 @@ def topology() -> list[Exchange | Queue]:
     return [*entities, WEBHOOK_SEND_QUEUE]
 
 
+# Every message: a JSON body, persistent (it survives a broker restart in a durable queue).
+PERSISTENT_JSON: dict[str, Any] = {
+    "content_type": "application/json",
+    "content_encoding": "utf-8",
+    "delivery_mode": 2,
+}
+
+
+def _body(event: Event) -> bytes:
+    return json.dumps(event.to_message()).encode()
+
+
+def _ids(event: Event) -> dict[str, str]:
+    """An event's message id, and its correlation id when it has one."""
+    ids = {"message_id": event.event_id}
+    return ids | ({"correlation_id": event.correlation_id} if event.correlation_id else {})
+
+
+# Failing over to the next node of a cluster: no pause in between.
+NO_WAIT = {"interval_start": 0, "interval_step": 0, "interval_max": 0}
+
+
 class PublishFailed(Exception):
     """The broker did not confirm the message (unreachable, timed out, refused)."""
 
@@ -112,17 +138,32 @@ class BrokerConfig:
 
 
 class Broker:
-    """Pooled connections: a request borrows one to publish; nothing retries on that path."""
+    """Pooled connections: a request borrows one to publish; nothing retries on that path.
+
+    `publish` waits for the broker's confirm of its one message (py-amqp's `confirm_publish`: a
+    round trip per message). `publish_many` publishes a batch on a channel of its own in confirm
+    mode, then waits for the confirms of all of them: one round trip for the batch (RabbitMQ's
+    "publishing messages in batches" strategy)."""
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
-        options: dict[str, Any] = {"max_retries": 0}
+        # `amqp://node-1//;amqp://node-2//;…` (a cluster): a connection that cannot reach one
+        # node tries the next at once; with one node, nothing retries.
+        self._failover = {"max_retries": config.url.count(";"), **NO_WAIT}
+        options: dict[str, Any] = dict(self._failover)
         if config.confirms:
             options["confirm_publish"] = True
         self._connection = Connection(
             config.url, connect_timeout=config.connect_timeout, transport_options=options
         )
         self._pool = self._connection.Pool(limit=config.pool_limit)
+        # Batches: connections whose channels are put in confirm mode by `publish_many` itself
+        # (with `confirm_publish`, py-amqp would wait for each message's confirm in turn).
+        self._batching = config.confirms and self._connection.transport.driver_type == "amqp"
+        self._batch_connection = Connection(
+            config.url, connect_timeout=config.connect_timeout, transport_options=self._failover
+        )
+        self._batch_pool = self._batch_connection.Pool(limit=config.pool_limit)
         self.connection_errors = self._connection.connection_errors
         self.channel_errors = self._connection.channel_errors
 
@@ -138,17 +179,88 @@ class Broker:
 
     def publish(self, event: Event) -> None:
         try:
-            self.publish_raw(
-                json.dumps(event.to_message()).encode(),
-                EVENTS_EXCHANGE,
-                str(event.type),
-                message_id=event.event_id,
-                correlation_id=event.correlation_id,
-            )
+            self.publish_raw(_body(event), EVENTS_EXCHANGE, str(event.type), **_ids(event))
         except PublishFailed:
             EVENTS_FAILED.labels(str(event.type)).inc()
             raise
         EVENTS_PUBLISHED.labels(str(event.type)).inc()
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        """Publish every event, persistent, and return once the broker confirmed all of them;
+        raise PublishFailed otherwise (then none may be taken as sent, though some may be)."""
+        if not events:
+            return
+        try:
+            if self._batching:
+                self._publish_confirmed_batch(events)
+            else:  # kombu's in-process transport, or confirms off: one at a time
+                for event in events:
+                    self.publish_raw(_body(event), EVENTS_EXCHANGE, str(event.type), **_ids(event))
+        except PublishFailed:
+            for event in events:
+                EVENTS_FAILED.labels(str(event.type)).inc()
+            raise
+        for event in events:
+            EVENTS_PUBLISHED.labels(str(event.type)).inc()
+
+    def _publish_confirmed_batch(self, events: Sequence[Event]) -> None:
+        timeout = self.config.publish_timeout
+        try:
+            with self._batch_pool.acquire(block=True, timeout=timeout) as conn:
+                try:
+                    conn.ensure_connection(**self._failover)  # also after a `collect()`
+                    nacked = self._publish_on_new_channel(conn, events, timeout)
+                except Exception:
+                    conn.collect()  # as in publish_raw: never back to the pool broken
+                    raise
+        except Exception as exc:
+            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+        if nacked:
+            raise PublishFailed(f"the broker refused {nacked} of {len(events)} message(s)")
+
+    @staticmethod
+    def _publish_on_new_channel(conn: Connection, events: Sequence[Event], timeout: float) -> int:
+        """Publish on a fresh channel in confirm mode and wait for every confirm; answer how
+        many the broker refused. A fresh channel numbers the confirms (delivery tags) from 1, so
+        each matches one of the batch's messages and nothing is left over from an earlier use."""
+        channel = conn.channel()
+        channel.confirm_select()
+        unconfirmed = set(range(1, len(events) + 1))
+        nacked: list[int] = []
+
+        def on_ack(tag: int, multiple: bool) -> None:
+            unconfirmed.difference_update(
+                [t for t in unconfirmed if t <= tag] if multiple else [tag]
+            )
+
+        def on_nack(tag: int, multiple: bool) -> None:
+            before = len(unconfirmed)
+            on_ack(tag, multiple)
+            nacked.append(before - len(unconfirmed))
+
+        channel.events["basic_ack"].add(on_ack)
+        channel.events["basic_nack"].add(on_nack)
+        for entity in topology():
+            maybe_declare(entity, channel)
+        producer = Producer(channel)
+        for event in events:
+            producer.publish(
+                _body(event),
+                exchange=EVENTS_EXCHANGE,
+                routing_key=str(event.type),
+                retry=False,
+                timeout=timeout,
+                **PERSISTENT_JSON,
+                **_ids(event),
+            )
+        deadline = time.monotonic() + timeout
+        while unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(unconfirmed)} of {len(events)} message(s) unconfirmed")
+            conn.drain_events(timeout=remaining)
+        channel.close()
+        return sum(nacked)
 
     def publish_raw(
         self,
@@ -166,9 +278,7 @@ class Broker:
                         body,
                         exchange=exchange,
                         routing_key=routing_key,
-                        content_type="application/json",
-                        content_encoding="utf-8",
-                        delivery_mode=2,
+                        **PERSISTENT_JSON,
                         declare=[*topology(), *(declare or [])],
                         retry=False,
                         timeout=self.config.publish_timeout,
@@ -186,7 +296,9 @@ class Broker:
         try:
             with self._pool.acquire(block=True, timeout=self.config.connect_timeout) as conn:
                 try:
-                    # A round trip: a pooled connection may look open after the broker left.
+                    # A round trip: a pooled connection may look open after the broker left
+                    # (and one collected after a failure must connect again first).
+                    conn.ensure_connection(**self._failover)
                     channel = conn.channel()
                     EVENTS_EXCHANGE(channel).declare()
                     channel.close()
@@ -200,3 +312,4 @@ class Broker:
 
     def close(self) -> None:
         self._pool.force_close_all()
+        self._batch_pool.force_close_all()

@@ -1,6 +1,7 @@
 """Key/value cache: Memcached (several nodes through pymemcache's HashClient, pooled) or an
-in-process dict for the embedded default. Both answer `None`/`False` instead of raising when the
-cache is unreachable: the cache only ever speeds things up, MongoDB stays the source of truth."""
+in-process dict for the embedded default, and a near cache in front of either for sessions. All
+answer `None`/`False` instead of raising when the cache is unreachable: the cache only ever
+speeds things up, MongoDB stays the source of truth."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheError
 
 from tasktracker.endpoints import parse_servers
+from tasktracker.services.ports import Cache
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +139,56 @@ class InProcessCache:
 
     def close(self) -> None:
         self._items.clear()
+
+
+class NearCache:
+    """A short-lived copy, in this process, of what another cache answered: a hit costs no
+    round trip. What this process writes or deletes it sees at once; what another process
+    changes, it sees once its copy is `ttl` seconds old (at most one second for sessions)."""
+
+    MAX_ITEMS = 50_000  # cleared when full: one round trip per key to refill
+
+    def __init__(
+        self, shared: Cache, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._shared = shared
+        self._ttl = ttl
+        self._clock = clock
+        self._items: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    @property
+    def healthy(self) -> bool:
+        return self._shared.healthy
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        item = self._items.get(key)
+        if item is not None and self._clock() - item[0] < self._ttl:
+            return item[1]
+        value = self._shared.get(key)
+        if value is None:
+            self._items.pop(key, None)
+        else:
+            self._keep(key, value)
+        return value
+
+    def set(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        stored = self._shared.set(key, value, ttl)
+        self._keep(key, value)
+        return stored
+
+    def delete_many(self, keys: list[str]) -> bool:
+        for key in keys:
+            self._items.pop(key, None)
+        return self._shared.delete_many(keys)
+
+    def ping(self) -> bool:
+        return self._shared.ping()
+
+    def close(self) -> None:
+        self._items.clear()
+        self._shared.close()
+
+    def _keep(self, key: str, value: dict[str, Any]) -> None:
+        if len(self._items) >= self.MAX_ITEMS:
+            self._items.clear()
+        self._items[key] = (self._clock(), value)

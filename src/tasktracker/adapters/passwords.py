@@ -1,5 +1,6 @@
-"""Password hashing: argon2id for new hashes; bcrypt hashes from the original are verified
-and flagged for re-hashing on the next successful login."""
+"""Password hashing: argon2id for new hashes (OWASP's parameters unless set otherwise). Hashes
+with other parameters, and bcrypt hashes from the original, are verified and flagged for
+re-hashing on the next successful login."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
 class PasswordHasher:
-    def __init__(self, *, time_cost: int = 3, memory_cost_kib: int = 65536) -> None:
-        self._argon2 = Argon2Hasher(time_cost=time_cost, memory_cost=memory_cost_kib)
+    def __init__(
+        self, *, time_cost: int = 2, memory_cost_kib: int = 19456, parallelism: int = 1
+    ) -> None:
+        self._argon2 = Argon2Hasher(
+            time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism
+        )
         # Verified against when the account does not exist, so both failures cost the same.
         self._dummy_hash = self._argon2.hash("not-a-real-password")
 

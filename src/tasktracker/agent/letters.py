@@ -121,6 +121,7 @@ class LetterWriter:
             EventType.PASSWORD_RESET_REQUESTED: self.password_reset,
             EventType.ALERTS_PENDING_TASKS: self.pending_tasks,
             EventType.WEBHOOK_DISABLED: self.webhook_disabled,
+            EventType.TASK_REMINDER: self.task_reminder,
         }
 
     def welcome(self, event: Event) -> Letter:
@@ -154,6 +155,24 @@ class LetterWriter:
         }
         subject = f"Webhook disabled in {context['project_key']}"
         return self._render(event, "webhook_disabled", subject, context)
+
+    def task_reminder(self, event: Event) -> Letter:
+        """`[OPS-12] Reminder: Title (due 2030-05-01 09:00 UTC)` to the assignee (else the
+        reporter) named in the event."""
+        p = event.payload
+        key, title = _field(p, "key"), _field(p, "title")
+        due = digest_task(p)["due_date"]
+        context = {
+            "username": _field(p, "username"),
+            "email": _field(p, "email"),
+            "key": key,
+            "title": title,
+            "project_key": _field(p, "project_key"),
+            "due_date": due,
+            "link": f"{self._public_url}/api/v1/tasks/{quote(key)}",
+        }
+        subject = f"[{key}] Reminder: {title}" + (f" (due {due})" if due else "")
+        return self._render(event, "task_reminder", subject, context)
 
     def pending_tasks(self, event: Event) -> Letter:
         p = event.payload

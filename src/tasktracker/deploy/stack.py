@@ -232,7 +232,8 @@ class Stack:
             ],
         )
         self.wait_port("mongodb", port)
-        return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        # Without retryable writes, as the embedded mode (adapters/mongo/connection.connect).
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
 
     def start_memcached(self) -> str:
         port = free_port()

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tasktracker.domain.reminders import Reminder
 from tasktracker.domain.tasks import Task
 
 
@@ -56,8 +57,12 @@ TRACKED_FIELDS = (
     "start_date",
     "due_date",
     "labels",
+    "reminders",
     "project_id",
     "key",
+    "recurrence",
+    "recurrence_from",
+    "timezone",
 )
 
 
@@ -100,5 +105,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, StrEnum):
         return str(value)
     if isinstance(value, list):
-        return list(value)
+        return [plain(item) for item in value]
+    if isinstance(value, Reminder):
+        return value.plain()
     return value

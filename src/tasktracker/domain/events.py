@@ -21,6 +21,7 @@ class EventType(StrEnum):
     TASK_ASSIGNED = "task.assigned"
     TASK_STATUS_CHANGED = "task.status_changed"
     TASK_DELETED = "task.deleted"
+    TASK_REMINDER = "task.reminder"  # a reminder's time came: a letter to the assignee/reporter
     ALERTS_PENDING_TASKS = "alerts.pending_tasks"
     COMMENT_CREATED = "comment.created"
     COMMENT_UPDATED = "comment.updated"

@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from tasktracker.domain.errors import InvalidInput
+from tasktracker.domain.time_zones import time_zone
 
 DAILY_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 ALERT_EVENT_NAMESPACE = uuid.UUID("5b0f1f4e-6f57-4d7a-9a53-3f1c2a0d7e21")
@@ -74,15 +74,6 @@ def parse_daily_time(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone '{name}'; use an IANA name such as 'Europe/Berlin' or 'UTC'"
-        ) from None
-
-
 @dataclass(frozen=True, slots=True)
 class Schedule:
     id: str
@@ -102,7 +93,9 @@ class Schedule:
     def trigger(self) -> BaseTrigger:
         if self.kind is ScheduleKind.DAILY:
             hour, minute = parse_daily_time(self.time or "")
-            return DailyTrigger(hour=hour, minute=minute, timezone=zone(self.timezone or "UTC"))
+            return DailyTrigger(
+                hour=hour, minute=minute, timezone=time_zone(self.timezone or "UTC")
+            )
         return DateTrigger(run_date=self.run_at, timezone=UTC)
 
     def next_run_time(self, now: datetime) -> datetime | None:
@@ -126,7 +119,7 @@ class Schedule:
     def run_id(self, fire_time: datetime) -> str:
         """One id per firing: a daily schedule fires at most once per local date."""
         if self.kind is ScheduleKind.DAILY:
-            local = fire_time.astimezone(zone(self.timezone or "UTC"))
+            local = fire_time.astimezone(time_zone(self.timezone or "UTC"))
             return f"{self.id}@{local.date().isoformat()}"
         return f"{self.id}@{fire_time.astimezone(UTC).isoformat(timespec='milliseconds')}"
 
@@ -157,7 +150,7 @@ def new_schedule(
             raise InvalidInput("a daily schedule needs 'time' ('HH:MM')")
         hour, minute = parse_daily_time(time)
         tz_name = "UTC" if timezone is None else timezone
-        zone(tz_name)
+        time_zone(tz_name)
         return Schedule(
             sid,
             kind,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from tasktracker.domain.errors import InvalidInput, InvalidTransition
+from tasktracker.domain.recurrence import Recurrence, RecurrenceFrom
+from tasktracker.domain.reminders import Reminder, relative_reminders
 
 
 class Status(StrEnum):
@@ -72,10 +74,18 @@ class Task:
     project_id: str = ""
     key: str = ""  # <PROJECT>-<n>, from the project's counter
     former_keys: list[str] = field(default_factory=list)  # keys from before a move; still resolve
+    recurrence: str | None = None  # an RRULE (domain/recurrence.py)
+    recurrence_from: RecurrenceFrom = RecurrenceFrom.DUE
+    timezone: str = "UTC"  # IANA; where the rule's days and times are read
+    occurrence: int = 1  # place in the series, counted against the rule's COUNT
+    previous_occurrence: str | None = None  # the task whose completion created this one
+    next_occurrence: str | None = None  # the task this one's completion created
+    reminders: list[Reminder] = field(default_factory=list)  # scheduled: domain/reminders.py
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
         self.priority = Priority(self.priority)
+        self.recurrence_from = RecurrenceFrom(self.recurrence_from)
 
     def values(self) -> dict[str, Any]:
         """Every field by name (what a document or a response model is made from)."""
@@ -95,6 +105,50 @@ class Task:
         self.status = target
         self.completed_at = now if target is Status.DONE else None
 
+    @property
+    def series(self) -> Recurrence | None:
+        if self.recurrence is None:
+            return None
+        return Recurrence(self.recurrence, self.recurrence_from, self.timezone, self.occurrence)
+
+    def check_recurrence(self, now: datetime) -> None:
+        """InvalidInput when the task's rule cannot be followed from its due date."""
+        series = self.series
+        if series is not None:
+            series.check(self.due_date, now)
+
+    def next_occurrence_task(self, now: datetime) -> Task | None:
+        """The next task of a recurring task that is done: the same fields, open, due at the
+        rule's next date (its start date as far before it as before), with the reminders
+        relative to the due date (an `at` reminder was for this task only); None when the task does
+        not recur, its series is finished, or its next task exists already. The caller gives
+        it an id and a key."""
+        series = self.series
+        if series is None or self.status is not Status.DONE or self.next_occurrence:
+            return None
+        due = series.next_due(self.due_date, self.completed_at or now)
+        if due is None:
+            return None
+        lead = self.due_date - self.start_date if self.due_date and self.start_date else None
+        return replace(
+            self,
+            id="",
+            key="",
+            former_keys=[],
+            labels=list(self.labels),
+            status=Status.OPEN,
+            completed_at=None,
+            start_date=due - lead if lead is not None else None,
+            due_date=due,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            occurrence=self.occurrence + 1,
+            previous_occurrence=self.id,
+            next_occurrence=None,
+            reminders=relative_reminders(self.reminders),
+        )
+
 
 def is_overdue(status: Status | str, due_date: datetime | None, now: datetime) -> bool:
     return due_date is not None and status != Status.DONE and due_date < now
@@ -103,3 +157,18 @@ def is_overdue(status: Status | str, due_date: datetime | None, now: datetime) -
 def check_dates(start_date: datetime | None, due_date: datetime | None) -> None:
     if start_date and due_date and due_date < start_date:
         raise InvalidInput("due_date must not be before start_date")
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """What every task event's payload names the task by."""
+    return {
+        "task_id": task.id,
+        "key": task.key,
+        "project_id": task.project_id,
+        "project_key": task.project_key,
+        "title": task.title,
+        "status": str(task.status),
+        "assignee": task.assignee,
+        "reporter": task.reporter,
+        "due_date": task.due_date.isoformat() if task.due_date else None,
+    }

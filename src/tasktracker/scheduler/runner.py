@@ -6,6 +6,8 @@ starts APScheduler (jobs in MongoDB, `alert_jobs`), then reconciles: a job per s
 none for deleted ones. A holder that cannot renew stops before its lease runs out; a standby
 takes over at most one lease period plus one poll after the holder died. A firing that happens
 twice anyway (a stalled holder, a retried job) is dropped by its run id (services/alerts.py).
+While active, the holder also fires due task reminders every `REMINDER_POLL_INTERVAL` seconds
+(scheduler/reminders.py; each fires once: services/reminders.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from tasktracker.bootstrap import Container
 from tasktracker.scheduler import jobs
+from tasktracker.scheduler.reminders import ReminderPoller
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class AlertScheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._key = container.adapters.db.name
         self._scheduler: BackgroundScheduler | None = None
+        self._reminders: ReminderPoller | None = None
         self._valid_until = 0.0
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
@@ -125,6 +129,8 @@ class AlertScheduler:
         jobs.register(self._key, self._fire)
         scheduler.start()
         self._scheduler = scheduler
+        fire = self._c.services.reminders.fire_due
+        self._reminders = ReminderPoller(fire, s.reminder_poll_interval).start()
         self.active.set()
         log.info("scheduler %s: active (lease %ss)", self.owner, s.scheduler_lease)
 
@@ -133,6 +139,9 @@ class AlertScheduler:
             return
         self.active.clear()
         jobs.unregister(self._key, self._fire)
+        if self._reminders is not None:
+            self._reminders.stop()
+            self._reminders = None
         if self._scheduler is not None:
             try:
                 self._scheduler.shutdown(wait=False)

@@ -3,11 +3,21 @@ patch and public variants; list queries and pages."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    model_validator,
+)
 
+from tasktracker.domain.recurrence import RecurrenceFrom
+from tasktracker.domain.reminders import MAX_BEFORE_DUE, MAX_REMINDERS, Reminder
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.schemas.common import Strict, partial_model
 from tasktracker.schemas.types import (
@@ -19,11 +29,75 @@ from tasktracker.schemas.types import (
     Labels,
     Limit,
     ProjectRef,
+    RecurrenceRule,
     TaskRef,
     TaskType,
+    TimeZoneName,
     Title,
     UtcDatetime,
+    as_utc,
 )
+
+# ISO 8601 durations in weeks, days, hours, minutes and seconds: months and years have no fixed
+# length, so they are refused rather than guessed.
+ISO_DURATION = re.compile(r"^P(?!$)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+ZERO = timedelta(0)
+
+
+def iso_duration_text(value: Any) -> Any:
+    if not isinstance(value, str) or not ISO_DURATION.fullmatch(value):
+        raise ValueError(
+            "expected an ISO 8601 duration in weeks, days, hours, minutes or seconds, "
+            "e.g. 'PT1H', 'P2D' or 'PT30M'"
+        )
+    return value
+
+
+BeforeDue = Annotated[
+    timedelta,
+    BeforeValidator(iso_duration_text),
+    Field(description="an ISO 8601 duration before the due date, at most P365D", examples=["PT1H"]),
+]
+ReminderTime = Annotated[
+    AwareDatetime,
+    AfterValidator(as_utc),
+    Field(description="a time with its UTC offset", examples=["2030-05-01T09:00:00+02:00"]),
+]
+
+
+class ReminderIn(Strict):
+    """A reminder: exactly one of `before_due` (relative: it moves with the due date) and
+    `at`."""
+
+    model_config = Strict.model_config | {
+        "json_schema_extra": {"examples": [{"before_due": "PT1H"}, {"at": "2030-05-01T09:00Z"}]}
+    }
+
+    before_due: BeforeDue | None = None
+    at: ReminderTime | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.before_due is None) == (self.at is None):
+            raise ValueError("a reminder has exactly one of 'before_due' and 'at'")
+        if self.before_due is not None and not ZERO < self.before_due <= MAX_BEFORE_DUE:
+            raise ValueError("before_due must be a positive duration of at most 365 days (P365D)")
+        return self
+
+    def to_domain(self) -> Reminder:
+        return Reminder(before_due=self.before_due, at=self.at)
+
+
+Reminders = Annotated[
+    list[ReminderIn],
+    Field(
+        max_length=MAX_REMINDERS,
+        description=f"at most {MAX_REMINDERS}; the assignee (else the reporter) gets a letter "
+        "when each one's time comes, once; a done task's reminders do not fire",
+    ),
+]
 
 
 class TaskFields(Strict):
@@ -37,10 +111,23 @@ class TaskFields(Strict):
     start_date: UtcDatetime | None = None
     due_date: UtcDatetime | None = None
     labels: Labels = []
+    reminders: Reminders = []
     project: ProjectRef | None = Field(
         None,
         description="project id or key; on create the default project when absent, in a PATCH "
         "a move (maintainer in the source, member in the target; the task gets a new key)",
+    )
+    recurrence: RecurrenceRule | None = Field(
+        None,
+        description="an RFC 5545 RRULE; when the task is set to done, its next occurrence is "
+        "created as a new open task (null: the task does not recur)",
+    )
+    recurrence_from: RecurrenceFrom = Field(
+        RecurrenceFrom.DUE,
+        description="what the next due date counts from: the due date, or the completion",
+    )
+    timezone: TimeZoneName = Field(
+        "UTC", description="IANA time zone the rule's days and times are read in (DST-correct)"
     )
 
 
@@ -56,6 +143,22 @@ TaskPatch = partial_model(
 def patch_changes(patch: BaseModel) -> dict[str, Any]:
     """The fields a PATCH body set, with their values."""
     return {name: getattr(patch, name) for name in patch.model_fields_set}
+
+
+class ReminderPublic(BaseModel):
+    """A reminder as given, with the time it fires at (`remind_at`)."""
+
+    before_due: timedelta | None = Field(None, description="ISO 8601 duration", examples=["PT1H"])
+    at: datetime | None = None
+    remind_at: datetime | None = Field(
+        description="`at`, or the due date minus `before_due` (it moves with the due date)"
+    )
+
+    @classmethod
+    def of(cls, reminder: Reminder, due_date: datetime | None) -> Self:
+        return cls(
+            before_due=reminder.before_due, at=reminder.at, remind_at=reminder.remind_at(due_date)
+        )
 
 
 class TaskPublic(BaseModel):
@@ -77,15 +180,28 @@ class TaskPublic(BaseModel):
     due_date: datetime | None
     completed_at: datetime | None
     labels: list[str]
+    reminders: list[ReminderPublic]
     created_at: datetime
     updated_at: datetime
     version: int
     overdue: bool
+    recurrence: str | None
+    recurrence_from: RecurrenceFrom
+    timezone: str
+    occurrence: int = Field(description="place in its recurring series (1 for the first task)")
+    previous_occurrence: str | None = Field(
+        description="id of the task whose completion created this one"
+    )
+    next_occurrence: str | None = Field(description="id of the task this one's completion created")
 
     @classmethod
     def of(cls, task: Task, now: datetime) -> Self:
         values = task.values()
-        values.update(project_key=task.project_key, overdue=task.is_overdue(now))
+        values.update(
+            project_key=task.project_key,
+            overdue=task.is_overdue(now),
+            reminders=[ReminderPublic.of(r, task.due_date) for r in task.reminders],
+        )
         return cls.model_validate(values)
 
 

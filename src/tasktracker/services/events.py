@@ -91,28 +91,39 @@ class OutboxEventRecorder:
         self.publish(uow.events)
 
     def publish(self, events: list[Event]) -> None:
-        for event in events:
-            if time.monotonic() < self._skip_until:
-                return
-            try:
-                self._publisher.publish(event)
-            except Exception as exc:
-                log.warning(
-                    "event %s %s left to the outbox relay: %s",
-                    event.type,
-                    event.event_id,
-                    type(exc).__name__,
-                )
-                self._skip_until = time.monotonic() + self._cooldown
-                return
-            self._mark_sent(event)
-
-    def _mark_sent(self, event: Event) -> None:
+        if not events or time.monotonic() < self._skip_until:
+            return
         try:
-            self._outbox.mark_sent(event.event_id, self._clock())
+            if len(events) == 1:
+                self._publisher.publish(events[0])
+            else:  # one round trip for the confirms of the lot (a scheduler's batch, a fan-out)
+                self._publisher.publish_many(events)
         except Exception as exc:
-            # The event is out; the relay may send it again, which the agent tolerates.
-            log.warning("outbox entry %s not marked sent: %s", event.event_id, type(exc).__name__)
+            log.warning(
+                "%d event(s) (first: %s %s) left to the outbox relay: %s",
+                len(events),
+                events[0].type,
+                events[0].event_id,
+                type(exc).__name__,
+            )
+            self._skip_until = time.monotonic() + self._cooldown
+            return
+        self._mark_sent(events)
+
+    def _mark_sent(self, events: list[Event]) -> None:
+        try:
+            if len(events) == 1:
+                self._outbox.mark_sent(events[0].event_id, self._clock())
+            else:
+                self._outbox.mark_sent_many([e.event_id for e in events], self._clock())
+        except Exception as exc:
+            # The events are out; the relay may send them again, which the agent tolerates.
+            log.warning(
+                "%d outbox entry(ies) (first: %s) not marked sent: %s",
+                len(events),
+                events[0].event_id,
+                type(exc).__name__,
+            )
 
 
 class OutboxRelay:
@@ -131,21 +142,25 @@ class OutboxRelay:
         self._clock = clock
         self._lease = lease
 
-    def run_once(self, limit: int = 500) -> int:
-        """Publish up to `limit` pending entries; stop at the first failure. Answer the count."""
+    def run_once(self, limit: int = 500, batch: int = 100) -> int:
+        """Publish up to `limit` pending entries, claimed and published `batch` at a time;
+        stop at the first failure. Answer the count."""
         published = 0
         while published < limit:
-            event = self._outbox.claim_pending(self._clock(), self._lease)
-            if event is None:
+            events = self._outbox.claim_pending(
+                self._clock(), self._lease, min(batch, limit - published)
+            )
+            if not events:
                 break
+            ids = [e.event_id for e in events]
             try:
-                self._publisher.publish(event)
+                self._publisher.publish_many(events)
             except Exception as exc:
-                self._outbox.release(event.event_id, self._clock())
+                self._outbox.release(ids, self._clock())
                 log.warning("outbox relay: broker unavailable: %s", type(exc).__name__)
                 break
-            self._outbox.mark_sent(event.event_id, self._clock())
-            published += 1
+            self._outbox.mark_sent_many(ids, self._clock())
+            published += len(events)
         if published:
             log.info("outbox relay published %d event(s)", published)
         return published

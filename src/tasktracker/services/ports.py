@@ -4,7 +4,7 @@ them in memory, so every service can be unit-tested without a server."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -16,6 +16,7 @@ from tasktracker.domain.events import Event
 from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.projects import Membership, Project, ProjectRole
 from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.reminders import ScheduledReminder
 from tasktracker.domain.schedules import MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.tasks import Task
@@ -41,6 +42,7 @@ class UserRepository(Protocol):
         ...
 
     def get(self, user_id: str) -> User | None: ...
+    def get_many(self, user_ids: Iterable[str]) -> list[User]: ...
     def by_email(self, email: str) -> User | None: ...
     def by_username(self, username: str) -> User | None: ...
     def usernames(self, user_ids: Iterable[str]) -> dict[str, str]: ...
@@ -65,6 +67,10 @@ class TaskRepository(Protocol):
 
     def get(self, task_id: str) -> Task | None: ...
 
+    def get_many(self, task_ids: Iterable[str]) -> list[Task]:
+        """The tasks among these ids that exist (in no particular order)."""
+        ...
+
     def by_key(self, key: str) -> Task | None:
         """The task with this key, or (after a move) with this key among its former keys."""
         ...
@@ -75,6 +81,31 @@ class TaskRepository(Protocol):
 
     def delete_if_version(self, task_id: str, expected_version: int) -> bool: ...
     def delete_in_project(self, project_id: str) -> int: ...
+
+
+class ReminderRepository(Protocol):
+    """Each task's scheduled reminders (one per task and position), and the due ones."""
+
+    def for_task(self, task_id: str) -> list[ScheduledReminder]: ...
+
+    def replace_for_task(self, task_id: str, schedule: list[ScheduledReminder]) -> None:
+        """The task's schedule becomes `schedule` (others of the task are removed)."""
+        ...
+
+    def delete_for_task(self, task_id: str) -> int: ...
+    def delete_in_project(self, project_id: str) -> int: ...
+
+    def due(self, now: datetime, limit: int) -> list[ScheduledReminder]:
+        """Up to `limit` unfired reminders whose time has come, earliest first."""
+        ...
+
+    def unfired(self, reminder_ids: list[str]) -> list[ScheduledReminder]:
+        """Those of `reminder_ids` that exist and have not fired (in no particular order)."""
+        ...
+
+    def mark_fired(self, reminder_ids: list[str], now: datetime) -> int:
+        """Set `fired_at` on those still unfired; answer how many that was."""
+        ...
 
 
 class ProjectRepository(Protocol):
@@ -295,12 +326,17 @@ class Outbox(Protocol):
     """Events not yet confirmed by the broker (written by a UnitOfWork with its change)."""
 
     def mark_sent(self, event_id: str, now: datetime) -> None: ...
+    def mark_sent_many(self, event_ids: Sequence[str], now: datetime) -> None: ...
 
-    def claim_pending(self, now: datetime, lease: timedelta) -> Event | None:
-        """Lease one unsent entry whose lease ran out to the caller (atomic)."""
+    def claim_pending(self, now: datetime, lease: timedelta, limit: int) -> list[Event]:
+        """Lease up to `limit` unsent entries whose lease ran out to the caller (each entry
+        to one caller only), oldest first."""
         ...
 
-    def release(self, event_id: str, now: datetime) -> None: ...
+    def release(self, event_ids: Sequence[str], now: datetime) -> None:
+        """Give claims up: the entries may be claimed again at once."""
+        ...
+
     def pending_count(self) -> int: ...
 
 
@@ -361,6 +397,7 @@ class UnitOfWork(Protocol):
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
     webhooks: WebhookRepository
+    reminders: ReminderRepository
     events: list[Event]
 
     def record(self, *events: Event) -> None: ...
@@ -380,6 +417,11 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 class Publisher(Protocol):
     def publish(self, event: Event) -> None:
         """Publish and wait for the broker's confirm; raise when it was not confirmed."""
+        ...
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        """Publish all and wait for the broker's confirms of all (one wait, not one each);
+        raise unless every one was confirmed (then some may have been published)."""
         ...
 
 

@@ -224,6 +224,7 @@ class ProjectService:
             removed = uow.tasks.delete_in_project(project.id)
             uow.comments.delete_in_project(project.id)
             uow.watchers.delete_in_project(project.id)
+            uow.reminders.delete_in_project(project.id)
             uow.activity.delete_in_project(project.id)
             uow.webhooks.delete_in_project(project.id)
         for user_id in members:

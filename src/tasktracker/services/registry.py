@@ -14,6 +14,7 @@ from tasktracker.services.health import HealthService
 from tasktracker.services.password_reset import PasswordResetService
 from tasktracker.services.preferences import PreferenceService
 from tasktracker.services.projects import ProjectService
+from tasktracker.services.reminders import ReminderService
 from tasktracker.services.sessions import SessionService
 from tasktracker.services.task_queries import TaskQueryService
 from tasktracker.services.tasks import TaskService
@@ -41,4 +42,5 @@ class Services:
     webhooks: WebhookService
     password_resets: PasswordResetService
     alerts: AlertService
+    reminders: ReminderService
     health: HealthService

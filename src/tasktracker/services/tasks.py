@@ -32,7 +32,15 @@ from tasktracker.domain.projects import (
     require,
     task_key,
 )
-from tasktracker.domain.tasks import Priority, Status, Task, check_dates
+from tasktracker.domain.recurrence import RecurrenceFrom, normalise_rule
+from tasktracker.domain.reminders import (
+    Reminder,
+    check_not_past,
+    check_reminders,
+    unchanged_reminders,
+)
+from tasktracker.domain.tasks import Priority, Status, Task, check_dates, task_summary
+from tasktracker.domain.time_zones import time_zone
 from tasktracker.schemas.tasks import TaskCreate, TaskPatch, TaskPublic
 from tasktracker.services.activity import activity_entry
 from tasktracker.services.clock import Clock, utc_now
@@ -46,6 +54,7 @@ from tasktracker.services.ports import (
     UserRepository,
 )
 from tasktracker.services.projects import DefaultProject, visible_project
+from tasktracker.services.reminders import schedule_reminders
 from tasktracker.services.watchers import watchers_of
 
 log = logging.getLogger(__name__)
@@ -53,7 +62,11 @@ E = TypeVar("E", bound=StrEnum)
 
 # Fields a PATCH may set; `status`, `assignee` and `project` (a move) get special handling.
 PATCHABLE = frozenset(TaskPatch.model_fields)
-NOT_NULL = frozenset({"title", "type", "status", "priority"})
+NOT_NULL = frozenset({"title", "type", "status", "priority", "recurrence_from", "timezone"})
+# A change to any of these checks that a recurring task's rule can still be followed.
+RECURRENCE_INPUTS = frozenset({"recurrence", "recurrence_from", "timezone", "due_date"})
+# A change to one of these moves the task's scheduled reminders.
+SCHEDULING = ("reminders", "due_date", "status", "project_id")
 # What an event's `previous` leaves out: the bookkeeping every change moves.
 BOOKKEEPING = frozenset({"version", "updated_at"})
 
@@ -85,10 +98,15 @@ class TaskService:
         assignee = self.resolve_assignee(data.assignee)
         self._require_assignable(project, assignee)
         now = self._clock()
+        reminders = [r.to_domain() for r in data.reminders]
+        check_reminders(reminders, data.due_date)
+        if data.status is not Status.DONE:
+            check_not_past(reminders, data.due_date, now)
         task = Task(
-            **data.model_dump(exclude={"assignee", "project"}),
+            **data.model_dump(exclude={"assignee", "project", "reminders"}),
             id="",
             assignee=assignee,
+            reminders=reminders,
             reporter=actor.id,
             completed_at=now if data.status is Status.DONE else None,
             created_at=now,
@@ -96,13 +114,10 @@ class TaskService:
             project_id=project.id,
             key=task_key(project.key, self._take_number(project)),
         )
+        task.check_recurrence(now)
         with self._events.transaction() as uow:
             uow.tasks.add(task)
-            uow.activity.add(activity_entry(actor, task, Verb.CREATED, created_changes(task), now))
-            uow.record(make_event(EventType.TASK_CREATED, task_event(actor, task, now), now))
-            if task.assignee:
-                payload = change_payload(actor, task, watchers_of(uow, task), now)
-                uow.record(make_event(EventType.TASK_ASSIGNED, payload, now))
+            record_creation(uow, actor, task, now)
         log.info("task created id=%s key=%s by=%s", task.id, task.key, actor.id)
         return task
 
@@ -135,20 +150,33 @@ class TaskService:
         before = task.values()
         target = self._move_target(actor, project, changes.get("project"))
         self._apply(task, {k: v for k, v in changes.items() if k != "project"})
+        check_changed_reminders(task, before, changes, self._clock())
         if task.assignee != before["assignee"] or target is not None:
             self._require_assignable(target or project, task.assignee)
+        if RECURRENCE_INPUTS & set(changes):
+            task.check_recurrence(self._clock())
         if target is not None:
             self._move(task, target)  # takes a number of the target: only once all checks passed
         task.version = before["version"] + 1
         task.updated_at = self._clock()
+        follow_up = self._next_occurrence(task, before, target or project)
         try:
             with self._events.transaction() as uow:
+                if follow_up is not None:
+                    uow.tasks.add(follow_up)
+                    task.next_occurrence = follow_up.id
                 if not uow.tasks.replace_if_version(task, before["version"]):
                     raise_lost_race(expected_version)
+                if reschedules(before, task):
+                    schedule_reminders(uow, task, task.updated_at)
                 self._record_update(uow, actor, task, before)
+                if follow_up is not None:
+                    record_creation(uow, actor, follow_up, task.updated_at)
         except ConcurrentChange:
             raise_lost_race(expected_version)
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
+        if follow_up is not None:
+            log.info("next occurrence id=%s key=%s of=%s", follow_up.id, follow_up.key, task.id)
         return task
 
     def delete(self, actor: Actor, ref: str, expected_version: int | None = None) -> None:
@@ -165,6 +193,7 @@ class TaskService:
                     raise_lost_race(expected_version)
                 uow.comments.delete_for_task(task.id)
                 uow.watchers.delete_for_task(task.id)
+                uow.reminders.delete_for_task(task.id)
                 uow.activity.add(activity_entry(actor, task, Verb.DELETED, gone, now))
                 uow.record(make_event(EventType.TASK_DELETED, task_event(actor, task, now), now))
         except ConcurrentChange:
@@ -233,15 +262,31 @@ class TaskService:
             raise archived_conflict(project.key)
         return number
 
+    def _next_occurrence(self, task: Task, before: dict[str, Any], project: Project) -> Task | None:
+        """The next task of a recurring task this change sets to done, with its key; it keeps
+        the assignee while they may still be assigned in the project."""
+        if before["status"] is Status.DONE:
+            return None
+        follow_up = task.next_occurrence_task(task.updated_at)
+        if follow_up is None:
+            return None
+        if not self._assignable(project, follow_up.assignee):
+            follow_up.assignee = None
+        follow_up.key = task_key(project.key, self._take_number(project))
+        return follow_up
+
     def _require_assignable(self, project: Project, assignee: str | None) -> None:
         """The assignee must be a member (or more) of the task's project."""
-        if assignee is None:
-            return
-        membership = self._memberships.get(project.id, assignee)
-        if membership is None or not membership.role.includes(ProjectRole.MEMBER):
+        if not self._assignable(project, assignee):
             raise InvalidInput(
                 f"the assignee must be a member of {project.key} (a member, maintainer or owner)"
             )
+
+    def _assignable(self, project: Project, assignee: str | None) -> bool:
+        if assignee is None:
+            return True
+        membership = self._memberships.get(project.id, assignee)
+        return membership is not None and membership.role.includes(ProjectRole.MEMBER)
 
     def _apply(self, task: Task, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
@@ -253,13 +298,46 @@ class TaskService:
                 task.assignee = self.resolve_assignee(value)
             elif name == "labels":
                 task.labels = list(value or [])
+            elif name == "reminders":
+                task.reminders = [as_reminder(r) for r in value or []]
             elif name == "priority":
                 task.priority = choice(Priority, name, value)
+            elif name == "recurrence":
+                task.recurrence = normalise_rule(value) if value is not None else None
+            elif name == "recurrence_from":
+                task.recurrence_from = choice(RecurrenceFrom, name, value)
+            elif name == "timezone":
+                task.timezone = time_zone(value).key
             elif name == "description":
                 task.description = value or ""
             else:
                 setattr(task, name, value)
         check_dates(task.start_date, task.due_date)
+
+
+def reschedules(before: dict[str, Any], task: Task) -> bool:
+    """Whether a change moves the task's scheduled reminders: it has or had some, and their
+    list, the due date, the status or the project changed (most changes read nothing more)."""
+    had_some = bool(before["reminders"] or task.reminders)
+    return had_some and any(before[name] != getattr(task, name) for name in SCHEDULING)
+
+
+def as_reminder(value: Any) -> Reminder:
+    return value if isinstance(value, Reminder) else value.to_domain()
+
+
+def check_changed_reminders(
+    task: Task, before: dict[str, Any], changes: dict[str, Any], now: datetime
+) -> None:
+    """The reminder rules, when a change sets the reminders or the due date. A reminder the
+    change times anew may not be in the past; a done task's reminders never fire, so they are
+    not checked for that."""
+    if "reminders" not in changes and "due_date" not in changes:
+        return
+    check_reminders(task.reminders, task.due_date)
+    if task.status is not Status.DONE:
+        kept = unchanged_reminders(before["reminders"], before["due_date"], task.due_date)
+        check_not_past(task.reminders, task.due_date, now, kept=kept)
 
 
 def choice(enum: type[E], name: str, value: Any) -> E:
@@ -280,18 +358,20 @@ def resolve_assignee(users: UserRepository, value: str | None) -> str | None:
     return user.id
 
 
+def record_creation(uow: UnitOfWork, actor: Actor, task: Task, now: datetime) -> None:
+    """A new task's scheduled reminders, activity entry and events: `task.created`, and
+    `task.assigned` when it has an assignee."""
+    if task.reminders:
+        schedule_reminders(uow, task, now)
+    uow.activity.add(activity_entry(actor, task, Verb.CREATED, created_changes(task), now))
+    uow.record(make_event(EventType.TASK_CREATED, task_event(actor, task, now), now))
+    if task.assignee:
+        payload = change_payload(actor, task, watchers_of(uow, task), now)
+        uow.record(make_event(EventType.TASK_ASSIGNED, payload, now))
+
+
 def task_payload(task: Task) -> dict[str, Any]:
-    return {
-        "task_id": task.id,
-        "key": task.key,
-        "project_id": task.project_id,
-        "project_key": task.project_key,
-        "title": task.title,
-        "status": str(task.status),
-        "assignee": task.assignee,
-        "reporter": task.reporter,
-        "due_date": task.due_date.isoformat() if task.due_date else None,
-    }
+    return task_summary(task)
 
 
 def task_event(

@@ -18,6 +18,7 @@ from tasktracker.scheduler.runner import AlertScheduler
 from tasktracker.settings import Settings
 from tests.support.alerts import LEASE, POLL
 from tests.support.proxy import TcpProxy
+from tests.support.scheduler import SchedulerProcess
 from tests.support.services import RABBIT_HOST, RABBIT_PORT, amqp_url
 from tests.support.smtp import SmtpServer
 
@@ -114,6 +115,7 @@ def scheduler_settings(settings: Settings, direct_amqp_url: str, tmp_path: Path)
             "data_dir": tmp_path / "scheduler",
             "scheduler_lease": LEASE,
             "scheduler_poll_interval": POLL,
+            "reminder_poll_interval": POLL,
             "alert_digest_time": "",
         }
     )
@@ -130,3 +132,18 @@ def scheduler(
     assert runner.active.wait(10), "the scheduler did not become active"
     yield runner
     runner.stop()
+
+
+@pytest.fixture
+def scheduler_processes(scheduler_settings: Settings, tmp_path: Path, container: Container):
+    """`start()` starts one more `tasktracker scheduler` process; all are stopped at the end."""
+    started: list[SchedulerProcess] = []
+
+    def start() -> SchedulerProcess:
+        process = SchedulerProcess(scheduler_settings, tmp_path / f"scheduler{len(started)}.log")
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

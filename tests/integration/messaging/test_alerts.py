@@ -3,18 +3,8 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from tasktracker.bootstrap import Container
-from tasktracker.deploy.processes import stop_process
-from tasktracker.scheduler.runner import LEASE_NAME
-from tasktracker.settings import Settings
 from tests.support.alerts import (
     ALERTS,
     DIGEST_SUBJECT,
@@ -27,78 +17,10 @@ from tests.support.alerts import (
     wait_until_delivered,
 )
 from tests.support.api import Account, Api, raw
-from tests.support.settings import process_env
+from tests.support.scheduler import lease_holder_pid
 from tests.support.smtp import html_of, text_of
 from tests.support.times import iso
 from tests.support.waiting import wait_until
-
-
-class SchedulerProcess:
-    """`python -m tasktracker scheduler` as a real process."""
-
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> SchedulerProcess:
-        s = self.settings
-        env = process_env(
-            s,
-            amqp_url=s.amqp_url or "",
-            scheduler_lease=s.scheduler_lease,
-            scheduler_poll_interval=s.scheduler_poll_interval,
-            alert_digest_time=s.alert_digest_time,
-            log_level="INFO",
-        )
-        self.log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tasktracker", "scheduler"],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc:
-            stop_process(self.proc, timeout=15)
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-@pytest.fixture
-def scheduler_processes(scheduler_settings: Settings, tmp_path: Path, container: Container):
-    started: list[SchedulerProcess] = []
-
-    def start() -> SchedulerProcess:
-        process = SchedulerProcess(scheduler_settings, tmp_path / f"scheduler{len(started)}.log")
-        started.append(process.start())
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
-
-
-def lease_holder_pid(container: Container) -> int | None:
-    doc = container.adapters.db.scheduler_leases.find_one({"_id": LEASE_NAME})
-    if not doc or doc["expires_at"] <= datetime.now(UTC):
-        return None
-    return int(doc["owner"].split(":")[1])
 
 
 def all_digests(smtp) -> list:

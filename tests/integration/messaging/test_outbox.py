@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from tasktracker.domain.events import Event, EventType
 from tasktracker.services.events import OutboxRelay
@@ -58,20 +61,24 @@ class RecordingPublisher:
         self._lock = threading.Lock()
 
     def publish(self, event: Event) -> None:
+        self.publish_many([event])
+
+    def publish_many(self, events: Sequence[Event]) -> None:
         with self._lock:
-            self.published.append(event.event_id)
+            self.published += [e.event_id for e in events]
 
 
-def test_relays_in_parallel_publish_each_entry_once(container):
+@pytest.mark.parametrize(("entries", "batch"), [(60, 100), (400, 30)])
+def test_relays_in_parallel_publish_each_entry_once(container, entries, batch):
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-    events = [Event(EventType.TASK_CREATED, {"n": i}, occurred_at=long_ago) for i in range(60)]
+    events = [Event(EventType.TASK_CREATED, {"n": i}, occurred_at=long_ago) for i in range(entries)]
     container.adapters.outbox.add(events)
     publisher = RecordingPublisher()
     relays = [
         OutboxRelay(container.adapters.outbox, publisher, container.clock, timedelta(minutes=5))
         for _ in range(4)
     ]
-    threads = [threading.Thread(target=relay.run_once) for relay in relays]
+    threads = [threading.Thread(target=relay.run_once, kwargs={"batch": batch}) for relay in relays]
     for thread in threads:
         thread.start()
     for thread in threads:

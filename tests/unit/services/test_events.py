@@ -108,6 +108,30 @@ def test_a_failed_publish_leaves_the_entry_pending_and_the_caller_unaffected(sys
     assert system.fakes.publisher.published == []
 
 
+def test_a_transaction_of_several_events_is_published_as_one_batch(system: FakeSystem):
+    events = [event(system, n) for n in range(3)]
+    with system.recorder.transaction() as uow:
+        uow.record(*events)
+    with system.recorder.transaction() as uow:
+        uow.record(single := event(system, 3))
+
+    assert system.fakes.publisher.batches == [3]  # the single event went by `publish`
+    assert system.fakes.publisher.published == [*events, single]
+    assert system.fakes.outbox.sent() == [*events, single]
+
+
+def test_a_batch_published_but_not_marked_sent_does_not_fail_the_caller(system: FakeSystem):
+    events = [event(system, n) for n in range(3)]
+    system.fakes.outbox.down = True
+
+    with system.recorder.transaction() as uow:
+        uow.record(*events)
+
+    assert system.fakes.publisher.published == events
+    system.fakes.outbox.down = False
+    assert system.fakes.outbox.pending() == events  # the relay may send them again
+
+
 def test_publishing_stops_at_the_first_failure(system: FakeSystem):
     events = [event(system, n) for n in range(3)]
     system.fakes.publisher.fail_next(1)
@@ -228,10 +252,25 @@ def test_an_entry_claimed_by_a_relay_that_died_waits_for_its_lease(system: FakeS
     system.fakes.publisher.down = False
     after_grace(system)
     lease = timedelta(seconds=30)
-    claimed = system.fakes.outbox.claim_pending(system.clock(), lease)  # then it crashed
-    assert claimed is not None
+    claimed = system.fakes.outbox.claim_pending(system.clock(), lease, 10)  # then it crashed
+    assert len(claimed) == 1
 
     assert system.relay.run_once() == 0
     system.clock.advance(lease)
     assert system.relay.run_once() == 1
-    assert system.fakes.publisher.published == [claimed]
+    assert system.fakes.publisher.published == claimed
+
+
+def test_the_relay_claims_and_publishes_in_batches(system: FakeSystem):
+    system.fakes.publisher.down = True
+    events = [event(system, n) for n in range(5)]
+    with system.recorder.transaction() as uow:
+        uow.record(*events)
+    system.fakes.publisher.down = False
+    system.fakes.publisher.batches.clear()
+    after_grace(system)
+
+    assert system.relay.run_once(batch=2) == 5
+    assert system.fakes.publisher.batches == [2, 2, 1]
+    assert system.fakes.publisher.published == events
+    assert system.fakes.outbox.sent() == events

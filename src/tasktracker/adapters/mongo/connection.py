@@ -18,6 +18,7 @@ from tasktracker.adapters.mongo.deliveries import DELIVERY_INDEXES
 from tasktracker.adapters.mongo.notifications import NOTIFICATION_INDEXES
 from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
 from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
+from tasktracker.adapters.mongo.reminders import REMINDER_INDEXES
 from tasktracker.adapters.mongo.tokens import TOKEN_INDEXES
 from tasktracker.adapters.mongo.watchers import WATCHER_INDEXES
 from tasktracker.adapters.mongo.webhooks import WEBHOOK_DELIVERY_INDEXES, WEBHOOK_INDEXES
@@ -109,7 +110,13 @@ SESSION_INDEXES = [
 ]
 
 
-def connect(url: str, *, timeout_ms: int = 5000) -> MongoClient:
+def connect(url: str, *, timeout_ms: int = 5000, embedded: bool = False) -> MongoClient:
+    """A client for `url`. For the embedded server, retryable writes are off: SecantusDB keeps
+    a record per retryable write that makes every later write dearer (≈ 1 ms a write fresh,
+    ≈ 12 ms after 10 000), and an in-process server has no failover for them to survive;
+    transactions still retry their commit (unit_of_work.commit). A MONGO_URL keeps the driver's
+    default or what the URL says."""
+    options = {"retryWrites": False} if embedded else {}
     return MongoClient(
         url,
         tz_aware=True,
@@ -117,6 +124,7 @@ def connect(url: str, *, timeout_ms: int = 5000) -> MongoClient:
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         appname="tasktracker",
+        **options,
     )
 
 
@@ -142,6 +150,7 @@ def ensure_indexes(db: Database) -> None:
     db.calendar_feeds.create_indexes(CALENDAR_FEED_INDEXES)
     db.webhooks.create_indexes(WEBHOOK_INDEXES)
     db.webhook_deliveries.create_indexes(WEBHOOK_DELIVERY_INDEXES)
+    db.reminders.create_indexes(REMINDER_INDEXES)
     for collection, indexes in NOTIFICATION_INDEXES.items():
         db[collection].create_indexes(indexes)
 

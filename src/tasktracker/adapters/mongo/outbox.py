@@ -6,14 +6,19 @@ An entry is `pending` until a broker confirmed it; then it is marked sent and ex
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from tasktracker.domain.events import Event, EventType
+
+# Ids per `$in`: the database's planner takes an `_id` `$in` of this size in one index walk.
+IN_CHUNK = 50
 
 OUTBOX_INDEXES = [
     IndexModel([("sent_at", ASCENDING), ("lease_until", ASCENDING)], name="pending"),
@@ -65,24 +70,50 @@ class OutboxRepository:
             self._outbox.insert_many(docs, session=self._session)
 
     def mark_sent(self, event_id: str, now: datetime) -> None:
-        self._outbox.update_one(
-            {"_id": event_id},
-            {"$set": {"sent_at": now, "expire_at": now + self._retention}},
-        )
+        self._outbox.update_one({"_id": event_id}, self._sent(now))
 
-    def claim_pending(self, now: datetime, lease: timedelta) -> Event | None:
-        """Take one unsent entry whose lease has run out, and lease it to the caller."""
-        doc = self._outbox.find_one_and_update(
-            {"sent_at": None, "lease_until": {"$lte": now}},
-            {"$set": {"lease_until": now + lease}, "$inc": {"attempts": 1}},
-            sort=[("lease_until", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return event_from_doc(doc) if doc else None
+    def mark_sent_many(self, event_ids: Sequence[str], now: datetime) -> None:
+        """Mark entries sent with one update per IN_CHUNK ids."""
+        for chunk in _chunks(event_ids):
+            self._outbox.update_many({"_id": {"$in": chunk}}, self._sent(now))
 
-    def release(self, event_id: str, now: datetime) -> None:
-        """Give a claim up (the publish failed) so the next round may try again at once."""
-        self._outbox.update_one({"_id": event_id, "sent_at": None}, {"$set": {"lease_until": now}})
+    def _sent(self, now: datetime) -> dict[str, Any]:
+        return {"$set": {"sent_at": now, "expire_at": now + self._retention}}
+
+    def claim_pending(self, now: datetime, lease: timedelta, limit: int) -> list[Event]:
+        """Take up to `limit` unsent entries whose lease has run out, and lease them to the
+        caller. Relays may race for the same candidates: the update takes an entry only while
+        its lease is still out, and marks it with a claim of this call's own, so each entry
+        goes to exactly one of them."""
+        candidates = [
+            doc["_id"]
+            for doc in self._outbox.find(
+                {"sent_at": None, "lease_until": {"$lte": now}}, {"_id": 1}
+            )
+            .sort("lease_until", ASCENDING)
+            .limit(limit)
+        ]
+        claim = uuid.uuid4().hex
+        claimed: list[Event] = []
+        for chunk in _chunks(candidates):
+            self._outbox.update_many(
+                {"_id": {"$in": chunk}, "sent_at": None, "lease_until": {"$lte": now}},
+                {"$set": {"lease_until": now + lease, "claim": claim}, "$inc": {"attempts": 1}},
+            )
+            won = self._outbox.find({"_id": {"$in": chunk}, "claim": claim})
+            claimed += [event_from_doc(doc) for doc in won]
+        return sorted(claimed, key=lambda e: e.occurred_at)
+
+    def release(self, event_ids: Sequence[str], now: datetime) -> None:
+        """Give claims up (the publish failed) so the next round may try again at once."""
+        for chunk in _chunks(event_ids):
+            self._outbox.update_many(
+                {"_id": {"$in": chunk}, "sent_at": None}, {"$set": {"lease_until": now}}
+            )
 
     def pending_count(self) -> int:
         return self._outbox.count_documents({"sent_at": None})
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + IN_CHUNK]) for i in range(0, len(ids), IN_CHUNK)]

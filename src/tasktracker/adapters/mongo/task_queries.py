@@ -6,7 +6,12 @@ so page N costs the same as page 1 however many tasks there are.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +32,34 @@ SORT_FIELDS = {
     "priority": "sk_priority",
 }
 OPEN_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
+# A list slower than this on the embedded server: time to move to MongoDB (README: "Embedded
+# server limits").
+EMBEDDED_SLOW_LIST = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class SlowListWarning:
+    """Logs one warning per process, the first time a list query takes longer than `after`
+    seconds: the embedded server decodes every matching document before applying the limit."""
+
+    def __init__(self, after: float = EMBEDDED_SLOW_LIST) -> None:
+        self._after = after
+        self._warned = threading.Event()
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        took = time.monotonic() - started
+        if took > self._after and not self._warned.is_set():
+            self._warned.set()
+            log.warning(
+                "a task list took %.1f s on the embedded database server, whose lists slow down "
+                "as the matching tasks grow; set MONGO_URL to a MongoDB server (README: "
+                "Embedded server limits)",
+                took,
+            )
 
 
 def sort_field(sort: Sort) -> str:
@@ -115,14 +148,20 @@ def list_query(flt: TaskFilter, sort: Sort, cursor: str | None, now: datetime) -
 
 
 class TaskQueries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, slow_list: SlowListWarning | None = None) -> None:
+        """`slow_list`: on the embedded server, warns once when a list is slow."""
         self._tasks = db.tasks
+        self._slow_list = slow_list
+
+    def _timed(self) -> contextlib.AbstractContextManager[None]:
+        return self._slow_list.timing() if self._slow_list else contextlib.nullcontext()
 
     def page(
         self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
     ) -> Page[Task]:
         query = list_query(flt, sort, cursor, now)
-        docs = list(self._tasks.find(query).sort(sort_spec(sort)).limit(limit + 1))
+        with self._timed():
+            docs = list(self._tasks.find(query).sort(sort_spec(sort)).limit(limit + 1))
         more = len(docs) > limit
         docs = docs[:limit]
         next_cursor = None
@@ -134,7 +173,9 @@ class TaskQueries:
     def first(self, flt: TaskFilter, sort: Sort, limit: int, now: datetime) -> list[Task]:
         """The first tasks in `sort` order; the sort-key indexes serve either direction."""
         cursor = self._tasks.find(filter_query(flt, now)).sort(sort_spec(sort)).limit(limit)
-        return [task_from_doc(d) for d in cursor]
+        with self._timed():
+            docs = list(cursor)
+        return [task_from_doc(d) for d in docs]
 
     def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
         """Counts by status plus overdue (see `summary_queries`)."""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from tasktracker.adapters.mongo.ids import object_id_or_none
+from tasktracker.adapters.mongo.ids import in_chunks, object_id_or_none
+from tasktracker.domain.reminders import Reminder
 from tasktracker.domain.tasks import Task
 
 # A task's stored fields are its domain fields (all but the id, which is `_id`).
@@ -19,7 +21,21 @@ TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name != "id")
 
 
 def task_from_doc(doc: dict[str, Any]) -> Task:
-    return Task(id=str(doc["_id"]), **{name: doc[name] for name in TASK_FIELDS if name in doc})
+    values = {name: doc[name] for name in TASK_FIELDS if name in doc}
+    values["reminders"] = [reminder_from_doc(r) for r in doc.get("reminders") or ()]
+    return Task(id=str(doc["_id"]), **values)
+
+
+def reminder_to_doc(reminder: Reminder) -> dict[str, Any]:
+    if reminder.before_due is not None:
+        return {"before_due_seconds": reminder.before_due.total_seconds()}
+    return {"at": reminder.at}
+
+
+def reminder_from_doc(doc: dict[str, Any]) -> Reminder:
+    if "before_due_seconds" in doc:
+        return Reminder(before_due=timedelta(seconds=doc["before_due_seconds"]))
+    return Reminder(at=doc["at"])
 
 
 # Each list order has a unique, fixed-width string key: the sort value then the id. Keyset
@@ -48,6 +64,7 @@ def sort_keys(task: Task) -> dict[str, str]:
 def task_to_doc(task: Task) -> dict[str, Any]:
     values = task.values()
     del values["id"]
+    values["reminders"] = [reminder_to_doc(r) for r in task.reminders]
     return {**sort_keys(task), **values}
 
 
@@ -68,6 +85,14 @@ class TaskRepository:
         oid = object_id_or_none(task_id)
         doc = self._tasks.find_one({"_id": oid}, session=self._session) if oid else None
         return task_from_doc(doc) if doc else None
+
+    def get_many(self, task_ids: Iterable[str]) -> list[Task]:
+        oids = [oid for oid in map(object_id_or_none, task_ids) if oid is not None]
+        return [
+            task_from_doc(doc)
+            for chunk in in_chunks(oids)
+            for doc in self._tasks.find({"_id": {"$in": chunk}}, session=self._session)
+        ]
 
     def by_key(self, key: str) -> Task | None:
         doc = self._tasks.find_one({"key": key}, session=self._session) or self._tasks.find_one(

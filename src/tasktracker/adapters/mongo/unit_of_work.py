@@ -17,6 +17,7 @@ from tasktracker.adapters.mongo.comments import CommentRepository
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
+from tasktracker.adapters.mongo.reminders import ReminderRepository
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.mongo.watchers import WatcherRepository
@@ -45,6 +46,7 @@ class MongoUnitOfWork:
     schedules: ScheduleRepository
     alert_runs: AlertRunRepository
     webhooks: WebhookRepository
+    reminders: ReminderRepository
 
     def __init__(self, client: MongoClient, db: Database, outbox_grace: timedelta) -> None:
         self._client = client
@@ -71,6 +73,7 @@ class MongoUnitOfWork:
         self.schedules = ScheduleRepository(self._db, session)
         self.alert_runs = AlertRunRepository(self._db, session)
         self.webhooks = WebhookRepository(self._db, session)
+        self.reminders = ReminderRepository(self._db, session)
         self.events = []
         return self
 

@@ -11,7 +11,7 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from tasktracker.adapters.mongo.ids import object_id_or_none
+from tasktracker.adapters.mongo.ids import in_chunks, object_id_or_none
 from tasktracker.domain.errors import Conflict, InvalidInput
 from tasktracker.domain.notifications import NotificationPreferences
 from tasktracker.domain.users import Role, User, normalize_email, username_key
@@ -70,6 +70,14 @@ class UserRepository:
         oid = object_id_or_none(user_id)
         doc = self._users.find_one({"_id": oid}) if oid else None
         return user_from_doc(doc) if doc else None
+
+    def get_many(self, user_ids: Iterable[str]) -> list[User]:
+        oids = [oid for uid in set(user_ids) if (oid := object_id_or_none(uid))]
+        return [
+            user_from_doc(doc)
+            for chunk in in_chunks(oids)
+            for doc in self._users.find({"_id": {"$in": chunk}})
+        ]
 
     def by_email(self, email: str) -> User | None:
         doc = self._users.find_one({"email": normalize_email(email)})
