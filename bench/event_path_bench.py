@@ -111,7 +111,9 @@ DATABASE_PIDS: list[int] = []
 
 @contextmanager
 def mongo_url() -> Iterator[str]:
-    """MONGO_URL, or SecantusDB in a process of its own (it would share this one's GIL)."""
+    """MONGO_URL, or SecantusDB in a process of its own (it would share this one's GIL),
+    written to as the embedded mode and `make stack` write to theirs: without retryable writes
+    (adapters/mongo/connection.py)."""
     if url := os.environ.get("MONGO_URL"):
         yield url
         return
@@ -125,7 +127,7 @@ def mongo_url() -> Iterator[str]:
         DATABASE_PIDS.append(process.pid)
         try:
             wait_for_port("127.0.0.1", port, timeout=30)
-            yield f"mongodb://127.0.0.1:{port}/"
+            yield f"mongodb://127.0.0.1:{port}/?retryWrites=false"
         finally:
             stop_process(process)
 
