@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     rate_limit_signup: str = Field("10/minute", validation_alias="RATE_LIMIT_SIGNUP")
     rate_limit_password_reset: str = Field("5/minute", validation_alias="RATE_LIMIT_PASSWORD_RESET")
     rate_limit_api: str = Field("600/minute", validation_alias="RATE_LIMIT_API")
+    # Units of a per-user (or per-token) budget a process takes from Memcached at once
+    # (api/rate_limit_leases.py); 1 asks Memcached on every request.
+    rate_limit_lease: int = Field(10, ge=1, le=100, validation_alias="RATE_LIMIT_LEASE")
     cors_origins: str = Field("", validation_alias="CORS_ORIGINS")
     public_url: str | None = Field(None, validation_alias="PUBLIC_URL")
     password_reset_ttl: int = Field(3600, gt=0, validation_alias="PASSWORD_RESET_TTL")

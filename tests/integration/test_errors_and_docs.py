@@ -226,6 +226,25 @@ def test_expired_token_is_401(api):
     assert_problem(api.client.get("/tasks/get_tasks", headers={"Authorization": token}), 401)
 
 
+def test_a_verified_token_in_the_cache_vouches_for_no_other_text(api):
+    """The process remembers the tokens it verified by their exact text: a token differing
+    only in its signature, or in its claims under the same signature, is still refused."""
+    alice, bob = api.member(), api.member()
+    genuine = craft(alice, **fresh_times())
+    headers = {"Authorization": f"Bearer {genuine}"}
+    assert api.client.get("/api/v1/users/me", headers=headers).status_code == 200
+    assert api.client.get("/api/v1/users/me", headers=headers).get_json()["id"] == alice.id
+    header, claims, signature = genuine.split(".")
+    forged_signature = f"{header}.{claims}.{signature[:-4]}AAAA"
+    as_bob = f"{header}.{b64url(claims_of(bob))}.{signature}"
+    for token in (forged_signature, as_bob, genuine + "x"):
+        r = api.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(r, 401)
+    # A logout still ends the remembered token on the next request.
+    assert api.client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert_problem(api.client.get("/api/v1/users/me", headers=headers), 401)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

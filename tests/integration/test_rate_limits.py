@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasktracker.api.app import create_app
+from tests.support.api import Api
 from tests.support.problems import PROBLEM_JSON, assert_problem
 from tests.support.settings import make_settings
 
@@ -130,6 +131,34 @@ def test_each_user_has_a_general_api_limit(make_api):
     # Probes are never make_api.
     for _ in range(10):
         assert api.client.get("/healthz").status_code == 200
+
+
+def another_replica(api: Api, make_container) -> Api:
+    """A second API process on the same database and Memcached (its own leases)."""
+    container = make_container(api.container.settings)
+    return Api(create_app(container.services).test_client(), container)
+
+
+@pytest.mark.parametrize("budget, lease", [(5, 10), (60, 1), (60, 3)])
+def test_a_users_budget_is_shared_by_the_replicas(make_api, make_container, budget, lease):
+    """Requests alternating between two replicas: never more than the budget in a window.
+    Leased (60 a minute, 3 units a lease), at most one lease's leftover per replica is lost."""
+    api = make_api(rate_limit_api=f"{budget}/minute", rate_limit_lease=lease)
+    other = another_replica(api, make_container)
+    alice = api.member("alice")
+    let_through = 0
+    for n in range(budget + 10):
+        replica = (api, other)[n % 2]
+        response = replica.client.get("/api/v1/tasks", headers=alice.headers)
+        if response.status_code == 429:
+            assert_too_many(response)
+        else:
+            assert response.status_code == 200
+            let_through += 1
+    lost = 2 * (lease - 1) if budget >= 40 else 0
+    assert budget - lost <= let_through <= budget
+    bob = other.member("bob")  # another user has a budget of their own
+    assert other.client.get("/api/v1/tasks", headers=bob.headers).status_code == 200
 
 
 def test_limits_hold_in_the_embedded_default_too(mongo_url, tmp_path, make_container):

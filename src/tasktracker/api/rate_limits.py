@@ -21,6 +21,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 
 from tasktracker.api.problems import problem
+from tasktracker.api.rate_limit_leases import leased_strategy
 from tasktracker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> RouteLimits:
         swallow_errors=True,
         in_memory_fallback_enabled=True,
         key_prefix=f"tt:{settings.mongo_db}",
-        strategy="fixed-window",
+        strategy=leased_strategy(settings.rate_limit_lease),
     )
     app.register_error_handler(RateLimitExceeded, lambda error: too_many_requests(limiter, error))
     app.extensions[TOKEN_FAILURES] = TokenFailureLimit(

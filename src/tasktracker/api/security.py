@@ -8,6 +8,8 @@ scope) or a personal access token (`ttp_…`), which may call only the routes it
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
@@ -37,6 +39,60 @@ ISSUER = "tasktracker"
 AUDIENCE = "tasktracker-api"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Access tokens a process remembers as verified (about 1 MB at this size).
+VERIFIED_TOKENS = 4096
+
+
+class VerifiedTokens:
+    """The claims of access tokens whose signature and claims were verified, by the token's
+    exact text (its signature included), until the token expires: a token is verified once per
+    process instead of decoded four times per request. Nothing is trusted that was not
+    verified: another text is another key. Only expiry can change a verified token's answer,
+    and it is checked on every use; the session behind it is still checked on every request."""
+
+    def __init__(self, size: int = VERIFIED_TOKENS, clock: Callable[[], float] = time.time):
+        self._size = size
+        self._clock = clock
+        self._claims: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        claims = self._claims.get(token)
+        if claims is None:
+            return None
+        if self._clock() >= claims["exp"]:
+            self._claims.pop(token, None)
+            return None  # decoded again, so the caller gets the library's expiry error
+        return dict(claims)
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        if claims.get("type") != "access" or not isinstance(claims.get("exp"), int | float):
+            return
+        with self._lock:
+            if len(self._claims) >= self._size:
+                self._claims.pop(next(iter(self._claims)))  # the oldest
+            self._claims[token] = dict(claims)
+
+
+class VerifyingOnceJWTManager(JWTManager):
+    """Flask-JWT-Extended's manager, remembering the access tokens it verified
+    (`VerifiedTokens`); every other check of `verify_jwt_in_request` (token type, the
+    session through the user loader) still runs on every request."""
+
+    def __init__(self, app: Flask, verified: VerifiedTokens) -> None:
+        self._verified = verified
+        super().__init__(app)
+
+    def _decode_jwt_from_config(
+        self, encoded_token: str, csrf_value: Any = None, allow_expired: bool = False
+    ) -> dict:
+        if csrf_value is None and (claims := self._verified.get(encoded_token)) is not None:
+            return claims
+        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        if csrf_value is None and not allow_expired:
+            self._verified.put(encoded_token, claims)
+        return claims
 
 
 class Access(Enum):
@@ -124,7 +180,7 @@ def init_security(app: Flask, services: Services) -> JWTManager:
         JWT_COOKIE_CSRF_PROTECT=False,
         JWT_ERROR_MESSAGE_KEY="detail",
     )
-    jwt = JWTManager(app)
+    jwt = VerifyingOnceJWTManager(app, VerifiedTokens())
 
     @jwt.user_lookup_loader
     def _load_user(_header: dict, payload: dict) -> Actor | None:
