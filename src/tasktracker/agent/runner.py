@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import partial
 
 from tasktracker import __version__
-from tasktracker.adapters.broker import QUEUE_BINDINGS, WEBHOOKS_QUEUE
+from tasktracker.adapters.broker import QUEUE_BINDINGS, WEBHOOKS_QUEUE, webhook_send_queue
 from tasktracker.adapters.mongo.alerts import NewestCommentReader
 from tasktracker.adapters.mongo.notifications import NotificationStore
 from tasktracker.adapters.mongo.projects import ProjectRepository
@@ -74,10 +74,12 @@ def build_dispatcher(c: Container) -> Dispatcher:
 
 
 def build_senders(c: Container, dispatcher: Dispatcher) -> list[SendWorker]:
-    requeue = make_requeue(c.adapters.broker)
+    broker = c.adapters.broker
+    requeue = make_requeue(broker)
+    queue = webhook_send_queue(broker.config.delivery_limit)
     wait = dispatcher.policy.wait
     return [
-        SendWorker(c.adapters.broker.consumer_connection(), dispatcher, requeue, wait)
+        SendWorker(broker.consumer_connection(), queue, dispatcher, requeue, wait)
         for _ in range(c.settings.webhook_workers)
     ]
 
