@@ -156,7 +156,8 @@ class Dispatcher:
     def fan_out(self, event: Event) -> Outcome:
         try:
             made = [self._delivery(event, hook) for hook in self._targets(event)]
-            self._deliveries.add_missing(made)
+            if made and not self._deliveries.add_missing(made):
+                log.info("webhooks: event %s fanned out already; duplicate ignored", event.event_id)
             for delivery in made:
                 self._start(delivery.id)
         except (PyMongoError, PublishFailed) as exc:
