@@ -156,7 +156,7 @@ class QueueMigrator:
             for spec in self._specs:
                 if not self._in_place(spec):
                     moved = self._migrate(spec, deadline)
-                    log.warning("queues: %s migrated (%d message(s) moved)", spec.name, moved)
+                    log.info("queues: %s migrated (%d message(s) moved)", spec.name, moved)
                     done.append(Migrated(spec.name, moved))
         return done
 

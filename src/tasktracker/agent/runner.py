@@ -198,6 +198,12 @@ class Background:
         self.notifier.run_forever(self._stop, self._container.settings.notify_flush_interval)
 
     def _run_relay(self) -> None:
+        # Beside this process's agent, publish once the queues are migrated: until then a
+        # queue of the earlier declaration refuses this version's (406), and nothing is lost by
+        # waiting (the entries stay in the outbox).
+        while self.agent is not None and not self.queues_ready.wait(1.0):
+            if self._stop.is_set():
+                return
         interval = self._container.settings.outbox_relay_interval
         self._container.relay.run_forever(self._stop, interval)
 
