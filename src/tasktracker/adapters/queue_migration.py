@@ -189,6 +189,7 @@ class QueueMigrator:
         )
         for exchange, key in spec.bindings():
             self._channel(lambda ch, e=exchange, k=key: ch.queue_bind(spec.holding, e, k))
+        reported = None
         while True:
             # again each round: a process of the earlier version may have bound it again
             for exchange, key in spec.bindings():
@@ -202,7 +203,9 @@ class QueueMigrator:
                     f"{spec.name}: {consumers} consumer(s) of its earlier declaration still "
                     "attached (an agent of the earlier version?); stop them"
                 )
-            log.warning("queues: %s waits for %d consumer(s) to go", spec.name, consumers)
+            if consumers != reported:  # once, and whenever the number changes
+                log.warning("queues: %s waits for %d consumer(s) to go", spec.name, consumers)
+                reported = consumers
             self._sleep(self._poll)
 
     def _empty_holding(self, spec: QueueSpec, deadline: float) -> int:
