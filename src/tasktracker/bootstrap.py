@@ -316,6 +316,7 @@ def make_broker(settings: Settings) -> Broker:
             connect_timeout=settings.broker_connect_timeout,
             publish_timeout=settings.broker_publish_timeout,
             confirms=settings.amqp_url is not None,
+            delivery_limit=settings.queue_delivery_limit,
         )
     )
 

@@ -1,5 +1,5 @@
-"""The `tasktracker` command: run | api | agent | scheduler | create-admin | seed | nginx-config |
-stack."""
+"""The `tasktracker` command: run | api | agent | scheduler | migrate-queues | create-admin | seed |
+nginx-config | stack."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from werkzeug.serving import make_server, select_address_family
 
 from tasktracker import metrics
 from tasktracker.adapters.broker import QUEUE_BINDINGS
-from tasktracker.agent.runner import Background
-from tasktracker.bootstrap import Container, bootstrap
+from tasktracker.agent.runner import Background, prepare_queues
+from tasktracker.bootstrap import Container, bootstrap, make_broker
 from tasktracker.deploy.commands import add_deploy_commands
 from tasktracker.domain.errors import DomainError
 from tasktracker.logging_setup import GRANIAN_LOGGING, configure_logging
@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-relay", action="store_true", help="consume only; leave the outbox to other relays"
     )
     agent.set_defaults(handler=cmd_agent)
+
+    migrate = commands.add_parser(
+        "migrate-queues",
+        help="move RabbitMQ queues declared otherwise by an earlier version (classic queues) to "
+        "this version's quorum queues, messages included (the agent also does it at start)",
+    )
+    migrate.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for consumers of the old queues to go (default 60)",
+    )
+    migrate.set_defaults(handler=cmd_migrate_queues)
 
     add_deploy_commands(commands)
     scheduler = commands.add_parser(
@@ -185,6 +198,26 @@ def cmd_agent(args: argparse.Namespace) -> int:
     background = Background(container, relay=not args.no_relay).start()
     print(f"TaskTracker agent: consuming {', '.join(QUEUE_BINDINGS)}", flush=True)
     return run_until_stopped("TaskTracker agent", signal.pause, background.stop, container.close)
+
+
+def cmd_migrate_queues(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings, process_name="cli")
+    if settings.amqp_url is None:
+        print("tasktracker: no AMQP_URL: the in-process broker has nothing to migrate")
+        return 0
+    broker = make_broker(settings)  # the broker alone: no database needed
+    try:
+        migrated = prepare_queues(broker, settings, timeout=args.timeout)
+    except Exception as exc:
+        print(f"tasktracker: queues not migrated yet: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        broker.close()
+    for done in migrated:
+        print(f"{done.queue}: migrated, {done.moved} message(s) moved")
+    print(f"queues up to date ({len(migrated)} migrated)")
+    return 0
 
 
 def start_agent_metrics(settings: Settings) -> None:

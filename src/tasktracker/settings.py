@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     agent_retry_delay_max: float = Field(
         60.0, gt=0, le=3600, validation_alias="AGENT_RETRY_DELAY_MAX"
     )
+    # RabbitMQ's x-delivery-limit on the agent's queues and webhooks.send: a message handed out
+    # this many times more without being acknowledged (its consumer crashed or was killed
+    # before acknowledging) goes to the dead-letter queue. Part of the queues' declaration, so
+    # the same in every process; a new value migrates the queues (adapters/queue_migration.py).
+    queue_delivery_limit: int = Field(20, ge=1, le=1000, validation_alias="QUEUE_DELIVERY_LIMIT")
     # How long a letter being sent is reserved for one agent; longer than SMTP_TIMEOUT.
     delivery_lease: float = Field(120.0, gt=0, le=86_400, validation_alias="DELIVERY_LEASE")
     # Notifications: changes to one task for one person within this many seconds (counted from

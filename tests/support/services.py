@@ -110,9 +110,9 @@ def rabbitmqctl(*args: str) -> str:
 
 @pytest.fixture(scope="session")
 def rabbitmq_vhost() -> Iterator[str]:
-    """A vhost of this test run's own on the real RabbitMQ, deleted at the end. Its queues are
-    quorum queues, as on the three-node cluster of docker-compose.cluster.yml (a queue declared
-    without a type takes the vhost's default), so every messaging test runs on them."""
+    """A vhost of this test run's own on the real RabbitMQ, deleted at the end. Its default queue
+    type is quorum, as on the three-node cluster of docker-compose.cluster.yml (TaskTracker
+    declares its queues as quorum queues anyway; the migration tests make classic vhosts)."""
     if not port_open(RABBIT_HOST, RABBIT_PORT, timeout=2):
         unavailable(f"RabbitMQ is not reachable at {RABBIT_HOST}:{RABBIT_PORT}")
     if shutil.which("rabbitmqctl") is None:

@@ -3,7 +3,13 @@
 The same code runs on RabbitMQ (`amqp://`) and on kombu's in-process `memory://` transport;
 the composition root picks the URL. Dead-lettering is done by the agent publishing to the
 dead-letter exchange, which works on both transports; on RabbitMQ the queues also name that
-exchange in `x-dead-letter-exchange`, so a message rejected by any other consumer lands there too.
+exchange in `x-dead-letter-exchange`, so a message rejected by any other consumer, or handed out
+more than `x-delivery-limit` times without an acknowledgement, lands there too.
+
+Every durable queue is a quorum queue (`x-queue-type: quorum`): replicated on a cluster, so a
+confirmed message survives the loss of a node. The in-process transport ignores the arguments.
+A queue that exists with other arguments (a classic queue of an earlier version) cannot be
+declared over; `adapters/queue_migration.py` moves it, messages included.
 """
 
 from __future__ import annotations
@@ -48,13 +54,47 @@ QUEUE_BINDINGS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# A message handed out this many times more without an acknowledgement (its consumer crashed,
+# was killed or lost its connection before acknowledging, again and again) is dead-lettered
+# instead of being handed out for ever: RabbitMQ's `x-delivery-limit` (QUEUE_DELIVERY_LIMIT).
+DELIVERY_LIMIT = 20
+
+QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
+# Dead-lettering that cannot lose the message: the queue keeps it until the dead-letter queue
+# confirmed it (quorum queues only; RabbitMQ needs `reject-publish` overflow for it).
+AT_LEAST_ONCE_DEAD_LETTERING: dict[str, Any] = {
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
+
+
+def _dead_letters_to(exchange: Exchange, routing_key: str) -> dict[str, Any]:
+    return {
+        "x-dead-letter-exchange": exchange.name,
+        "x-dead-letter-routing-key": routing_key,
+        **AT_LEAST_ONCE_DEAD_LETTERING,
+    }
+
+
 # Webhook attempts: a message per attempt on `webhooks.send`; an attempt to be made later waits
 # in the retry queue of its delay, whose TTL dead-letters it back to `webhooks.send`.
 WEBHOOKS_EXCHANGE = Exchange("tasktracker.webhooks", type="direct", durable=True)
 SEND_KEY = "send"
-WEBHOOK_SEND_QUEUE = Queue(
-    "webhooks.send", exchange=WEBHOOKS_EXCHANGE, routing_key=SEND_KEY, durable=True
-)
+WEBHOOK_SEND = "webhooks.send"
+
+
+def webhook_send_queue(delivery_limit: int = DELIVERY_LIMIT) -> Queue:
+    return Queue(
+        WEBHOOK_SEND,
+        exchange=WEBHOOKS_EXCHANGE,
+        routing_key=SEND_KEY,
+        durable=True,
+        queue_arguments={
+            **QUORUM,
+            **_dead_letters_to(DEAD_LETTER_EXCHANGE, WEBHOOK_SEND),
+            "x-delivery-limit": delivery_limit,
+        },
+    )
 
 
 def delay_label(seconds: float) -> str:
@@ -71,35 +111,43 @@ def retry_queue(seconds: float) -> Queue:
         routing_key=f"retry.{label}",
         durable=True,
         queue_arguments={
+            **QUORUM,
             "x-message-ttl": round(seconds * 1000),
-            "x-dead-letter-exchange": WEBHOOKS_EXCHANGE.name,
-            "x-dead-letter-routing-key": SEND_KEY,
+            **_dead_letters_to(WEBHOOKS_EXCHANGE, SEND_KEY),
         },
     )
 
 
-def work_queue(name: str) -> Queue:
+def work_queue(name: str, delivery_limit: int = DELIVERY_LIMIT) -> Queue:
     return Queue(
         name,
         bindings=[binding(EVENTS_EXCHANGE, routing_key=key) for key in QUEUE_BINDINGS[name]],
         durable=True,
         queue_arguments={
-            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
-            "x-dead-letter-routing-key": name,
+            **QUORUM,
+            **_dead_letters_to(DEAD_LETTER_EXCHANGE, name),
+            "x-delivery-limit": delivery_limit,
         },
     )
 
 
 def dead_letter_queue(name: str) -> Queue:
-    return Queue(f"{name}.dlq", exchange=DEAD_LETTER_EXCHANGE, routing_key=name, durable=True)
+    """Where `name`'s dead letters wait (for a person to look at): no consumer, no limit."""
+    return Queue(
+        f"{name}.dlq",
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=name,
+        durable=True,
+        queue_arguments=dict(QUORUM),
+    )
 
 
-def topology() -> list[Exchange | Queue]:
+def topology(delivery_limit: int = DELIVERY_LIMIT) -> list[Exchange | Queue]:
     """Everything to declare before publishing, so no event is routed to nowhere."""
     entities: list[Exchange | Queue] = [EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, WEBHOOKS_EXCHANGE]
     for name in QUEUE_BINDINGS:
-        entities += [work_queue(name), dead_letter_queue(name)]
-    return [*entities, WEBHOOK_SEND_QUEUE]
+        entities += [work_queue(name, delivery_limit), dead_letter_queue(name)]
+    return [*entities, webhook_send_queue(delivery_limit), dead_letter_queue(WEBHOOK_SEND)]
 
 
 # Every message: a JSON body, persistent (it survives a broker restart in a durable queue).
@@ -135,6 +183,7 @@ class BrokerConfig:
     publish_timeout: float = 2.0
     confirms: bool = True
     pool_limit: int = 16
+    delivery_limit: int = DELIVERY_LIMIT  # QUEUE_DELIVERY_LIMIT: the same in every process
 
 
 class Broker:
@@ -147,6 +196,7 @@ class Broker:
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
+        self.topology = topology(config.delivery_limit)
         # `amqp://node-1//;amqp://node-2//;…` (a cluster): a connection that cannot reach one
         # node tries the next at once; with one node, nothing retries.
         self._failover = {"max_retries": config.url.count(";"), **NO_WAIT}
@@ -166,6 +216,11 @@ class Broker:
         self._batch_pool = self._batch_connection.Pool(limit=config.pool_limit)
         self.connection_errors = self._connection.connection_errors
         self.channel_errors = self._connection.channel_errors
+
+    @property
+    def in_process(self) -> bool:
+        """kombu's in-process transport (the embedded default): no RabbitMQ, no queue types."""
+        return self.config.url.startswith("memory")
 
     def consumer_connection(self) -> Connection:
         """A long-lived connection of its own (the agent), which may retry reconnecting."""
@@ -218,8 +273,9 @@ class Broker:
         if nacked:
             raise PublishFailed(f"the broker refused {nacked} of {len(events)} message(s)")
 
-    @staticmethod
-    def _publish_on_new_channel(conn: Connection, events: Sequence[Event], timeout: float) -> int:
+    def _publish_on_new_channel(
+        self, conn: Connection, events: Sequence[Event], timeout: float
+    ) -> int:
         """Publish on a fresh channel in confirm mode and wait for every confirm; answer how
         many the broker refused. A fresh channel numbers the confirms (delivery tags) from 1, so
         each matches one of the batch's messages and nothing is left over from an earlier use."""
@@ -240,7 +296,7 @@ class Broker:
 
         channel.events["basic_ack"].add(on_ack)
         channel.events["basic_nack"].add(on_nack)
-        for entity in topology():
+        for entity in self.topology:
             maybe_declare(entity, channel)
         producer = Producer(channel)
         for event in events:
@@ -279,7 +335,7 @@ class Broker:
                         exchange=exchange,
                         routing_key=routing_key,
                         **PERSISTENT_JSON,
-                        declare=[*topology(), *(declare or [])],
+                        declare=[*self.topology, *(declare or [])],
                         retry=False,
                         timeout=self.config.publish_timeout,
                         confirm_timeout=self.config.publish_timeout,

@@ -27,7 +27,6 @@ from tasktracker.adapters.broker import (
     DEAD_LETTER_EXCHANGE,
     QUEUE_BINDINGS,
     Broker,
-    topology,
     work_queue,
 )
 from tasktracker.adapters.mailer import Mailer, MailError
@@ -121,11 +120,11 @@ class Agent(ReadyConsumer):
     # --- kombu wiring ---------------------------------------------------------------------
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
-        for entity in topology():
+        for entity in self._broker.topology:
             entity(channel).declare()
         return [
             consumer_class(
-                queues=[work_queue(name)],
+                queues=[work_queue(name, self._broker.config.delivery_limit)],
                 on_message=partial(self.on_message, name),
                 prefetch_count=self._prefetch,
                 no_ack=False,

@@ -10,17 +10,24 @@ from datetime import timedelta
 from functools import partial
 
 from tasktracker import __version__
-from tasktracker.adapters.broker import QUEUE_BINDINGS, WEBHOOKS_QUEUE
+from tasktracker.adapters.broker import (
+    QUEUE_BINDINGS,
+    WEBHOOKS_QUEUE,
+    Broker,
+    webhook_send_queue,
+)
 from tasktracker.adapters.mongo.alerts import NewestCommentReader
 from tasktracker.adapters.mongo.notifications import NotificationStore
 from tasktracker.adapters.mongo.projects import ProjectRepository
 from tasktracker.adapters.mongo.webhooks import WebhookDeliveryRepository, WebhookRepository
+from tasktracker.adapters.queue_migration import Migrated, migrate_queues
 from tasktracker.adapters.webhook_http import WebhookSender
 from tasktracker.agent.consumer import Agent, RetryPolicy
 from tasktracker.agent.letters import LetterWriter
 from tasktracker.agent.notifier import Notifier, NotifyPolicy
 from tasktracker.agent.webhooks import Dispatcher, SendWorker, WebhookPolicy, make_requeue
 from tasktracker.bootstrap import Container
+from tasktracker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +56,26 @@ def build_notifier(c: Container, writer: LetterWriter) -> Notifier:
     return Notifier(store, writer, c.adapters.mailer, c.clock, policy)
 
 
-def build_dispatcher(c: Container) -> Dispatcher:
-    s, a = c.settings, c.adapters
-    policy = WebhookPolicy(
+def webhook_policy(s: Settings) -> WebhookPolicy:
+    return WebhookPolicy(
         delays=s.webhook_retry_delays,
         disable_after=s.webhook_disable_after,
         lease=timedelta(seconds=s.webhook_timeout + 5),
         per_hook=max(1, s.webhook_workers // 2),
     )
+
+
+def prepare_queues(broker: Broker, settings: Settings, timeout: float = 60.0) -> list[Migrated]:
+    """Migrate the broker's durable queues that an earlier version (or another
+    QUEUE_DELIVERY_LIMIT) declared otherwise: adapters/queue_migration.py."""
+    policy = webhook_policy(settings)
+    delays = [d.total_seconds() for d in (*policy.delays, policy.wait)]
+    return migrate_queues(broker, delays, timeout)
+
+
+def build_dispatcher(c: Container) -> Dispatcher:
+    s, a = c.settings, c.adapters
+    policy = webhook_policy(s)
     sender = WebhookSender(
         a.webhook_targets, s.webhook_timeout, f"TaskTracker-Webhooks/{__version__}"
     )
@@ -74,10 +93,12 @@ def build_dispatcher(c: Container) -> Dispatcher:
 
 
 def build_senders(c: Container, dispatcher: Dispatcher) -> list[SendWorker]:
-    requeue = make_requeue(c.adapters.broker)
+    broker = c.adapters.broker
+    requeue = make_requeue(broker)
+    queue = webhook_send_queue(broker.config.delivery_limit)
     wait = dispatcher.policy.wait
     return [
-        SendWorker(c.adapters.broker.consumer_connection(), dispatcher, requeue, wait)
+        SendWorker(broker.consumer_connection(), queue, dispatcher, requeue, wait)
         for _ in range(c.settings.webhook_workers)
     ]
 
@@ -112,6 +133,9 @@ class Background:
         self.dispatcher: Dispatcher | None = None
         self.senders: list[SendWorker] = []
         self._threads: list[threading.Thread] = []
+        # Set once the durable queues are as this version declares them (migrated when needed):
+        # the agent and the webhook senders consume only then.
+        self.queues_ready = threading.Event()
         if agent:
             writer = build_writer(container)
             self.notifier = build_notifier(container, writer)
@@ -133,8 +157,23 @@ class Background:
             thread.start()
         return self
 
+    def _prepare_queues(self) -> None:
+        """Migrate the queues if they need it, trying again until it is done or we stop: a
+        consumer of the earlier version still attached, or another agent migrating, is waited
+        for (nothing is consumed meanwhile, nothing is lost)."""
+        while not self._stop.is_set():
+            try:
+                prepare_queues(self._container.adapters.broker, self._container.settings)
+            except Exception as exc:
+                log.warning("agent: queues not ready (%s); trying again in 5s", exc)
+                self._stop.wait(5.0)
+                continue
+            self.queues_ready.set()
+            return
+
     def _run_agent(self) -> None:
         assert self.agent is not None
+        self._prepare_queues()
         log.info("agent: consuming %s", ", ".join(QUEUE_BINDINGS))
         while not self._stop.is_set():
             try:
@@ -144,6 +183,9 @@ class Background:
                 self._stop.wait(1.0)
 
     def _run_sender(self, sender: SendWorker) -> None:
+        while not self.queues_ready.wait(1.0):
+            if self._stop.is_set():
+                return
         while not self._stop.is_set():
             try:
                 sender.run()
@@ -156,6 +198,12 @@ class Background:
         self.notifier.run_forever(self._stop, self._container.settings.notify_flush_interval)
 
     def _run_relay(self) -> None:
+        # Beside this process's agent, publish once the queues are migrated: until then a
+        # queue of the earlier declaration refuses this version's (406), and nothing is lost by
+        # waiting (the entries stay in the outbox).
+        while self.agent is not None and not self.queues_ready.wait(1.0):
+            if self._stop.is_set():
+                return
         interval = self._container.settings.outbox_relay_interval
         self._container.relay.run_forever(self._stop, interval)
 

@@ -25,13 +25,12 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from kombu import Connection
+from kombu import Connection, Queue
 from kombu.message import Message
 from pymongo.errors import PyMongoError
 
 from tasktracker.adapters.broker import (
     SEND_KEY,
-    WEBHOOK_SEND_QUEUE,
     WEBHOOKS_EXCHANGE,
     Broker,
     PublishFailed,
@@ -115,7 +114,7 @@ class InProcessRequeue(BrokerRequeue):
 
 
 def make_requeue(broker: Broker) -> BrokerRequeue:
-    if broker.config.url.startswith("memory"):
+    if broker.in_process:
         return InProcessRequeue(broker)
     return BrokerRequeue(broker)
 
@@ -157,7 +156,8 @@ class Dispatcher:
     def fan_out(self, event: Event) -> Outcome:
         try:
             made = [self._delivery(event, hook) for hook in self._targets(event)]
-            self._deliveries.add_missing(made)
+            if made and not self._deliveries.add_missing(made):
+                log.info("webhooks: event %s fanned out already; duplicate ignored", event.event_id)
             for delivery in made:
                 self._start(delivery.id)
         except (PyMongoError, PublishFailed) as exc:
@@ -320,20 +320,25 @@ class SendWorker(ReadyConsumer):
     name = "webhooks"
 
     def __init__(
-        self, connection: Connection, dispatcher: Dispatcher, requeue: Requeue, wait: timedelta
+        self,
+        connection: Connection,
+        queue: Queue,
+        dispatcher: Dispatcher,
+        requeue: Requeue,
+        wait: timedelta,
     ) -> None:
         self.connection = connection
+        self._queue = queue  # webhooks.send, as the broker declares it
         self._dispatcher = dispatcher
         self._requeue = requeue
         self._wait = wait
         self.ready = threading.Event()
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
-        WEBHOOKS_EXCHANGE(channel).declare()
-        WEBHOOK_SEND_QUEUE(channel).declare()
+        self._queue(channel).declare()  # with its exchange and binding
         return [
             consumer_class(
-                queues=[WEBHOOK_SEND_QUEUE],
+                queues=[self._queue],
                 on_message=self.on_message,
                 prefetch_count=1,
                 no_ack=False,

@@ -140,15 +140,20 @@ class WebhookDeliveryRepository:
     def __init__(self, db: Database) -> None:
         self._deliveries = db.webhook_deliveries
 
-    def add_missing(self, deliveries: list[Delivery]) -> None:
-        """Insert the deliveries not there yet (an event fanned out again writes nothing)."""
+    def add_missing(self, deliveries: list[Delivery]) -> int:
+        """Insert the deliveries not there yet (an event fanned out again writes nothing);
+        answer how many were new."""
         if not deliveries:
-            return
+            return 0
         try:
-            self._deliveries.insert_many([delivery_to_doc(d) for d in deliveries], ordered=False)
+            done = self._deliveries.insert_many(
+                [delivery_to_doc(d) for d in deliveries], ordered=False
+            )
         except BulkWriteError as exc:
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
+            return int(exc.details.get("nInserted", 0))
+        return len(done.inserted_ids)
 
     def get(self, delivery_id: str) -> Delivery | None:
         oid = object_id_or_none(delivery_id)
