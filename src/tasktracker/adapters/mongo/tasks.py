@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,10 +13,10 @@ from pymongo.database import Database
 
 from tasktracker.adapters.mongo.ids import in_chunks, object_id_or_none
 from tasktracker.domain.reminders import Reminder
-from tasktracker.domain.tasks import Task
+from tasktracker.domain.tasks import TASK_FIELD_NAMES, Task
 
 # A task's stored fields are its domain fields (all but the id, which is `_id`).
-TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name != "id")
+TASK_FIELDS = tuple(name for name in TASK_FIELD_NAMES if name != "id")
 
 
 def task_from_doc(doc: dict[str, Any]) -> Task:
