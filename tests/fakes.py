@@ -373,6 +373,9 @@ class FakeTaskReads:
     def first(self, flt: TaskFilter, sort: Sort, limit: int, now: datetime) -> list[Task]:
         return self.page(flt, sort, None, limit, now).items
 
+    def newest(self, flt: TaskFilter, limit: int, now: datetime) -> list[Task]:
+        return self.page(flt, Sort(), None, limit, now).items
+
     def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
         return summed(self._counts.rows(projects))
 

@@ -247,6 +247,10 @@ class TaskReads(Protocol):
         """The first `limit` tasks in `sort` order (no cursor)."""
         ...
 
+    def newest(self, flt: TaskFilter, limit: int, now: datetime) -> list[Task]:
+        """The `limit` newest tasks (by creation), newest first."""
+        ...
+
     def counts(self, projects: tuple[str, ...] | None) -> TaskCounts:
         """Counts by status and the total within `projects` (None: all), from the counters."""
         ...

@@ -62,15 +62,14 @@ class TaskQueryService:
         return self._reads.counts(self._scope(actor))
 
     def newest(self, actor: Actor, limit: int, assignee: str | None = None) -> list[Task]:
-        return self._first(actor, limit, assignee, Sort())
+        """The `limit` newest visible tasks (of `assignee`), newest first."""
+        flt = TaskFilter(assignee=assignee, projects=self._scope(actor))
+        return self._reads.newest(flt, limit, self._clock())
 
     def oldest(self, actor: Actor, limit: int, assignee: str | None = None) -> list[Task]:
         """The first `limit` visible tasks (of `assignee`), oldest first: the original's order."""
-        return self._first(actor, limit, assignee, Sort(descending=False))
-
-    def _first(self, actor: Actor, limit: int, assignee: str | None, sort: Sort) -> list[Task]:
         flt = TaskFilter(assignee=assignee, projects=self._scope(actor))
-        return self._reads.first(flt, sort, limit, self._clock())
+        return self._reads.first(flt, Sort(descending=False), limit, self._clock())
 
     def _scope(self, actor: Actor, project: str | None = None) -> tuple[str, ...] | None:
         """The projects to look in: `project` if the caller may see it, else all they see."""
