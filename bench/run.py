@@ -5,11 +5,15 @@
 
 For each data set (default 1 000 and 100 000 tasks, seeded with `tasktracker seed` into the
 database the API uses) it logs the seeded users in and runs login, get task by id, list my tasks
-(page of 50), a task's activity (first page of 50), update status, add comment and create task,
-recording req/s, p50, p99 and the API's CPU milliseconds per request: the user+system CPU time
-of the API processes (those whose command line contains --api-cmdline, or --api-pids, and their
-children) from /proc before and after. Get by id, activity and add comment are each followed by
-the floor app doing the same database work (FLOORS), and the table shows ours/floor.
+(page of 50), a task's activity (first page of 50), the legacy status summary, the task summary
+with its overdue count, the legacy ten most recent tasks, update status, add comment and create
+task, recording req/s, p50, p99 and the API's CPU milliseconds per request: the user+system CPU
+time of the API processes (those whose command line contains --api-cmdline, or --api-pids, and
+their children) from /proc before and after. Get by id, activity and add comment are each
+followed by the floor app doing the same database work (FLOORS), and the table shows
+ours/floor; the status summary and the recent tasks by the floor app running the query the
+route ran before (the original's `$group` by status; one `find` of the ten newest), so the
+table shows what the counters and the windows bought.
 
 The activity scenario reads tasks with a history: the seed writes no activity, so before it runs
 `prepare_history` gives one open task of each seeded user HISTORY_ENTRIES entries through the
@@ -49,6 +53,9 @@ SCENARIOS = {
     "get": "get task by id",
     "mine": "list my tasks (50)",
     "activity": "task activity (50)",
+    "summary": "status summary (legacy)",
+    "summary_v1": "task summary with overdue",
+    "recent": "recent tasks (legacy, 10)",
     "status": "update status",
     "comment": "add comment",
     "create": "create task",
@@ -58,7 +65,12 @@ FLOORS = {
     "get": "floor: bare Flask + find_one",
     "activity": "floor: bare Flask + find (50 entries)",
     "comment": "floor: bare Flask + find_one + insert_one",
+    "summary": "floor: bare Flask + $group by status (the original's query)",
+    "recent": "floor: bare Flask + one find of the 10 newest (the query before)",
 }
+# Read scenarios with a target (issue 14): at least this many req/s at 10 000 tasks, and flat
+# from the smallest data set to the largest.
+READ_TARGETS = {"summary": 30.0, "recent": 30.0}
 # Activity entries the activity scenario's tasks have at least: more than its page of 50.
 HISTORY_ENTRIES = 64
 HISTORY_THREADS = 4
@@ -560,6 +572,20 @@ def targets(rows: list[Row]) -> list[str]:
         notes.append(
             f"my tasks p50 at {large:,} / at {small:,} tasks: {p50_large / p50_small:.2f}x (≤ 1.5x)"
         )
+    for scenario, target in READ_TARGETS.items():
+        by_size = sorted(
+            (r.tasks, r.result.rps)
+            for r in rows
+            if r.scenario == scenario and not r.floor and r.result.answered
+        )
+        if not by_size:
+            continue
+        figures = ", ".join(f"{rps:,.0f} at {tasks:,}" for tasks, rps in by_size)
+        note = f"{SCENARIOS[scenario]}: {figures} tasks req/s (≥ {target:.0f} at 10,000"
+        if len(by_size) >= 2:
+            (small, rps_small), (large, rps_large) = by_size[0], by_size[-1]
+            note += f", flat: {rps_large / rps_small:.2f}x from {small:,} to {large:,}"
+        notes.append(note + ")")
     if any(r.result.status_errors or r.result.socket_errors for r in rows):
         notes.append(
             "errors: non-2xx (429: raise RATE_LIMIT_*; 409/412: two updates of one task raced) "
