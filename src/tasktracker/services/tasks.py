@@ -192,6 +192,7 @@ class TaskService:
         try:
             retry_concurrent(attempt)
         except ConcurrentChange:
+            log.warning("task update id=%s collided on every attempt: a 409", task.id)
             raise_lost_race(expected_version)
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
         if follow_up is not None:
@@ -222,6 +223,7 @@ class TaskService:
         try:
             retry_concurrent(attempt)
         except ConcurrentChange:
+            log.warning("task delete id=%s collided on every attempt: a 409", task.id)
             raise_lost_race(expected_version)
         log.info("task deleted id=%s by=%s", task.id, actor.id)
 
