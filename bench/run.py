@@ -15,6 +15,11 @@ ours/floor; the status summary and the recent tasks by the floor app running the
 route ran before (the original's `$group` by status; one `find` of the ten newest), so the
 table shows what the counters and the windows bought.
 
+Before each run it waits `--settle` seconds, then until the database answers the floor's get by
+id fast a few times in a row: a run whose requests outlast it (wrk gives up on them after
+`--timeout`, the server does not) leaves them queued on the embedded server, which runs one
+command at a time, and they would slow the next run.
+
 The activity scenario reads tasks with a history: the seed writes no activity, so before it runs
 `prepare_history` gives one open task of each seeded user HISTORY_ENTRIES entries through the
 API (comments by the seeded users in turn, status changes and field edits by the assignee).
@@ -31,10 +36,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
@@ -391,6 +397,39 @@ def measured(
     )
 
 
+# --- waiting for a quiet database --------------------------------------------------------------
+
+# A run leaves work behind when its requests outlast it: wrk gives up on a request after
+# --timeout, but the server goes on with it, and the embedded server runs one command at a time.
+# Before each run the database must answer a cheap read (the floor's get by id) this fast, a few
+# times in a row.
+QUIET_MS = 50.0
+QUIET_IN_A_ROW = 3
+
+
+def wait_for_quiet(probe: Callable[[], float], timeout: float = 180.0, pause: float = 0.2) -> float:
+    """Call `probe` (it answers a cheap request's latency in ms) until QUIET_IN_A_ROW answers
+    in a row take at most QUIET_MS, or `timeout` seconds passed; answers the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    while quiet < QUIET_IN_A_ROW and time.monotonic() - started < timeout:
+        latency = probe()
+        quiet = quiet + 1 if latency <= QUIET_MS else 0
+        if quiet == 0:
+            time.sleep(pause)
+    return time.monotonic() - started
+
+
+def get_latency_ms(url: str) -> float:
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            response.read()
+    except (HTTPError, URLError, TimeoutError):
+        pass
+    return (time.perf_counter() - started) * 1000
+
+
 # --- the floor app -----------------------------------------------------------------------------
 
 
@@ -442,24 +481,37 @@ def bench_dataset(
         datafiles["activity"] = write_datafile(workdir / f"activity-{size}.tsv", history)
     api = Processes(frozenset(int(p) for p in args.api_pids.split(",") if p), args.api_cmdline)
     rows = []
+    quiet = partial(settle, args, f"{floor[0]}/api/v1/tasks/{data[0].task}")
     run_wrk(args_with(args, duration="1s"), args.api_url, "get", datafile)  # warm-up
     for scenario in args.scenarios:
         data_for = datafiles.get(scenario, datafile)
-        time.sleep(args.settle)
+        quiet()
         rows.append(replace(measured(args, args.api_url, scenario, data_for, api), tasks=tasks))
         if scenario in FLOORS:  # the floor right after ours, under the same conditions
-            rows.append(replace(bench_floor(args, floor, scenario, data_for), tasks=tasks))
+            rows.append(replace(bench_floor(args, floor, scenario, data_for, quiet), tasks=tasks))
     if "get" not in args.scenarios:
-        rows.append(replace(bench_floor(args, floor, "get", datafile), tasks=tasks))
+        rows.append(replace(bench_floor(args, floor, "get", datafile, quiet), tasks=tasks))
     return rows
 
 
+def settle(args: argparse.Namespace, probe_url: str) -> None:
+    """--settle seconds, then until the database is quiet (`wait_for_quiet`)."""
+    time.sleep(args.settle)
+    waited = wait_for_quiet(lambda: get_latency_ms(probe_url))
+    if waited > 1.0:
+        print(f"bench: waited {waited:.0f}s for the database to finish earlier requests")
+
+
 def bench_floor(
-    args: argparse.Namespace, floor: tuple[str, int | None], scenario: str, datafile: Path
+    args: argparse.Namespace,
+    floor: tuple[str, int | None],
+    scenario: str,
+    datafile: Path,
+    quiet: Callable[[], None],
 ) -> Row:
     floor_url, floor_pid = floor
     run_wrk(args_with(args, duration="1s"), floor_url, scenario, datafile)  # warm-up
-    time.sleep(args.settle)
+    quiet()
     processes = Processes(frozenset({floor_pid}) if floor_pid else frozenset())
     return replace(measured(args, floor_url, scenario, datafile, processes), floor=True)
 

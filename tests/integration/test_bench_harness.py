@@ -35,6 +35,7 @@ from bench.run import (
     run_wrk,
     targets,
     tree_cpu_seconds,
+    wait_for_quiet,
     write_datafile,
     write_history,
 )
@@ -253,6 +254,19 @@ def test_the_summary_and_recent_targets_are_noted():
     table = markdown(rows)
     assert "| floor: bare Flask + $group by status (the original's query) | 10 |" in table
     assert "| 1,000 | status summary (legacy) | 40 |" in table and "4.00x req/s" in table
+
+
+def test_a_run_waits_until_the_database_answers_fast_a_few_times_in_a_row():
+    latencies = iter([900.0, 400.0, 20.0, 30.0, 700.0, 10.0, 20.0, 40.0, 5.0])
+    probes = []
+
+    def probe() -> float:
+        probes.append(next(latencies))
+        return probes[-1]
+
+    wait_for_quiet(probe, pause=0)
+    assert probes == [900.0, 400.0, 20.0, 30.0, 700.0, 10.0, 20.0, 40.0]
+    assert wait_for_quiet(lambda: 1000.0, timeout=0.05, pause=0) >= 0.05  # gives up
 
 
 def test_a_run_without_responses_is_reported_not_compared():
