@@ -70,6 +70,11 @@ RECURRENCE_INPUTS = frozenset({"recurrence", "recurrence_from", "timezone", "due
 SCHEDULING = ("reminders", "due_date", "status", "project_id")
 # What an event's `previous` leaves out: the bookkeeping every change moves.
 BOOKKEEPING = frozenset({"version", "updated_at"})
+# Runs of a task write's transaction before a collision is answered 409. More than other
+# transactions get: concurrent changes of different tasks of a project collide on the
+# project's task counters now and then (adapters/mongo/task_counts.py), and each run of a
+# collision that is not a lost race (the version check says which) is as cheap as it is rare.
+TASK_WRITE_ATTEMPTS = 5
 
 
 class TaskService:
@@ -124,7 +129,7 @@ class TaskService:
                 record_creation(uow, actor, task, now)
                 uow.task_counts.apply(counts)
 
-        retry_concurrent(attempt)
+        retry_concurrent(attempt, TASK_WRITE_ATTEMPTS)
         log.info("task created id=%s key=%s by=%s", task.id, task.key, actor.id)
         return task
 
@@ -190,7 +195,7 @@ class TaskService:
                 uow.task_counts.apply(counts)
 
         try:
-            retry_concurrent(attempt)
+            retry_concurrent(attempt, TASK_WRITE_ATTEMPTS)
         except ConcurrentChange:
             log.warning("task update id=%s collided on every attempt: a 409", task.id)
             raise_lost_race(expected_version)
@@ -221,7 +226,7 @@ class TaskService:
                 uow.task_counts.apply(counts)
 
         try:
-            retry_concurrent(attempt)
+            retry_concurrent(attempt, TASK_WRITE_ATTEMPTS)
         except ConcurrentChange:
             log.warning("task delete id=%s collided on every attempt: a 409", task.id)
             raise_lost_race(expected_version)

@@ -17,7 +17,7 @@ from tasktracker.domain.projects import ProjectRole
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.users import User
 from tasktracker.schemas.tasks import TaskCreate
-from tasktracker.services.projects import TRANSACTION_ATTEMPTS
+from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
 from tests.fakes import FakeSystem
 
 DUE = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
@@ -146,7 +146,7 @@ def test_an_update_that_collides_once_is_run_again_and_recorded_once(system, ali
 def test_a_completion_that_collides_creates_one_next_occurrence_with_one_id(system, alice):
     task = create(system, alice, **WEEKLY)
     update(system, alice, task, status=Status.IN_PROGRESS)
-    collide(system, TRANSACTION_ATTEMPTS - 1)  # the last attempt commits
+    collide(system, TASK_WRITE_ATTEMPTS - 1)  # the last attempt commits
 
     done = update(system, alice, task, status=Status.DONE)
 
@@ -179,7 +179,7 @@ def test_a_deletion_that_collides_is_run_again(system, alice):
 
 def test_collisions_on_every_attempt_are_a_conflict_and_change_nothing(system, alice):
     task = create(system, alice)
-    collide(system, TRANSACTION_ATTEMPTS)
+    collide(system, TASK_WRITE_ATTEMPTS)
     with pytest.raises(Conflict):
         update(system, alice, task, status=Status.IN_PROGRESS)
     assert system.fakes.tasks.get(task.id).status is Status.OPEN

@@ -23,7 +23,7 @@ from tasktracker.domain.events import EventType
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role, User
 from tasktracker.schemas.tasks import TaskCreate
-from tasktracker.services.projects import TRANSACTION_ATTEMPTS
+from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
 from tests.fakes import FakeSystem
 
 
@@ -325,7 +325,7 @@ def test_a_transaction_that_collides_every_time_leaves_no_change_and_no_event(
 ):
     task = create(system, alice)
     collision = ConcurrentChange("a concurrent change got in the way")
-    system.fakes.uow.failing_commits = [collision] * TRANSACTION_ATTEMPTS
+    system.fakes.uow.failing_commits = [collision] * TASK_WRITE_ATTEMPTS
 
     with pytest.raises(error):
         system.services.tasks.update(
