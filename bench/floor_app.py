@@ -6,7 +6,12 @@ nothing else (no auth, no validation, no models, no logging):
   newest first, limit + 1 (the API reads one more to know whether a next page exists);
 - add comment: a `find_one` of the task (it must exist; the comment carries its project) and an
   `insert_one` into `comments` (a full comment document, by the task's assignee; no activity
-  entry, no watchers, no event, no transaction).
+  entry, no watchers, no event, no transaction);
+- status summary (legacy `/tasks/status_summary`): what the original ran, one `$group` of the
+  tasks by status (the API now reads its counters instead);
+- recent tasks (legacy `/tasks/recent`): what the API ran before reading window by window, one
+  `find` of the ten newest on the `created` index (no project filter: the bench's tasks are all
+  in one project).
 
 Served by the same server as the API:
     MONGO_URL=… MONGO_DB=… granian --interface wsgi --working-dir bench floor_app:app
@@ -30,6 +35,10 @@ db = client[os.environ.get("MONGO_DB", "tasktracker")]
 tasks, activity, comments = db.tasks, db.activity, db.comments
 app = Flask(__name__)
 NOT_FOUND = {"status": 404}
+# The queries that read every task give up after wrk's timeout (bench/run.py --timeout): on the
+# embedded server a request wrk gave up on would otherwise go on running, and the backlog would
+# slow the runs after it.
+SLOW_QUERY_MS = 10_000
 
 
 def find_task(task_id: str) -> dict[str, Any] | None:
@@ -83,6 +92,21 @@ def add_comment(task_id: str) -> tuple[Response, int]:
     }
     comments.insert_one(doc)
     return jsonify(public(doc)), 201
+
+
+@app.get("/tasks/status_summary")
+def status_summary() -> Response:
+    counts = {"open": 0, "in_progress": 0, "done": 0}
+    pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+    for row in tasks.aggregate(pipeline, maxTimeMS=SLOW_QUERY_MS):
+        counts[row["_id"]] = row["n"]
+    return jsonify(counts)
+
+
+@app.get("/tasks/recent")
+def recent() -> Response:
+    docs = tasks.find({}).sort("sk_created", DESCENDING).limit(10).max_time_ms(SLOW_QUERY_MS)
+    return jsonify({"tasks": [public(d) for d in docs]})
 
 
 @app.get("/healthz")

@@ -5,11 +5,20 @@
 
 For each data set (default 1 000 and 100 000 tasks, seeded with `tasktracker seed` into the
 database the API uses) it logs the seeded users in and runs login, get task by id, list my tasks
-(page of 50), a task's activity (first page of 50), update status, add comment and create task,
-recording req/s, p50, p99 and the API's CPU milliseconds per request: the user+system CPU time
-of the API processes (those whose command line contains --api-cmdline, or --api-pids, and their
-children) from /proc before and after. Get by id, activity and add comment are each followed by
-the floor app doing the same database work (FLOORS), and the table shows ours/floor.
+(page of 50), a task's activity (first page of 50), the legacy status summary, the task summary
+with its overdue count, the legacy ten most recent tasks, update status, add comment and create
+task, recording req/s, p50, p99 and the API's CPU milliseconds per request: the user+system CPU
+time of the API processes (those whose command line contains --api-cmdline, or --api-pids, and
+their children) from /proc before and after. Get by id, activity and add comment are each
+followed by the floor app doing the same database work (FLOORS), and the table shows
+ours/floor; the status summary and the recent tasks by the floor app running the query the
+route ran before (the original's `$group` by status; one `find` of the ten newest), so the
+table shows what the counters and the windows bought.
+
+Before each run it waits `--settle` seconds, then until the database answers the floor's get by
+id fast a few times in a row: a run whose requests outlast it (wrk gives up on them after
+`--timeout`, the server does not) leaves them queued on the embedded server, which runs one
+command at a time, and they would slow the next run.
 
 The activity scenario reads tasks with a history: the seed writes no activity, so before it runs
 `prepare_history` gives one open task of each seeded user HISTORY_ENTRIES entries through the
@@ -27,10 +36,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
@@ -49,6 +59,9 @@ SCENARIOS = {
     "get": "get task by id",
     "mine": "list my tasks (50)",
     "activity": "task activity (50)",
+    "summary": "status summary (legacy)",
+    "summary_v1": "task summary with overdue",
+    "recent": "recent tasks (legacy, 10)",
     "status": "update status",
     "comment": "add comment",
     "create": "create task",
@@ -58,7 +71,12 @@ FLOORS = {
     "get": "floor: bare Flask + find_one",
     "activity": "floor: bare Flask + find (50 entries)",
     "comment": "floor: bare Flask + find_one + insert_one",
+    "summary": "floor: bare Flask + $group by status (the original's query)",
+    "recent": "floor: bare Flask + one find of the 10 newest (the query before)",
 }
+# Read scenarios with a target (issue 14): at least this many req/s at 10 000 tasks, and flat
+# from the smallest data set to the largest.
+READ_TARGETS = {"summary": 30.0, "recent": 30.0}
 # Activity entries the activity scenario's tasks have at least: more than its page of 50.
 HISTORY_ENTRIES = 64
 HISTORY_THREADS = 4
@@ -379,6 +397,39 @@ def measured(
     )
 
 
+# --- waiting for a quiet database --------------------------------------------------------------
+
+# A run leaves work behind when its requests outlast it: wrk gives up on a request after
+# --timeout, but the server goes on with it, and the embedded server runs one command at a time.
+# Before each run the database must answer a cheap read (the floor's get by id) this fast, a few
+# times in a row.
+QUIET_MS = 50.0
+QUIET_IN_A_ROW = 3
+
+
+def wait_for_quiet(probe: Callable[[], float], timeout: float = 180.0, pause: float = 0.2) -> float:
+    """Call `probe` (it answers a cheap request's latency in ms) until QUIET_IN_A_ROW answers
+    in a row take at most QUIET_MS, or `timeout` seconds passed; answers the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    while quiet < QUIET_IN_A_ROW and time.monotonic() - started < timeout:
+        latency = probe()
+        quiet = quiet + 1 if latency <= QUIET_MS else 0
+        if quiet == 0:
+            time.sleep(pause)
+    return time.monotonic() - started
+
+
+def get_latency_ms(url: str) -> float:
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            response.read()
+    except (HTTPError, URLError, TimeoutError):
+        pass
+    return (time.perf_counter() - started) * 1000
+
+
 # --- the floor app -----------------------------------------------------------------------------
 
 
@@ -430,24 +481,37 @@ def bench_dataset(
         datafiles["activity"] = write_datafile(workdir / f"activity-{size}.tsv", history)
     api = Processes(frozenset(int(p) for p in args.api_pids.split(",") if p), args.api_cmdline)
     rows = []
+    quiet = partial(settle, args, f"{floor[0]}/api/v1/tasks/{data[0].task}")
     run_wrk(args_with(args, duration="1s"), args.api_url, "get", datafile)  # warm-up
     for scenario in args.scenarios:
         data_for = datafiles.get(scenario, datafile)
-        time.sleep(args.settle)
+        quiet()
         rows.append(replace(measured(args, args.api_url, scenario, data_for, api), tasks=tasks))
         if scenario in FLOORS:  # the floor right after ours, under the same conditions
-            rows.append(replace(bench_floor(args, floor, scenario, data_for), tasks=tasks))
+            rows.append(replace(bench_floor(args, floor, scenario, data_for, quiet), tasks=tasks))
     if "get" not in args.scenarios:
-        rows.append(replace(bench_floor(args, floor, "get", datafile), tasks=tasks))
+        rows.append(replace(bench_floor(args, floor, "get", datafile, quiet), tasks=tasks))
     return rows
 
 
+def settle(args: argparse.Namespace, probe_url: str) -> None:
+    """--settle seconds, then until the database is quiet (`wait_for_quiet`)."""
+    time.sleep(args.settle)
+    waited = wait_for_quiet(lambda: get_latency_ms(probe_url))
+    if waited > 1.0:
+        print(f"bench: waited {waited:.0f}s for the database to finish earlier requests")
+
+
 def bench_floor(
-    args: argparse.Namespace, floor: tuple[str, int | None], scenario: str, datafile: Path
+    args: argparse.Namespace,
+    floor: tuple[str, int | None],
+    scenario: str,
+    datafile: Path,
+    quiet: Callable[[], None],
 ) -> Row:
     floor_url, floor_pid = floor
     run_wrk(args_with(args, duration="1s"), floor_url, scenario, datafile)  # warm-up
-    time.sleep(args.settle)
+    quiet()
     processes = Processes(frozenset({floor_pid}) if floor_pid else frozenset())
     return replace(measured(args, floor_url, scenario, datafile, processes), floor=True)
 
@@ -560,6 +624,20 @@ def targets(rows: list[Row]) -> list[str]:
         notes.append(
             f"my tasks p50 at {large:,} / at {small:,} tasks: {p50_large / p50_small:.2f}x (≤ 1.5x)"
         )
+    for scenario, target in READ_TARGETS.items():
+        by_size = sorted(
+            (r.tasks, r.result.rps)
+            for r in rows
+            if r.scenario == scenario and not r.floor and r.result.answered
+        )
+        if not by_size:
+            continue
+        figures = ", ".join(f"{rps:,.0f} at {tasks:,}" for tasks, rps in by_size)
+        note = f"{SCENARIOS[scenario]}: {figures} tasks req/s (≥ {target:.0f} at 10,000"
+        if len(by_size) >= 2:
+            (small, rps_small), (large, rps_large) = by_size[0], by_size[-1]
+            note += f", flat: {rps_large / rps_small:.2f}x from {small:,} to {large:,}"
+        notes.append(note + ")")
     if any(r.result.status_errors or r.result.socket_errors for r in rows):
         notes.append(
             "errors: non-2xx (429: raise RATE_LIMIT_*; 409/412: two updates of one task raced) "

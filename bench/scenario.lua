@@ -1,7 +1,8 @@
 -- wrk script for bench/run.py:  wrk -s bench/scenario.lua URL -- SCENARIO DATAFILE
 -- DATAFILE lines: token <TAB> task id <TAB> email <TAB> password (written by bench/run.py).
--- SCENARIO: login | get | mine | activity | status | comment | create. done() prints one
--- WRK_JSON line. The floor app (bench/floor_app.py) answers get, activity and comment too.
+-- SCENARIO: login | get | mine | activity | summary | summary_v1 | recent | status | comment |
+-- create. done() prints one WRK_JSON line. The floor app (bench/floor_app.py) answers get,
+-- activity, comment, summary and recent too.
 
 local threads = {}
 
@@ -35,6 +36,11 @@ local function authorized(row)
   return { ["Authorization"] = "Bearer " .. row.token, ["Content-Type"] = "application/json" }
 end
 
+-- the legacy routes' header, as the original's clients send it: the token without a scheme
+local function legacy(row)
+  return { ["Authorization"] = row.token }
+end
+
 local builders = {
   login = function(row)
     local body = string.format('{"email":"%s","password":"%s"}', row.email, row.password)
@@ -49,6 +55,15 @@ local builders = {
   -- the first page of a task's history (bench/run.py gives each data file task 64+ entries)
   activity = function(row)
     return wrk.format("GET", "/api/v1/tasks/" .. row.task .. "/activity?limit=50", authorized(row))
+  end,
+  summary = function(row)
+    return wrk.format("GET", "/tasks/status_summary", legacy(row))
+  end,
+  summary_v1 = function(row)
+    return wrk.format("GET", "/api/v1/tasks/summary", authorized(row))
+  end,
+  recent = function(row)
+    return wrk.format("GET", "/tasks/recent", legacy(row))
   end,
   -- open <-> in_progress: every order of these moves is allowed, whichever thread sends it.
   status = function(row)

@@ -4,8 +4,8 @@ service on them the way `bootstrap.build_services` does, so service tests need n
 The fakes keep state the way the adapters do: reads hand out copies (a service mutating what it
 read changes nothing until it writes), a `FakeUnitOfWork` applies its writes only when its block
 completes and then appends the recorded events to the `FakeOutbox`, and the knobs a test turns
-(`down`, `fail_next`, `fail_next_commit`, `change_after_next_read`) model the failures services
-handle.
+(`down`, `fail_next`, `fail_next_commit`, `failing_commits`, `change_after_next_read`) model the
+failures services handle.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.reminders import ScheduledReminder
 from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
+from tasktracker.domain.task_counts import CountChange, bucket, count_change, summed
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.tokens import AccessToken
 from tasktracker.domain.users import Role, User, normalize_email, username_key
@@ -188,7 +189,8 @@ class FakeTaskRepository:
         self.change_after_next_read = False
 
     def add(self, task: Task) -> Task:
-        task.id = self._new_id()
+        if not task.id:  # a retried transaction adds the same task again, with its id
+            task.id = self._new_id()
         self._tasks[task.id] = copy.deepcopy(task)
         return task
 
@@ -245,6 +247,42 @@ class FakeTaskRepository:
 
     def restore(self, state: Any) -> None:
         self._tasks = state
+
+
+class FakeTaskCountRepository:
+    """Each project's counters by status, one per project (the adapter spreads them over a few
+    documents; their sums are what is read). `applied` lists every change, for tests."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, dict[Status, int]] = {}
+        self.applied: list[CountChange] = []
+
+    def apply(self, change: CountChange) -> None:
+        self.applied.append(copy.deepcopy(change))
+        for project_id, by_status in change.items():
+            counters = self._counts.setdefault(project_id, {})
+            for status, n in by_status.items():
+                counters[status] = counters.get(status, 0) + n
+
+    def delete_project(self, project_id: str) -> None:
+        self._counts.pop(project_id, None)
+
+    # the read side and test helpers
+    def rows(self, projects: tuple[str, ...] | None) -> list[dict[str, int]]:
+        return [
+            {str(s): n for s, n in by_status.items()}
+            for project_id, by_status in self._counts.items()
+            if projects is None or project_id in projects
+        ]
+
+    def projects(self) -> set[str]:
+        return set(self._counts)
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self._counts)
+
+    def restore(self, state: Any) -> None:
+        self._counts = state
 
 
 class FakeReminderRepository:
@@ -306,10 +344,12 @@ def _remind_order(reminder: ScheduledReminder) -> tuple[datetime, str]:
 
 class FakeTaskReads:
     """The read side over a FakeTaskRepository's tasks: filters in Python, sorts by the sort
-    key then id, and pages with a cursor holding the last item's key."""
+    key then id, and pages with a cursor holding the last item's key; counts by status from the
+    FakeTaskCountRepository's counters (what the services wrote), not from the tasks."""
 
-    def __init__(self, tasks: FakeTaskRepository) -> None:
+    def __init__(self, tasks: FakeTaskRepository, counts: FakeTaskCountRepository) -> None:
         self._repo = tasks
+        self._counts = counts
 
     def page(
         self, flt: TaskFilter, sort: Sort, cursor: str | None, limit: int, now: datetime
@@ -333,12 +373,17 @@ class FakeTaskReads:
     def first(self, flt: TaskFilter, sort: Sort, limit: int, now: datetime) -> list[Task]:
         return self.page(flt, sort, None, limit, now).items
 
-    def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
-        tasks = [t for t in self._repo.all() if projects is None or t.project_id in projects]
-        counts = {str(s): sum(1 for t in tasks if t.status is s) for s in Status}
-        counts["total"] = len(tasks)
-        counts["overdue"] = sum(1 for t in tasks if t.is_overdue(now))
-        return counts
+    def newest(self, flt: TaskFilter, limit: int, now: datetime) -> list[Task]:
+        return self.page(flt, Sort(), None, limit, now).items
+
+    def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
+        return summed(self._counts.rows(projects))
+
+    def overdue(self, now: datetime, projects: tuple[str, ...] | None) -> int:
+        tasks = self._repo.all()
+        return sum(
+            1 for t in tasks if (projects is None or t.project_id in projects) and t.is_overdue(now)
+        )
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, dict[str, int]]:
         counts = {uid: {**{str(s): 0 for s in Status}, "total": 0} for uid in user_ids}
@@ -1001,9 +1046,11 @@ class FakeUnitOfWork:
         watchers: FakeWatcherRepository | None = None,
         webhooks: FakeWebhookRepository | None = None,
         reminders: FakeReminderRepository | None = None,
+        task_counts: FakeTaskCountRepository | None = None,
     ) -> None:
         self.users = users
         self.tasks = tasks
+        self.task_counts = task_counts or FakeTaskCountRepository()
         self.projects = projects
         self.memberships = memberships
         self.comments = comments or FakeCommentRepository()
@@ -1020,6 +1067,7 @@ class FakeUnitOfWork:
         self.committed = 0
         self.aborted = 0
         self.fail_next_commit: Exception | None = None
+        self.failing_commits: list[Exception] = []  # then the next commits fail with these
 
     def record(self, *events: Event) -> None:
         self.events.extend(events)
@@ -1030,6 +1078,7 @@ class FakeUnitOfWork:
         repos = (
             self.users,
             self.tasks,
+            self.task_counts,
             self.projects,
             self.memberships,
             self.comments,
@@ -1054,6 +1103,8 @@ class FakeUnitOfWork:
         saved, self._saved = self._saved, None
         assert saved is not None, "the unit of work was not entered"
         failure, self.fail_next_commit = self.fail_next_commit, None
+        if exc is None and failure is None and self.failing_commits:
+            failure = self.failing_commits.pop(0)
         if exc is None and failure is None:
             self._outbox.add(self.events)
             self.committed += 1
@@ -1330,6 +1381,13 @@ class FakeSystem:
         """Store a membership directly (or change its role); no event, cached sessions kept."""
         self.fakes.memberships.put(Membership(project.id, user.id, role, self.clock()))
 
+    def store_task(self, task: Task) -> Task:
+        """Store a task directly (no event, no activity), with its counters: what `tasktracker
+        seed` does."""
+        self.fakes.tasks.add(task)
+        self.fakes.uow.task_counts.apply(count_change(None, bucket(task)))
+        return task
+
     def default_project(self) -> Project:
         project = self.fakes.projects.get(self.services.projects.default.id())
         assert project is not None
@@ -1381,11 +1439,12 @@ def build_fake_services(
     )
     schedules, runs = FakeScheduleRepository(), FakeAlertRunRepository()
     webhooks = FakeWebhookRepository()
+    task_counts = FakeTaskCountRepository()
     outbox = FakeOutbox(grace=timedelta(seconds=settings.outbox_relay_grace))
     a = Fakes(
         users=users,
         tasks=tasks,
-        task_reads=FakeTaskReads(tasks),
+        task_reads=FakeTaskReads(tasks, task_counts),
         projects=projects,
         memberships=memberships,
         comments=comments,
@@ -1410,6 +1469,7 @@ def build_fake_services(
             activity=activity,
             watchers=watchers,
             webhooks=webhooks,
+            task_counts=task_counts,
         ),
         publisher=FakePublisher(),
         cache=FakeCache(clock),

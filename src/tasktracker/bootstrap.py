@@ -36,7 +36,7 @@ from tasktracker.adapters.mongo.connection import (
     warn_if_not_replica_set,
 )
 from tasktracker.adapters.mongo.deliveries import DeliveryRepository
-from tasktracker.adapters.mongo.migrations import migrate
+from tasktracker.adapters.mongo.migrations import build_missing_counts, migrate
 from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
@@ -328,10 +328,13 @@ def make_mailer(settings: Settings) -> Mailer:
 
 
 def prepare_projects(container: Container) -> None:
-    """The default project exists, and data from before projects has moved into it."""
+    """The default project exists, data from before projects has moved into it, and every
+    project has its task counters (built after the moves, so the moved tasks are counted)."""
     default = container.services.projects.default.ensure()
     settings = container.settings
-    migrate(container.adapters.db, default, settings.migration_batch_size, container.clock())
+    db = container.adapters.db
+    migrate(db, default, settings.migration_batch_size, container.clock())
+    build_missing_counts(container.adapters.client, db)
 
 
 def create_bootstrap_admin(container: Container) -> None:

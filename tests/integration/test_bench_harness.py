@@ -35,6 +35,7 @@ from bench.run import (
     run_wrk,
     targets,
     tree_cpu_seconds,
+    wait_for_quiet,
     write_datafile,
     write_history,
 )
@@ -42,7 +43,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tasktracker.settings import Settings
-from tests.support.api import Account, Api
+from tests.support.api import Account, Api, raw
 from tests.support.services import unavailable
 
 
@@ -107,6 +108,9 @@ def wrk_args() -> argparse.Namespace:
         ("get", "GET", "/api/v1/tasks/{task}"),
         ("mine", "GET", "/api/v1/tasks/mine?limit=50"),
         ("activity", "GET", "/api/v1/tasks/{task}/activity?limit=50"),
+        ("summary", "GET", "/tasks/status_summary"),
+        ("summary_v1", "GET", "/api/v1/tasks/summary"),
+        ("recent", "GET", "/tasks/recent"),
         ("status", "PATCH", "/api/v1/tasks/{task}"),
         ("comment", "POST", "/api/v1/tasks/{task}/comments"),
         ("create", "POST", "/api/v1/tasks"),
@@ -123,6 +127,8 @@ def test_wrk_runs_each_scenario(server: str, datafile: Path, scenario, method, p
     if scenario == "login":
         bodies = {json.loads(b)["password"] for *_, b in Recorder.seen}
         assert bodies == {"pw one", "pw two"} and auths == {None}
+    elif path.startswith("/tasks/"):  # the legacy routes: the token without a scheme
+        assert auths == {"tok1", "tok2"}
     else:
         assert auths == {"Bearer tok1", "Bearer tok2"}
     if scenario == "status":
@@ -225,10 +231,42 @@ def test_arguments():
     args = parse_args(["--mongo-url", "mongodb://db", "--datasets", "10,20", "--scenarios", "get"])
     assert args.datasets == [10, 20] and args.scenarios == ["get"]
     everything = parse_args(["--mongo-url", "mongodb://db"]).scenarios
-    assert {"activity", "comment"} <= set(everything)
+    assert {"activity", "comment", "summary", "summary_v1", "recent"} <= set(everything)
     assert everything.index("comment") > everything.index("activity")  # writes last
+    assert everything.index("status") > everything.index("recent")
     with pytest.raises(SystemExit):
         parse_args(["--mongo-url", "mongodb://db", "--scenarios", "nope"])
+
+
+def test_the_summary_and_recent_targets_are_noted():
+    rows = [
+        Row(1000, "summary", result(40, 50), 3.0),
+        Row(1000, "summary", result(10, 200), 1.0, floor=True),
+        Row(10_000, "summary", result(36, 55), 3.0),
+        Row(10_000, "recent", result(50, 40), 4.0),
+    ]
+    notes = targets(rows)
+    assert (
+        "status summary (legacy): 40 at 1,000, 36 at 10,000 tasks req/s (≥ 30 at 10,000, flat: "
+        "0.90x from 1,000 to 10,000)" in notes
+    )
+    assert "recent tasks (legacy, 10): 50 at 10,000 tasks req/s (≥ 30 at 10,000)" in notes
+    table = markdown(rows)
+    assert "| floor: bare Flask + $group by status (the original's query) | 10 |" in table
+    assert "| 1,000 | status summary (legacy) | 40 |" in table and "4.00x req/s" in table
+
+
+def test_a_run_waits_until_the_database_answers_fast_a_few_times_in_a_row():
+    latencies = iter([900.0, 400.0, 20.0, 30.0, 700.0, 10.0, 20.0, 40.0, 5.0])
+    probes = []
+
+    def probe() -> float:
+        probes.append(next(latencies))
+        return probes[-1]
+
+    wait_for_quiet(probe, pause=0)
+    assert probes == [900.0, 400.0, 20.0, 30.0, 700.0, 10.0, 20.0, 40.0]
+    assert wait_for_quiet(lambda: 1000.0, timeout=0.05, pause=0) >= 0.05  # gives up
 
 
 def test_a_run_without_responses_is_reported_not_compared():
@@ -338,6 +376,15 @@ def test_the_floor_reads_and_writes_what_the_api_does(
         assert r.status_code == 201
         listed = api.client.get(f"{url}/comments", headers=alice.headers).get_json()["items"]
         assert [(c["body"], c["author"]) for c in listed] == [("floor comment", alice.id)]
+
+        for n, status in enumerate(["in_progress", "done", "open"] * 4):
+            api.create_task(alice, title=f"more {n}", status=status)
+        legacy = raw(alice.token)
+        ours = api.client.get("/tasks/status_summary", headers=legacy).get_json()
+        assert client.get("/tasks/status_summary").get_json() == ours
+        recent = api.client.get("/tasks/recent", headers=legacy).get_json()["tasks"]
+        theirs = client.get("/tasks/recent").get_json()["tasks"]
+        assert [t["id"] for t in theirs] == [t["_id"] for t in recent] and len(recent) == 10
 
         missing = "/api/v1/tasks/000000000000000000000000"
         assert client.get(missing).status_code == 404

@@ -4,6 +4,7 @@ commit 732a00b), run twice, in small batches."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,3 +96,17 @@ def test_old_users_keep_working_through_the_api(make_container, old_database):
     assert [t["summary"] for t in legacy] == [f"old task {n}" for n in range(7)]
     new = api.create_task(alice, title="after the upgrade")
     assert new["key"] == "GEN-8"
+
+
+def test_the_moved_tasks_are_counted_in_the_summaries(make_container, old_database):
+    """The task counters are built after the migrations, so the moved tasks are in them."""
+    container = start(make_container, old_database)
+    db = container.adapters.db
+    api = Api(create_app(container.services).test_client(), container)
+    alice = api.login_as("", "alice", "alice@example.com", OLD_PASSWORD)
+    statuses = Counter(t["status"] for t in db.tasks.find())
+    expected = {s: statuses[s] for s in ("open", "in_progress", "done")}
+    legacy = api.client.get("/tasks/status_summary", headers=raw(alice.token)).get_json()
+    assert legacy == expected and sum(expected.values()) == 7
+    summary = api.client.get("/api/v1/tasks/summary", headers=alice.headers).get_json()
+    assert {s: summary[s] for s in expected} == expected and summary["total"] == 7

@@ -103,7 +103,9 @@ def test_seeded_data_is_served_by_the_api(container, client):
     task_id = mine["items"][0]["id"]
     assert client.get(f"/api/v1/tasks/{task_id}", headers=headers).status_code == 200
     summary = client.get("/api/v1/tasks/summary", headers=headers).get_json()
+    statuses = Counter(t["status"] for t in container.adapters.db.tasks.find())
     assert summary["total"] == 200
+    assert {s: summary[s] for s in statuses} == statuses  # the seed counted what it wrote
 
 
 def test_tasks_without_users_are_refused(container):
@@ -121,4 +123,9 @@ def test_seed_command(settings, container):
     result = run_cli(settings, "seed", "--users", "3", "--tasks", "120", "--batch-size", "50")
     assert result.returncode == 0, result.stderr
     assert "seeded 3 new users" in result.stdout and "120 tasks" in result.stdout
-    assert container.adapters.db.tasks.count_documents({}) == 120
+    db = container.adapters.db
+    assert db.tasks.count_documents({}) == 120
+    assert (
+        sum(d.get(s, 0) for d in db.task_counts.find() for s in ("open", "in_progress", "done"))
+        == 120
+    )

@@ -25,6 +25,7 @@ from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.reminders import ReminderRepository
 from tasktracker.adapters.mongo.sessions import SessionRepository
+from tasktracker.adapters.mongo.task_counts import TaskCountRepository
 from tasktracker.adapters.mongo.task_queries import TaskQueries
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.tokens import AccessTokenRepository
@@ -46,6 +47,7 @@ PROTOCOL_MACHINERY = {"__init__", "__subclasshook__", "__class_getitem__", "__in
 ADAPTERS: list[tuple[type, type]] = [
     (ports.UserRepository, UserRepository),
     (ports.TaskRepository, TaskRepository),
+    (ports.TaskCountRepository, TaskCountRepository),
     (ports.TaskReads, TaskQueries),
     (ports.ProjectRepository, ProjectRepository),
     (ports.MembershipRepository, MembershipRepository),
@@ -82,6 +84,7 @@ ADAPTERS: list[tuple[type, type]] = [
 FAKES: list[tuple[type, type]] = [
     (ports.UserRepository, fakes.FakeUserRepository),
     (ports.TaskRepository, fakes.FakeTaskRepository),
+    (ports.TaskCountRepository, fakes.FakeTaskCountRepository),
     (ports.TaskReads, fakes.FakeTaskReads),
     (ports.ProjectRepository, fakes.FakeProjectRepository),
     (ports.MembershipRepository, fakes.FakeMembershipRepository),

@@ -19,12 +19,11 @@ from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.reminders import ScheduledReminder
 from tasktracker.domain.schedules import MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
+from tasktracker.domain.task_counts import CountChange, TaskCounts
 from tasktracker.domain.tasks import Task
 from tasktracker.domain.tokens import AccessToken
 from tasktracker.domain.users import Role, User
 from tasktracker.domain.webhooks import Delivery, Webhook
-
-TaskCounts = dict[str, int]  # by status, plus "total"
 
 
 class UserRepository(Protocol):
@@ -62,7 +61,8 @@ class UserRepository(Protocol):
 
 class TaskRepository(Protocol):
     def add(self, task: Task) -> Task:
-        """Insert a task, giving it its id."""
+        """Insert a task, giving it its id when it has none (a retried transaction inserts
+        the same task, with the id the first attempt gave it)."""
         ...
 
     def get(self, task_id: str) -> Task | None: ...
@@ -81,6 +81,17 @@ class TaskRepository(Protocol):
 
     def delete_if_version(self, task_id: str, expected_version: int) -> bool: ...
     def delete_in_project(self, project_id: str) -> int: ...
+
+
+class TaskCountRepository(Protocol):
+    """Each project's task counters by status (domain/task_counts.py), written in the
+    transaction of every task write that creates, deletes, moves a task or changes its status."""
+
+    def apply(self, change: CountChange) -> None:
+        """Add `change` to the counters of its projects."""
+        ...
+
+    def delete_project(self, project_id: str) -> None: ...
 
 
 class ReminderRepository(Protocol):
@@ -236,8 +247,16 @@ class TaskReads(Protocol):
         """The first `limit` tasks in `sort` order (no cursor)."""
         ...
 
-    def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
-        """Counts by status, the total and the overdue count, within `projects` (None: all)."""
+    def newest(self, flt: TaskFilter, limit: int, now: datetime) -> list[Task]:
+        """The `limit` newest tasks (by creation), newest first."""
+        ...
+
+    def counts(self, projects: tuple[str, ...] | None) -> TaskCounts:
+        """Counts by status and the total within `projects` (None: all), from the counters."""
+        ...
+
+    def overdue(self, now: datetime, projects: tuple[str, ...] | None) -> int:
+        """How many open or in-progress tasks within `projects` were due before `now`."""
         ...
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, TaskCounts]: ...
@@ -388,6 +407,7 @@ class UnitOfWork(Protocol):
 
     users: UserRepository
     tasks: TaskRepository
+    task_counts: TaskCountRepository
     projects: ProjectRepository
     memberships: MembershipRepository
     comments: CommentRepository

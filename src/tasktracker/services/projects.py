@@ -218,15 +218,21 @@ class ProjectService:
         if project.key == self.default.key:
             raise Conflict("the default project cannot be deleted")
         members = self._memberships.user_ids(project.id)
-        with self._events.transaction() as uow:
-            uow.projects.delete(project.id)
-            uow.memberships.remove_project(project.id)
-            removed = uow.tasks.delete_in_project(project.id)
-            uow.comments.delete_in_project(project.id)
-            uow.watchers.delete_in_project(project.id)
-            uow.reminders.delete_in_project(project.id)
-            uow.activity.delete_in_project(project.id)
-            uow.webhooks.delete_in_project(project.id)
+
+        def attempt() -> int:
+            with self._events.transaction() as uow:
+                uow.projects.delete(project.id)
+                uow.memberships.remove_project(project.id)
+                removed = uow.tasks.delete_in_project(project.id)
+                uow.task_counts.delete_project(project.id)
+                uow.comments.delete_in_project(project.id)
+                uow.watchers.delete_in_project(project.id)
+                uow.reminders.delete_in_project(project.id)
+                uow.activity.delete_in_project(project.id)
+                uow.webhooks.delete_in_project(project.id)
+            return removed
+
+        removed = retry_concurrent(attempt)
         for user_id in members:
             self._sessions.user_changed(user_id)
         log.info("project deleted id=%s tasks=%d by=%s", project.id, removed, actor.id)

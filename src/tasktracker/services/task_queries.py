@@ -9,7 +9,7 @@ from tasktracker.domain.projects import Actor
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.services.clock import Clock, utc_now
-from tasktracker.services.ports import ProjectRepository, TaskReads, UserRepository
+from tasktracker.services.ports import ProjectRepository, TaskCounts, TaskReads, UserRepository
 from tasktracker.services.projects import visible_project
 from tasktracker.services.tasks import resolve_assignee
 
@@ -53,18 +53,23 @@ class TaskQueryService:
 
     def summary(self, actor: Actor) -> dict[str, int]:
         """Counts by status, the total, and how many are overdue — of the visible tasks."""
-        return self._reads.summary(self._clock(), self._scope(actor))
+        scope = self._scope(actor)
+        return {**self._reads.counts(scope), "overdue": self._reads.overdue(self._clock(), scope)}
+
+    def status_counts(self, actor: Actor) -> TaskCounts:
+        """Counts by status and the total of the visible tasks (no overdue count: it is the
+        one part of the summary that costs a count of tasks)."""
+        return self._reads.counts(self._scope(actor))
 
     def newest(self, actor: Actor, limit: int, assignee: str | None = None) -> list[Task]:
-        return self._first(actor, limit, assignee, Sort())
+        """The `limit` newest visible tasks (of `assignee`), newest first."""
+        flt = TaskFilter(assignee=assignee, projects=self._scope(actor))
+        return self._reads.newest(flt, limit, self._clock())
 
     def oldest(self, actor: Actor, limit: int, assignee: str | None = None) -> list[Task]:
         """The first `limit` visible tasks (of `assignee`), oldest first: the original's order."""
-        return self._first(actor, limit, assignee, Sort(descending=False))
-
-    def _first(self, actor: Actor, limit: int, assignee: str | None, sort: Sort) -> list[Task]:
         flt = TaskFilter(assignee=assignee, projects=self._scope(actor))
-        return self._reads.first(flt, sort, limit, self._clock())
+        return self._reads.first(flt, Sort(descending=False), limit, self._clock())
 
     def _scope(self, actor: Actor, project: str | None = None) -> tuple[str, ...] | None:
         """The projects to look in: `project` if the caller may see it, else all they see."""

@@ -39,6 +39,7 @@ from tasktracker.domain.reminders import (
     check_reminders,
     unchanged_reminders,
 )
+from tasktracker.domain.task_counts import Bucket, bucket, combined, count_change
 from tasktracker.domain.tasks import Priority, Status, Task, check_dates, task_summary
 from tasktracker.domain.time_zones import time_zone
 from tasktracker.schemas.tasks import TaskCreate, TaskPatch, TaskPublic
@@ -53,7 +54,7 @@ from tasktracker.services.ports import (
     UnitOfWork,
     UserRepository,
 )
-from tasktracker.services.projects import DefaultProject, visible_project
+from tasktracker.services.projects import DefaultProject, retry_concurrent, visible_project
 from tasktracker.services.reminders import schedule_reminders
 from tasktracker.services.watchers import watchers_of
 
@@ -69,6 +70,11 @@ RECURRENCE_INPUTS = frozenset({"recurrence", "recurrence_from", "timezone", "due
 SCHEDULING = ("reminders", "due_date", "status", "project_id")
 # What an event's `previous` leaves out: the bookkeeping every change moves.
 BOOKKEEPING = frozenset({"version", "updated_at"})
+# Runs of a task write's transaction before a collision is answered 409. More than other
+# transactions get: concurrent changes of different tasks of a project collide on the
+# project's task counters now and then (adapters/mongo/task_counts.py), and each run of a
+# collision that is not a lost race (the version check says which) is as cheap as it is rare.
+TASK_WRITE_ATTEMPTS = 5
 
 
 class TaskService:
@@ -115,9 +121,15 @@ class TaskService:
             key=task_key(project.key, self._take_number(project)),
         )
         task.check_recurrence(now)
-        with self._events.transaction() as uow:
-            uow.tasks.add(task)
-            record_creation(uow, actor, task, now)
+        counts = count_change(None, bucket(task))
+
+        def attempt() -> None:
+            with self._events.transaction() as uow:
+                uow.tasks.add(task)  # a retry inserts it with the id the first attempt gave it
+                record_creation(uow, actor, task, now)
+                uow.task_counts.apply(counts)
+
+        retry_concurrent(attempt, TASK_WRITE_ATTEMPTS)
         log.info("task created id=%s key=%s by=%s", task.id, task.key, actor.id)
         return task
 
@@ -160,10 +172,18 @@ class TaskService:
         task.version = before["version"] + 1
         task.updated_at = self._clock()
         follow_up = self._next_occurrence(task, before, target or project)
-        try:
+        counts = combined(
+            count_change(Bucket(before["project_id"], before["status"]), bucket(task)),
+            count_change(None, bucket(follow_up)),
+        )
+
+        def attempt() -> None:
+            """Run again after a collision: the version check decides whether another change
+            of this task got in first (a lost race, not retried) or the collision was
+            elsewhere (a counter written by a change of another task)."""
             with self._events.transaction() as uow:
                 if follow_up is not None:
-                    uow.tasks.add(follow_up)
+                    uow.tasks.add(follow_up)  # the same id on every attempt
                     task.next_occurrence = follow_up.id
                 if not uow.tasks.replace_if_version(task, before["version"]):
                     raise_lost_race(expected_version)
@@ -172,7 +192,12 @@ class TaskService:
                 self._record_update(uow, actor, task, before)
                 if follow_up is not None:
                     record_creation(uow, actor, follow_up, task.updated_at)
+                uow.task_counts.apply(counts)
+
+        try:
+            retry_concurrent(attempt, TASK_WRITE_ATTEMPTS)
         except ConcurrentChange:
+            log.warning("task update id=%s collided on every attempt: a 409", task.id)
             raise_lost_race(expected_version)
         log.info("task updated id=%s by=%s version=%s", task.id, actor.id, task.version)
         if follow_up is not None:
@@ -187,7 +212,9 @@ class TaskService:
         check_version(task, expected_version)
         gone = [FieldChange("key", task.key, None), FieldChange("title", task.title, None)]
         now = self._clock()
-        try:
+        counts = count_change(bucket(task), None)
+
+        def attempt() -> None:
             with self._events.transaction() as uow:
                 if not uow.tasks.delete_if_version(task.id, task.version):
                     raise_lost_race(expected_version)
@@ -196,7 +223,12 @@ class TaskService:
                 uow.reminders.delete_for_task(task.id)
                 uow.activity.add(activity_entry(actor, task, Verb.DELETED, gone, now))
                 uow.record(make_event(EventType.TASK_DELETED, task_event(actor, task, now), now))
+                uow.task_counts.apply(counts)
+
+        try:
+            retry_concurrent(attempt, TASK_WRITE_ATTEMPTS)
         except ConcurrentChange:
+            log.warning("task delete id=%s collided on every attempt: a 409", task.id)
             raise_lost_race(expected_version)
         log.info("task deleted id=%s by=%s", task.id, actor.id)
 

@@ -19,6 +19,7 @@ from tasktracker.domain.projects import Project, ProjectRole
 from tasktracker.domain.tasks import Task
 from tasktracker.domain.users import User
 from tasktracker.schemas.tasks import TaskCreate
+from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
 from tests.fakes import FakeSystem
 
 
@@ -39,7 +40,7 @@ def entries(system: FakeSystem, task: Task) -> list[Verb]:
 
 
 def test_a_failed_commit_leaves_neither_the_change_nor_its_entry(system, task, bob):
-    system.fakes.uow.fail_next_commit = ConcurrentChange("collided")
+    system.fakes.uow.failing_commits = [ConcurrentChange("collided")] * TASK_WRITE_ATTEMPTS
     with pytest.raises(Conflict):
         system.services.tasks.update(system.actor(bob), task.key, {"title": "new"})
     assert system.fakes.tasks.get(task.id).title == "t"

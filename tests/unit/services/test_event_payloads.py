@@ -16,6 +16,7 @@ from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import User
 from tasktracker.schemas.collaboration import CommentPublic
 from tasktracker.schemas.tasks import TaskCreate, TaskPublic
+from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
 from tests.fakes import FakeSystem
 from tests.support.times import iso
 
@@ -164,7 +165,7 @@ def test_a_refused_or_rolled_back_change_records_nothing(system, task, alice, ch
             tasks.update(system.actor(alice), task.key, {"title": "x"}, expected_version=7)
         else:
             tasks.delete(system.actor(alice), task.key, expected_version=7)
-    system.fakes.uow.fail_next_commit = ConcurrentChange("collided")
+    system.fakes.uow.failing_commits = [ConcurrentChange("collided")] * TASK_WRITE_ATTEMPTS
     with pytest.raises(Conflict):
         if change == "update":
             tasks.update(system.actor(alice), task.key, {"title": "x"})

@@ -19,7 +19,7 @@ def put(system: FakeSystem, title: str, **fields) -> Task:
     """Store a task directly, in the default project unless `project_id` says otherwise."""
     now = system.clock()
     fields.setdefault("project_id", system.services.projects.default.id())
-    task = system.fakes.tasks.add(Task("", title, "reporter", now, now, **fields))
+    task = system.store_task(Task("", title, "reporter", now, now, **fields))
     system.clock.advance(seconds=1)
     return task
 

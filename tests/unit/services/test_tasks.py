@@ -23,6 +23,7 @@ from tasktracker.domain.events import EventType
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role, User
 from tasktracker.schemas.tasks import TaskCreate
+from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
 from tests.fakes import FakeSystem
 
 
@@ -319,11 +320,12 @@ def test_a_delete_that_loses_a_race_keeps_the_task(
 
 
 @pytest.mark.parametrize(("expected_version", "error"), [(None, Conflict), (1, PreconditionFailed)])
-def test_a_transaction_that_collides_leaves_no_change_and_no_event(
+def test_a_transaction_that_collides_every_time_leaves_no_change_and_no_event(
     system: FakeSystem, alice: User, expected_version: int | None, error: type[Exception]
 ):
     task = create(system, alice)
-    system.fakes.uow.fail_next_commit = ConcurrentChange("a concurrent change got in the way")
+    collision = ConcurrentChange("a concurrent change got in the way")
+    system.fakes.uow.failing_commits = [collision] * TASK_WRITE_ATTEMPTS
 
     with pytest.raises(error):
         system.services.tasks.update(

@@ -19,6 +19,7 @@ from tasktracker.adapters.mongo.notifications import NOTIFICATION_INDEXES
 from tasktracker.adapters.mongo.outbox import OUTBOX_INDEXES
 from tasktracker.adapters.mongo.password_resets import RESET_INDEXES
 from tasktracker.adapters.mongo.reminders import REMINDER_INDEXES
+from tasktracker.adapters.mongo.task_counts import TASK_COUNT_INDEXES
 from tasktracker.adapters.mongo.tokens import TOKEN_INDEXES
 from tasktracker.adapters.mongo.watchers import WATCHER_INDEXES
 from tasktracker.adapters.mongo.webhooks import WEBHOOK_DELIVERY_INDEXES, WEBHOOK_INDEXES
@@ -135,6 +136,7 @@ def database(client: MongoClient, name: str) -> Database:
 def ensure_indexes(db: Database) -> None:
     db.users.create_indexes(USER_INDEXES)
     db.tasks.create_indexes(TASK_INDEXES)
+    db.task_counts.create_indexes(TASK_COUNT_INDEXES)
     db.projects.create_indexes(PROJECT_INDEXES)
     db.memberships.create_indexes(MEMBERSHIP_INDEXES)
     db.comments.create_indexes(COMMENT_INDEXES)

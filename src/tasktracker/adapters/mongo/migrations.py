@@ -13,17 +13,24 @@ from datetime import datetime
 from itertools import islice
 from typing import TypeVar
 
-from pymongo import UpdateOne
+from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from tasktracker.adapters.mongo.ids import in_chunks
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
+from tasktracker.adapters.mongo.task_counts import BASE_SLOT, group_by_status, slot_id
+from tasktracker.adapters.mongo.unit_of_work import commit, raise_for_transient
+from tasktracker.domain.errors import ConcurrentChange
 from tasktracker.domain.projects import Membership, Project, ProjectRole, task_key
+from tasktracker.domain.tasks import Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TASKS_INTO_DEFAULT_PROJECT = "0001_tasks_into_default_project"
 USERS_JOIN_DEFAULT_PROJECT = "0002_users_join_default_project"
+COUNT_BUILD_ATTEMPTS = 5
 
 
 def migrate(
@@ -89,3 +96,72 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+# --- task counters (adapters/mongo/task_counts.py) ---------------------------------------------
+
+
+def build_missing_counts(client: MongoClient, db: Database) -> int:
+    """Build the base counts of every project that has none: every project of a database from
+    before the counters, and projects created since the last start-up. Not recorded as done:
+    every start-up looks (a read of the project ids and of their base documents), after the
+    migrations above, so the tasks they moved are counted. Answers how many it built."""
+    project_ids = [str(d["_id"]) for d in db.projects.find({}, {"_id": 1}).sort("_id", ASCENDING)]
+    based = {
+        doc["project_id"]
+        for chunk in in_chunks(project_ids)
+        for doc in db.task_counts.find(
+            {"_id": {"$in": [slot_id(p, BASE_SLOT) for p in chunk]}}, {"project_id": 1}
+        )
+    }
+    built = sum(build_counts(client, db, p) for p in project_ids if p not in based)
+    if built:
+        log.info("task counters built for %d project(s)", built)
+    return built
+
+
+def build_counts(client: MongoClient, db: Database, project_id: str) -> bool:
+    """Give a project its base counts, from one `$group` of its tasks by status, unless it has
+    them (then nothing is written: False).
+
+    One transaction, which reads one snapshot and is run again when it collides with a writer:
+    it counts the tasks, replaces the counter documents it sees (whose changes are all in its
+    count: each was committed with its task write) by the base with the count, and commits.
+    A task write the snapshot does not see is not in the count; it adds its change to one
+    slot: one the build deleted, when one of the two transactions rolls back and runs again, or
+    a new one the build never saw, which then holds just that change. Either way every task is
+    counted once, and tasks written without being counted (by a bulk load around the counters,
+    or by a replica of the previous version during an upgrade) are counted by the next build of
+    their project."""
+    for attempt in range(1, COUNT_BUILD_ATTEMPTS + 1):
+        try:
+            return _build_counts_once(client, db, project_id)
+        except ConcurrentChange:
+            if attempt == COUNT_BUILD_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _build_counts_once(client: MongoClient, db: Database, project_id: str) -> bool:
+    base = slot_id(project_id, BASE_SLOT)
+    with client.start_session() as session:
+        try:
+            session.start_transaction()
+            if db.task_counts.find_one({"_id": base}, {"_id": 1}, session=session):
+                session.abort_transaction()
+                return False
+            counts = group_by_status(db, project_id, session)
+            db.task_counts.delete_many({"project_id": project_id}, session=session)
+            doc = {str(s): counts.get(str(s), 0) for s in Status}
+            db.task_counts.insert_one(
+                {"_id": base, "project_id": project_id, **doc}, session=session
+            )
+            commit(session)
+        except PyMongoError as error:
+            if session.in_transaction:
+                session.abort_transaction()
+            if isinstance(error, DuplicateKeyError):  # another build's base got there first
+                raise ConcurrentChange("counters built meanwhile") from error
+            raise_for_transient(error)
+            raise
+    return True

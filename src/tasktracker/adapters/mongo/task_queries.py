@@ -12,16 +12,18 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from tasktracker.adapters.mongo import cursors
-from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, task_from_doc
+from tasktracker.adapters.mongo.task_counts import read_counts
+from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, stamp, task_from_doc
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.task_counts import empty_counts
 from tasktracker.domain.tasks import Status, Task
 
 # Sort key (domain/queries.py) -> stored sort-key field (see adapters/mongo/tasks.py sort_keys)
@@ -32,6 +34,13 @@ SORT_FIELDS = {
     "priority": "sk_priority",
 }
 OPEN_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
+EARLIEST_DATE = datetime(1, 1, 1, tzinfo=UTC)
+# The newest tasks are read in windows of creation time (`newest_windows`): the last minute,
+# then 8 minutes, about an hour, 8.5 hours, 2.8 days, 23 days, 6 months, 4 years; then the rest.
+NEWEST_FIRST_WINDOW = timedelta(minutes=1)
+NEWEST_GROWTH = 8
+NEWEST_LAST_WINDOW = timedelta(days=5 * 365)
+LOWEST_ID = "0" * 24
 # A list slower than this on the embedded server: time to move to MongoDB (README: "Embedded
 # server limits").
 EMBEDDED_SLOW_LIST = 1.0
@@ -150,6 +159,7 @@ def list_query(flt: TaskFilter, sort: Sort, cursor: str | None, now: datetime) -
 class TaskQueries:
     def __init__(self, db: Database, slow_list: SlowListWarning | None = None) -> None:
         """`slow_list`: on the embedded server, warns once when a list is slow."""
+        self._db = db
         self._tasks = db.tasks
         self._slow_list = slow_list
 
@@ -177,16 +187,31 @@ class TaskQueries:
             docs = list(cursor)
         return [task_from_doc(d) for d in docs]
 
-    def summary(self, now: datetime, projects: tuple[str, ...] | None) -> dict[str, int]:
-        """Counts by status plus overdue (see `summary_queries`)."""
-        counts = {
-            name: self._tasks.count_documents(query)
-            for name, query in summary_queries(now, projects).items()
-        }
-        summary = {str(s): counts[str(s)] for s in Status}
-        summary["total"] = sum(summary.values())
-        summary["overdue"] = sum(counts[f"overdue {s}"] for s in OPEN_STATUSES)
-        return summary
+    def newest(self, flt: TaskFilter, limit: int, now: datetime) -> list[Task]:
+        """The `limit` newest tasks, newest first, read window by window (`newest_windows`):
+        each read fetches only the tasks created within its window, so the embedded server,
+        which decodes every task a query matches before it applies the limit, decodes about as
+        many tasks as it returns instead of all that match `flt`."""
+        base = filter_query(flt, now)
+        found: list[dict[str, Any]] = []
+        if limit <= 0:
+            return []
+        with self._timed():
+            for window in newest_windows(now):
+                query = {"sk_created": window, **base} if window else base
+                want = limit - len(found)
+                found += self._tasks.find(query).sort("sk_created", DESCENDING).limit(want)
+                if len(found) >= limit:
+                    break
+        return [task_from_doc(d) for d in found]
+
+    def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
+        """From the counters (adapters/mongo/task_counts.py): one read."""
+        return read_counts(self._db, projects)
+
+    def overdue(self, now: datetime, projects: tuple[str, ...] | None) -> int:
+        """One index range count per open status (`overdue_queries`)."""
+        return sum(self._tasks.count_documents(q) for q in overdue_queries(now, projects))
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, dict[str, int]]:
         """Per-user task counts by status for the given users, in one aggregation."""
@@ -204,16 +229,34 @@ class TaskQueries:
         return counts
 
 
-def summary_queries(now: datetime, projects: tuple[str, ...] | None) -> dict[str, dict[str, Any]]:
-    """One count per status, and per open status for the overdue ones: each an equality on
-    status (and project) with at most one range, served by `status_due` or, within projects,
-    `project_status_due` (exposed so tests can `explain()` them)."""
+def overdue_queries(now: datetime, projects: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """The overdue tasks, one query per open status: an equality on the status (and the
+    project) and one due-date range, served by `status_due` or, within projects,
+    `project_status_due` (exposed so tests can `explain()` them). Per status rather than one
+    `status $in` because SecantusDB serves an equality prefix with ONE `$in`/range field from
+    an index, and scans otherwise; MongoDB serves either from the same index. The range starts
+    at the earliest date: tasks without a due date (null, which sorts before every date in an
+    index) are then outside it instead of being fetched only to be filtered out."""
     scope = project_scope(projects)
-    queries = {str(s): {"status": str(s), **scope} for s in Status}
-    for status in OPEN_STATUSES:
-        queries[f"overdue {status}"] = {"status": status, "due_date": {"$lt": now}, **scope}
-    return queries
+    due = {"$gte": EARLIEST_DATE, "$lt": now}
+    return [{"status": status, "due_date": due, **scope} for status in OPEN_STATUSES]
 
 
-def empty_counts() -> dict[str, int]:
-    return {**{str(s): 0 for s in Status}, "total": 0}
+def newest_windows(now: datetime) -> Iterator[dict[str, str]]:
+    """Ranges of `sk_created` (creation time, then id) that partition all time, newest first:
+    from `now - NEWEST_FIRST_WINDOW` on (with the tasks created later than `now`), then each
+    window NEWEST_GROWTH times as long as the one before, back to NEWEST_LAST_WINDOW; then
+    everything older (an empty range: the whole filter).
+
+    A bound is a whole sort key (the instant, then the lowest id), not the instant's stamp
+    alone: SecantusDB compares a string with one it is a prefix of the wrong way round in a
+    descending index (`{k: {$gte: "100"}}` misses "100ab"), and the sort keys are all one
+    width."""
+    span = NEWEST_FIRST_WINDOW
+    upper: str | None = None
+    while span <= NEWEST_LAST_WINDOW:
+        lower = stamp(now - span) + LOWEST_ID
+        yield {"$gte": lower, **({"$lt": upper} if upper else {})}
+        upper = lower
+        span *= NEWEST_GROWTH
+    yield {"$lt": upper} if upper else {}

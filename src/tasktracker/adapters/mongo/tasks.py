@@ -75,7 +75,9 @@ class TaskRepository:
         self._session = session
 
     def add(self, task: Task) -> Task:
-        oid = ObjectId()
+        """Insert `task`, giving it an id unless it has one (a retried transaction inserts the
+        task the first attempt rolled back, with the same id)."""
+        oid = ObjectId(task.id) if task.id else ObjectId()
         task.id = str(oid)
         self._tasks.insert_one({"_id": oid, **task_to_doc(task)}, session=self._session)
         return task

@@ -18,6 +18,7 @@ from tasktracker.adapters.mongo.outbox import OutboxRepository
 from tasktracker.adapters.mongo.password_resets import PasswordResetRepository
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
 from tasktracker.adapters.mongo.reminders import ReminderRepository
+from tasktracker.adapters.mongo.task_counts import TaskCountRepository
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.adapters.mongo.users import UserRepository
 from tasktracker.adapters.mongo.watchers import WatcherRepository
@@ -37,6 +38,7 @@ class MongoUnitOfWork:
 
     users: UserRepository
     tasks: TaskRepository
+    task_counts: TaskCountRepository
     projects: ProjectRepository
     memberships: MembershipRepository
     comments: CommentRepository
@@ -64,6 +66,7 @@ class MongoUnitOfWork:
         self._session = session
         self.users = UserRepository(self._db, session)
         self.tasks = TaskRepository(self._db, session)
+        self.task_counts = TaskCountRepository(self._db, session)
         self.projects = ProjectRepository(self._db, session)
         self.memberships = MembershipRepository(self._db, session)
         self.comments = CommentRepository(self._db, session)

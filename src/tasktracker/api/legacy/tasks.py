@@ -58,7 +58,7 @@ def register_task_routes(bp: APIBlueprint, c: Services) -> None:
     @requires(Access.USER, Scope.TASKS_READ)
     def status_summary() -> dict:
         """Counts by status of the tasks the caller may see."""
-        counts = c.task_queries.summary(current_actor())
+        counts = c.task_queries.status_counts(current_actor())
         return {str(s): counts[str(s)] for s in Status}
 
     @bp.get("/tasks/recent", security=SECURITY, responses={200: LegacyTaskList})

@@ -1,0 +1,211 @@
+"""The per-project task counters the summaries read: every task write that creates, deletes or
+moves a task or changes its status changes them in its own transaction (and nothing else does);
+a transaction that collides with a concurrent one (as two writes of one counter document do) is
+run again, once more in full, and only a change of the same task loses the race."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tasktracker.domain.errors import ConcurrentChange, Conflict
+from tasktracker.domain.events import EventType
+from tasktracker.domain.projects import ProjectRole
+from tasktracker.domain.tasks import Status, Task
+from tasktracker.domain.users import User
+from tasktracker.schemas.tasks import TaskCreate
+from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
+from tests.fakes import FakeSystem
+
+DUE = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
+WEEKLY = {"recurrence": "FREQ=WEEKLY;BYDAY=MO", "due_date": DUE}
+
+
+def create(system: FakeSystem, who: User, project: str = "GEN", **fields: Any) -> Task:
+    return system.services.tasks.create(
+        system.actor(who), TaskCreate(title="a task", project=project, **fields)
+    )
+
+
+def update(system: FakeSystem, who: User, task: Task, **changes: Any) -> Task:
+    return system.services.tasks.update(system.actor(who), task.id, changes)
+
+
+def recount(system: FakeSystem) -> dict[str, dict[str, int]]:
+    """The counts by status of each project, counted from the tasks."""
+    counts: dict[str, Counter[str]] = {}
+    for task in system.fakes.tasks.all():
+        counts.setdefault(task.project_id, Counter())[str(task.status)] += 1
+    return {
+        project_id: {**{str(s): c[str(s)] for s in Status}, "total": sum(c.values())}
+        for project_id, c in counts.items()
+    }
+
+
+def counted(system: FakeSystem) -> dict[str, dict[str, int]]:
+    """The counts by status of each project with tasks, as the summary reads them."""
+    reads = system.fakes.task_reads
+    by_project = {p: reads.counts((p,)) for p in system.fakes.uow.task_counts.projects()}
+    return {p: counts for p, counts in by_project.items() if counts["total"]}
+
+
+def assert_counts_follow_the_tasks(system: FakeSystem) -> None:
+    assert counted(system) == recount(system)
+
+
+@pytest.fixture
+def ops(system: FakeSystem, alice: User, bob: User):
+    return system.make_project("OPS", owner=alice, members={bob.id: ProjectRole.MEMBER})
+
+
+def test_counts_follow_creation_status_changes_moves_and_deletion(system, alice, bob, ops):
+    system.add_member(system.default_project(), alice, ProjectRole.MAINTAINER)  # she moves tasks
+    first = create(system, alice)
+    second = create(system, bob, assignee=bob.id)
+    create(system, alice, "OPS", status=Status.IN_PROGRESS)
+    assert_counts_follow_the_tasks(system)
+
+    update(system, alice, first, status=Status.IN_PROGRESS)
+    update(system, alice, first, status=Status.DONE)
+    assert_counts_follow_the_tasks(system)
+    update(system, alice, first, status=Status.OPEN)  # reopened
+    update(system, alice, second, project="OPS", status=Status.IN_PROGRESS)  # both at once
+    assert_counts_follow_the_tasks(system)
+
+    system.services.tasks.delete(system.actor(alice), first.id)
+    assert_counts_follow_the_tasks(system)
+    assert system.services.task_queries.status_counts(system.actor(alice)) == {
+        "open": 0,
+        "in_progress": 2,
+        "done": 0,
+        "total": 2,
+    }
+
+
+def test_completing_a_recurring_task_counts_its_next_occurrence(system, alice):
+    task = create(system, alice, **WEEKLY)
+    update(system, alice, task, status=Status.IN_PROGRESS)
+    update(system, alice, task, status=Status.DONE)
+    assert len(system.fakes.tasks.all()) == 2
+    assert_counts_follow_the_tasks(system)
+    counts = system.services.task_queries.status_counts(system.actor(alice))
+    assert (counts["open"], counts["done"]) == (1, 1)
+
+
+def test_deleting_a_project_deletes_its_counters(system, alice, ops):
+    create(system, alice, "OPS")
+    create(system, alice, "GEN")
+    system.services.projects.update(system.actor(alice), "OPS", {"archived": True})
+    system.services.projects.delete(system.actor(alice), "OPS")
+    assert ops.id not in system.fakes.uow.task_counts.projects()
+    assert_counts_follow_the_tasks(system)
+
+
+def test_a_change_of_neither_status_nor_project_writes_no_counter(system, alice, bob):
+    task = create(system, alice)
+    applied = len(system.fakes.uow.task_counts.applied)
+    update(system, alice, task, title="renamed", assignee=bob.id, priority="high")
+    assert system.fakes.uow.task_counts.applied[applied:] == [{}]
+    assert_counts_follow_the_tasks(system)
+
+
+def test_a_refused_change_moves_no_counter(system, alice):
+    task = create(system, alice)
+    system.fakes.tasks.change_after_next_read = True  # another writer gets in first
+    with pytest.raises(Conflict):
+        update(system, alice, task, status=Status.IN_PROGRESS)
+    assert_counts_follow_the_tasks(system)
+
+
+# --- collisions: the transaction runs again ----------------------------------------------------
+
+
+def collide(system: FakeSystem, times: int) -> None:
+    """The next `times` commits collide with a concurrent transaction and roll back."""
+    system.fakes.uow.failing_commits = [ConcurrentChange("collided")] * times
+
+
+def test_an_update_that_collides_once_is_run_again_and_recorded_once(system, alice):
+    task = create(system, alice)
+    outbox = len(system.fakes.outbox.events())
+    collide(system, 1)
+
+    updated = update(system, alice, task, status=Status.IN_PROGRESS)
+
+    assert updated.version == 2
+    assert system.fakes.tasks.get(task.id).status is Status.IN_PROGRESS
+    types = [e.type for e in system.fakes.outbox.events()[outbox:]]
+    assert types == [EventType.TASK_UPDATED, EventType.TASK_STATUS_CHANGED]
+    assert system.fakes.uow.aborted >= 1
+    assert_counts_follow_the_tasks(system)
+
+
+def test_a_completion_that_collides_creates_one_next_occurrence_with_one_id(system, alice):
+    task = create(system, alice, **WEEKLY)
+    update(system, alice, task, status=Status.IN_PROGRESS)
+    collide(system, TASK_WRITE_ATTEMPTS - 1)  # the last attempt commits
+
+    done = update(system, alice, task, status=Status.DONE)
+
+    [nxt] = [t for t in system.fakes.tasks.all() if t.id != task.id]
+    assert done.next_occurrence == nxt.id
+    assert system.fakes.tasks.get(task.id).next_occurrence == nxt.id
+    created = [
+        e for e in system.fakes.outbox.events() if e.type is EventType.TASK_CREATED
+    ]  # the first task's and its next occurrence's, each once
+    assert [e.payload["task_id"] for e in created] == [task.id, nxt.id]
+    assert_counts_follow_the_tasks(system)
+
+
+def test_a_creation_that_collides_is_run_again_with_the_same_id(system, alice):
+    collide(system, 1)
+    task = create(system, alice)
+    assert [t.id for t in system.fakes.tasks.all()] == [task.id]
+    created = [e for e in system.fakes.outbox.events() if e.type is EventType.TASK_CREATED]
+    assert [e.payload["task_id"] for e in created] == [task.id]
+    assert_counts_follow_the_tasks(system)
+
+
+def test_a_deletion_that_collides_is_run_again(system, alice):
+    task = create(system, alice)
+    collide(system, 1)
+    system.services.tasks.delete(system.actor(alice), task.id)
+    assert system.fakes.tasks.all() == []
+    assert_counts_follow_the_tasks(system)
+
+
+def test_collisions_on_every_attempt_are_a_conflict_and_change_nothing(system, alice):
+    task = create(system, alice)
+    collide(system, TASK_WRITE_ATTEMPTS)
+    with pytest.raises(Conflict):
+        update(system, alice, task, status=Status.IN_PROGRESS)
+    assert system.fakes.tasks.get(task.id).status is Status.OPEN
+    assert system.fakes.uow.failing_commits == []
+    assert_counts_follow_the_tasks(system)
+
+
+# --- the reads -----------------------------------------------------------------------------------
+
+
+def test_the_status_counts_count_no_overdue_tasks(system, alice, monkeypatch):
+    """The legacy status summary: counts by status only, never the overdue count."""
+    create(system, alice, due_date=system.clock())
+    system.clock.advance(hours=1)
+
+    def overdue(*args: Any) -> int:
+        raise AssertionError("the overdue count was made")
+
+    monkeypatch.setattr(system.fakes.task_reads, "overdue", overdue)
+    counts = system.services.task_queries.status_counts(system.actor(alice))
+    assert counts == {"open": 1, "in_progress": 0, "done": 0, "total": 1}
+
+
+def test_the_summary_adds_the_overdue_count(system, alice):
+    create(system, alice, due_date=system.clock())
+    create(system, alice)
+    system.clock.advance(hours=1)
+    summary = system.services.task_queries.summary(system.actor(alice))
+    assert summary == {"open": 2, "in_progress": 0, "done": 0, "total": 2, "overdue": 1}
