@@ -96,17 +96,10 @@ class RunningServer:
             self.proc.wait()
 
 
-def start_agent(settings: Settings, **extra: object) -> subprocess.Popen:
-    """`tasktracker agent --no-relay` on the database, broker and SMTP server of `settings`."""
-    env = process_env(
-        settings,
-        amqp_url=settings.amqp_url,
-        smtp_url=settings.smtp_url,
-        delivery_lease=settings.delivery_lease,
-        agent_retry_delay=settings.agent_retry_delay,
-        agent_retry_delay_max=settings.agent_retry_delay_max,
-        **extra,
-    )
+def start_agent(settings: Settings, **fields: object) -> subprocess.Popen:
+    """`tasktracker agent --no-relay` on the database, broker and SMTP server of `settings`,
+    with these settings fields too (by field name)."""
+    env = process_env(settings, amqp_url=settings.amqp_url, smtp_url=settings.smtp_url, **fields)
     return subprocess.Popen(
         [sys.executable, "-m", "tasktracker", "agent", "--no-relay"],
         env=env,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 from tasktracker.agent.runner import Background
 from tests.support.api import signup
-from tests.support.settings import process_env
+from tests.support.commands import start_agent
 from tests.support.smtp import text_of, wait_for_letters
 from tests.support.waiting import wait_until
 
@@ -59,18 +58,7 @@ def test_readiness_reports_the_broker(client, broker_proxy):
 
 
 def start_agent_process(agent_settings) -> subprocess.Popen:
-    env = process_env(
-        agent_settings,
-        amqp_url=agent_settings.amqp_url,
-        smtp_url=agent_settings.smtp_url,
-        delivery_lease=agent_settings.delivery_lease,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "tasktracker", "agent", "--no-relay"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_agent(agent_settings, delivery_lease=agent_settings.delivery_lease)
 
 
 def test_agent_killed_mid_message_redelivers_and_still_sends_one_letter(

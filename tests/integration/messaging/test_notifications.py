@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from tasktracker.domain.comments import Comment
 from tasktracker.settings import Settings
 from tests.support.alerts import create_schedule, digests_to, wait_for_run, wait_until_delivered
 from tests.support.api import Account, Api
+from tests.support.commands import start_agent
 from tests.support.notifications import (
     change_lines,
     comment,
@@ -29,7 +29,6 @@ from tests.support.notifications import (
     status_change,
     wait_until_mailed,
 )
-from tests.support.settings import process_env
 from tests.support.smtp import SmtpServer, html_of, text_of
 from tests.support.waiting import wait_until
 
@@ -248,20 +247,12 @@ def test_two_agents_send_one_letter_per_batch_and_recipient(
 
 
 def start_agent_process(agent_settings: Settings, **settings: object) -> subprocess.Popen:
-    env = process_env(
+    return start_agent(
         agent_settings,
-        amqp_url=agent_settings.amqp_url,
-        smtp_url=agent_settings.smtp_url,
         public_url=agent_settings.public_url,
         delivery_lease=agent_settings.delivery_lease,
         notify_flush_interval=0.05,
         **settings,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "tasktracker", "agent", "--no-relay"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
 
 

@@ -106,7 +106,13 @@ def test_an_agent_killed_on_the_same_letter_again_and_again_leaves_it_in_the_dea
             for _ in range(2):  # the letter crashes its agent: here, killed while sending it
                 smtp.collector.held.clear()
                 smtp.collector.hold = True
-                process = start_agent(settings, queue_delivery_limit=1)
+                process = start_agent(
+                    settings,
+                    queue_delivery_limit=1,
+                    delivery_lease=settings.delivery_lease,
+                    agent_retry_delay=settings.agent_retry_delay,
+                    agent_retry_delay_max=settings.agent_retry_delay_max,
+                )
                 try:
                     assert smtp.collector.held.wait(30), "the agent never started sending"
                 finally:

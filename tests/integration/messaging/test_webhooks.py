@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from tasktracker.bootstrap import bootstrap
 from tasktracker.metrics import WEBHOOK_DELIVERIES
 from tasktracker.settings import Settings
 from tests.support.api import Account, Api
-from tests.support.settings import process_env
+from tests.support.commands import start_agent
 from tests.support.smtp import SmtpServer, text_of
 from tests.support.waiting import wait_until
 from tests.support.webhooks import Receiver
@@ -296,18 +295,7 @@ def test_an_agent_killed_mid_delivery_leaves_it_to_the_next_with_the_same_id(
 
 
 def start_agent_process(agent_settings: Settings) -> subprocess.Popen:
-    env = process_env(
-        agent_settings,
-        amqp_url=agent_settings.amqp_url,
-        smtp_url=agent_settings.smtp_url,
-        **WEBHOOKS,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "tasktracker", "agent", "--no-relay"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_agent(agent_settings, **WEBHOOKS)
 
 
 class SwitchableDns:
