@@ -15,10 +15,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from tasktracker.adapters.mongo.ids import in_chunks
 from tasktracker.domain.events import Event, EventType
-
-# Ids per `$in`: the database's planner takes an `_id` `$in` of this size in one index walk.
-IN_CHUNK = 50
 
 OUTBOX_INDEXES = [
     IndexModel([("sent_at", ASCENDING), ("lease_until", ASCENDING)], name="pending"),
@@ -73,8 +71,8 @@ class OutboxRepository:
         self._outbox.update_one({"_id": event_id}, self._sent(now))
 
     def mark_sent_many(self, event_ids: Sequence[str], now: datetime) -> None:
-        """Mark entries sent with one update per IN_CHUNK ids."""
-        for chunk in _chunks(event_ids):
+        """Mark entries sent with one update per `in_chunks` of ids."""
+        for chunk in in_chunks(event_ids):
             self._outbox.update_many({"_id": {"$in": chunk}}, self._sent(now))
 
     def _sent(self, now: datetime) -> dict[str, Any]:
@@ -95,7 +93,7 @@ class OutboxRepository:
         ]
         claim = uuid.uuid4().hex
         claimed: list[Event] = []
-        for chunk in _chunks(candidates):
+        for chunk in in_chunks(candidates):
             self._outbox.update_many(
                 {"_id": {"$in": chunk}, "sent_at": None, "lease_until": {"$lte": now}},
                 {"$set": {"lease_until": now + lease, "claim": claim}, "$inc": {"attempts": 1}},
@@ -106,14 +104,10 @@ class OutboxRepository:
 
     def release(self, event_ids: Sequence[str], now: datetime) -> None:
         """Give claims up (the publish failed) so the next round may try again at once."""
-        for chunk in _chunks(event_ids):
+        for chunk in in_chunks(event_ids):
             self._outbox.update_many(
                 {"_id": {"$in": chunk}, "sent_at": None}, {"$set": {"lease_until": now}}
             )
 
     def pending_count(self) -> int:
         return self._outbox.count_documents({"sent_at": None})
-
-
-def _chunks(ids: Sequence[str]) -> list[list[str]]:
-    return [list(ids[i : i + IN_CHUNK]) for i in range(0, len(ids), IN_CHUNK)]
