@@ -149,7 +149,7 @@ def test_a_warm_session_costs_one_cache_round_trip_then_none_for_a_moment(
     """Another replica reads a session from Memcached once, then from its own near cache."""
     alice = api.member()
     sid = _session_id(container, alice.id)
-    replica = make_container(settings)
+    replica = make_container(settings.model_copy(update={"session_local_ttl": 1.0}))
     calls = counted_gets(replica)
     first = replica.services.sessions.principal(sid, alice.id)
     second = replica.services.sessions.principal(sid, alice.id)
@@ -162,7 +162,8 @@ def test_a_logout_applies_at_once_where_it_happened_and_soon_on_another_replica(
 ):
     alice = api.member()
     session = login(client, alice.email)
-    other = create_app(make_container(settings).services).test_client()
+    near = settings.model_copy(update={"session_local_ttl": 1.0})
+    other = create_app(make_container(near).services).test_client()
     assert me_status(other, session["access_token"]) == 200  # the other replica's copy is warm
     assert client.post("/api/v1/auth/logout", headers=bearer(session["access_token"])).status_code
     assert me_status(client, session["access_token"]) == 401
