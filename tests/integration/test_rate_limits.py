@@ -1,6 +1,8 @@
-"""Flask-Limiter with counters in the real memcached: 429 with Retry-After and a problem body."""
+"""Rate limits with counters in the real memcached: 429 with Retry-After and a problem body."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -131,6 +133,21 @@ def test_each_user_has_a_general_api_limit(make_api):
     # Probes are never make_api.
     for _ in range(10):
         assert api.client.get("/healthz").status_code == 200
+
+
+def test_with_memcached_down_a_users_budget_is_counted_in_process(make_api, memcached, caplog):
+    """The counter store fails: requests are neither all refused nor let through unlimited."""
+    api = make_api(rate_limit_api="5/minute")
+    alice = api.member("alice")
+    memcached.stop()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tasktracker.api.rate_limits"):
+            for _ in range(5):
+                assert api.client.get("/api/v1/tasks", headers=alice.headers).status_code == 200
+            assert_too_many(api.client.get("/api/v1/tasks", headers=alice.headers))
+        assert any("counting in-process" in r.getMessage() for r in caplog.records)
+    finally:
+        memcached.start()
 
 
 def another_replica(api: Api, make_container) -> Api:

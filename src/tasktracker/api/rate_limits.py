@@ -1,7 +1,8 @@
-"""Abuse protection with Flask-Limiter: counters live in Memcached (in-process when embedded),
-shared by every replica. Login is limited per client address and per account; sign-up and
-password-reset requests per address; everything else per user — or, for a request made with a
-personal access token, per token (RATE_LIMIT_TOKEN instead of RATE_LIMIT_API). Failed token
+"""Abuse protection with the `limits` library: counters live in Memcached (in-process when
+embedded), shared by every replica. Login is limited per client address and per account; sign-up
+and password-reset requests per address (Flask-Limiter decorators on those routes); everything
+else per user — or, for a request made with a personal access token, per token (RATE_LIMIT_TOKEN
+instead of RATE_LIMIT_API): `CallerLimit`, one `limits` hit per request. Failed token
 authentications count per client address (RATE_LIMIT_TOKEN_FAILURES); over that, the address's
 token requests get 429 before any lookup."""
 
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from limits import parse
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import STRATEGIES, RateLimiter
 
 from tasktracker.api.problems import problem
 from tasktracker.api.rate_limit_leases import leased_strategy
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape", "openapi_json"})
 TOKEN_FAILURES = "tasktracker.token_failures"  # the app.extensions key of TokenFailureLimit
+# After the counter store fails, CallerLimit counts in-process for this long before asking again.
+STORE_RETRY_SECONDS = 5.0
 
 Decorator = Callable[[Any], Any]
 
@@ -136,34 +141,96 @@ def storage_uri(settings: Settings) -> str:
     return "memory://"
 
 
+class CallerLimit:
+    """The general budget of every request: the caller's (RATE_LIMIT_API, per user or client
+    address) or, for a request made with a personal access token, the token's
+    (RATE_LIMIT_TOKEN). One `hit` of the `limits` strategy per request, in a `before_request`:
+    Flask-Limiter's application limits cost an eighth of a cached `GET /tasks/{id}` in its
+    per-request bookkeeping (resolving every route's limits, exemptions and meta limits; README:
+    "The hot path"). When the counter store fails, requests are counted in-process for
+    STORE_RETRY_SECONDS, as Flask-Limiter's in-memory fallback did: a Memcached outage neither
+    refuses every request nor lifts the limit."""
+
+    def __init__(self, settings: Settings, prefix: str) -> None:
+        strategy = STRATEGIES[leased_strategy(settings.rate_limit_lease)]
+        self._shared: RateLimiter = strategy(storage_from_string(storage_uri(settings)))
+        self._local: RateLimiter = strategy(MemoryStorage())
+        self._store_down_until = 0.0
+        self._per_caller = (settings.rate_limit_api, parse(settings.rate_limit_api))
+        self._per_token = (settings.rate_limit_token, parse(settings.rate_limit_token))
+        self._prefix = prefix
+
+    def check(self) -> Response | None:
+        """None when the request is within its budget (or exempt), else a 429 problem."""
+        if exempt():
+            return None
+        if with_token():
+            (text, item), identifiers = self._per_token, (self._prefix, token_key(), "token")
+        else:
+            (text, item), identifiers = self._per_caller, (self._prefix, caller_key(), "api")
+        limiter = self._limiter()
+        try:
+            if limiter.hit(item, *identifiers):
+                return None
+        except Exception:
+            log.warning("rate limit: the counter store failed; counting in-process", exc_info=True)
+            self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            return None if self._local.hit(item, *identifiers) else self._refusal(text, item)
+        return self._refusal(text, item, identifiers, limiter)
+
+    def _limiter(self) -> RateLimiter:
+        return self._local if time.monotonic() < self._store_down_until else self._shared
+
+    def _refusal(
+        self,
+        text: str,
+        item: RateLimitItem,
+        identifiers: tuple[str, ...] = (),
+        limiter: RateLimiter | None = None,
+    ) -> Response:
+        reset_at = time.time() + item.get_expiry()
+        if limiter is not None:
+            try:
+                reset_at = limiter.get_window_stats(item, *identifiers).reset_time
+            except Exception:  # the refusal stands; its Retry-After is then the whole window
+                log.warning("rate limit: the counter store failed", exc_info=True)
+        response = problem(429, f"too many requests: the limit is {text}")
+        response.headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
+        return response
+
+
+class RouteLimiter(Limiter):
+    """Flask-Limiter for the decorated routes (login, sign-up, password reset) only. It checks
+    each decorated route in the route's wrapper; the check it also registers before every
+    request would find no application or default limit (CallerLimit holds the general budget)
+    and only cost the bookkeeping, so it is skipped."""
+
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        if not in_middleware:
+            super()._check_request_limit(callable_name, in_middleware)
+
+
 def init_rate_limits(app: Flask, settings: Settings) -> RouteLimits:
-    """Create the limiter (after authentication is registered, so `caller_key` sees the user)."""
-    limiter = Limiter(
+    """Create the limits (after authentication is registered, so `caller_key` sees the user)."""
+    prefix = f"tt:{settings.mongo_db}"
+    app.before_request(CallerLimit(settings, prefix).check)
+    limiter = RouteLimiter(
         caller_key,
         app=app,
         storage_uri=storage_uri(settings),
-        # One budget per caller across every route (default limits would count per route): a
-        # user's, or a personal access token's own.
-        application_limits=[
-            ApplicationLimit(settings.rate_limit_api, exempt_when=lambda: exempt() or with_token()),
-            ApplicationLimit(
-                settings.rate_limit_token,
-                key_function=token_key,
-                scope="token",
-                exempt_when=lambda: exempt() or not with_token(),
-            ),
-        ],
         # X-RateLimit-* headers would cost a second cache round trip on every request; a 429
         # still carries Retry-After (too_many_requests).
         headers_enabled=False,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
-        key_prefix=f"tt:{settings.mongo_db}",
+        key_prefix=prefix,
         strategy=leased_strategy(settings.rate_limit_lease),
     )
     app.register_error_handler(RateLimitExceeded, lambda error: too_many_requests(limiter, error))
     app.extensions[TOKEN_FAILURES] = TokenFailureLimit(
-        limiter, settings.rate_limit_token_failures, f"tt:{settings.mongo_db}"
+        limiter, settings.rate_limit_token_failures, prefix
     )
     login = RouteLimits.stack(
         limiter.shared_limit(
