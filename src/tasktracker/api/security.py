@@ -25,6 +25,7 @@ from flask_jwt_extended import (
     get_jwt,
     verify_jwt_in_request,
 )
+from flask_jwt_extended.exceptions import UserLookupError
 
 from tasktracker.api.problems import problem
 from tasktracker.api.rate_limits import token_failures
@@ -83,6 +84,10 @@ class VerifyingOnceJWTManager(JWTManager):
     def __init__(self, app: Flask, verified: VerifiedTokens) -> None:
         self._verified = verified
         super().__init__(app)
+
+    def verified_claims(self, encoded_token: str) -> dict[str, Any] | None:
+        """The claims of an access token verified before and not expired since, else None."""
+        return self._verified.get(encoded_token)
 
     def _decode_jwt_from_config(
         self, encoded_token: str, csrf_value: Any = None, allow_expired: bool = False
@@ -182,15 +187,7 @@ def init_security(app: Flask, services: Services) -> JWTManager:
     )
     jwt = VerifyingOnceJWTManager(app, VerifiedTokens())
 
-    @jwt.user_lookup_loader
-    def _load_user(_header: dict, payload: dict) -> Actor | None:
-        # The live session's snapshot of the user and their project roles: one cache round
-        # trip, dropped whenever the user or a membership changes, so a demotion, a disable or
-        # a removal from a project applies on the next request.
-        sid, sub = payload.get("sid"), payload.get("sub")
-        if not isinstance(sid, str) or not isinstance(sub, str):
-            return None
-        return services.sessions.principal(sid, sub)
+    jwt.user_lookup_loader(lambda _header, claims: session_principal(claims))
 
     def unauthorized(detail: str) -> Response:
         return problem(401, detail, title="Unauthorized")
@@ -234,30 +231,56 @@ def authenticate_request() -> Response | None:
     access: Access = getattr(view, "__access__", Access.PUBLIC)
     if access is Access.PUBLIC:
         return None
-    secret = presented_access_token()
-    if secret is not None:
-        return authenticate_access_token(secret, access, getattr(view, "__scope__", None))
-    verify_jwt_in_request(optional=access is Access.OPTIONAL)
-    actor: Actor | None = get_current_user()
+    token = bearer_token()
+    if token is not None and looks_like_token(token):
+        return authenticate_access_token(token, access, getattr(view, "__scope__", None))
+    actor, session_id = session_caller(token, optional=access is Access.OPTIONAL)
     if actor is None:
-        return
+        return None
     user = actor.user
     if not user.active:
         raise Forbidden("this account is disabled")
     g.actor = actor
     g.user = user
     g.user_id = user.id
-    g.session_id = get_jwt().get("sid")
+    g.session_id = session_id
     if access is Access.ADMIN:
         require_admin(user)
     return None
 
 
-def presented_access_token() -> str | None:
-    """The personal access token the request sends (`Bearer ttp_…`), if it sends one."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    value = value.strip()
-    return value if scheme.lower() == "bearer" and looks_like_token(value) else None
+def bearer_token() -> str | None:
+    """The token of `Authorization: Bearer <token>` (normalize_authorization_header ran)."""
+    scheme, _, value = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return value if scheme == "Bearer" and value else None
+
+
+def session_caller(token: str | None, optional: bool) -> tuple[Actor | None, str | None]:
+    """The caller and session id of a session's access token (None, None: anonymous, on an
+    OPTIONAL route). A token verified before (`VerifiedTokens`) goes straight to its session's
+    snapshot; any other goes through Flask-JWT-Extended, which verifies it and answers every
+    refusal (missing, malformed, expired, invalid). Either way the session is read on every
+    request: an ended one is refused as the library's user lookup would refuse it."""
+    manager: VerifyingOnceJWTManager = current_app.extensions["flask-jwt-extended"]
+    claims = manager.verified_claims(token) if token else None
+    if claims is None:
+        verify_jwt_in_request(optional=optional)
+        return get_current_user(), get_jwt().get("sid")
+    actor = session_principal(claims)
+    if actor is None:
+        raise UserLookupError("the session has ended", {}, claims)
+    return actor, claims["sid"]
+
+
+def session_principal(claims: dict[str, Any]) -> Actor | None:
+    """The live session's snapshot of the user and their project roles: one cache round trip,
+    dropped whenever the user or a membership changes, so a demotion, a disable or a removal
+    from a project applies on the next request."""
+    sid, sub = claims.get("sid"), claims.get("sub")
+    if not isinstance(sid, str) or not isinstance(sub, str):
+        return None
+    services: Services = current_app.extensions["tasktracker"]
+    return services.sessions.principal(sid, sub)
 
 
 def authenticate_access_token(secret: str, access: Access, scope: RouteScope) -> Response | None:
