@@ -38,7 +38,14 @@ from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.reminders import ScheduledReminder
 from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
-from tasktracker.domain.task_counts import CountChange, bucket, count_change, summed
+from tasktracker.domain.task_counts import (
+    DUE,
+    CountChange,
+    CounterSums,
+    bucket,
+    count_change,
+    summed,
+)
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.tokens import AccessToken
 from tasktracker.domain.users import Role, User, normalize_email, username_key
@@ -250,28 +257,31 @@ class FakeTaskRepository:
 
 
 class FakeTaskCountRepository:
-    """Each project's counters by status, one per project (the adapter spreads them over a few
-    documents; their sums are what is read). `applied` lists every change, for tests."""
+    """Each project's counters (by status, and "due.<day>" of open tasks), one set per project
+    (the adapter spreads them over a few documents; their sums are what is read). `applied`
+    lists every change, for tests."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, dict[Status, int]] = {}
+        self._counts: dict[str, dict[str, int]] = {}
         self.applied: list[CountChange] = []
 
     def apply(self, change: CountChange) -> None:
         self.applied.append(copy.deepcopy(change))
-        for project_id, by_status in change.items():
+        for project_id, by_field in change.items():
             counters = self._counts.setdefault(project_id, {})
-            for status, n in by_status.items():
-                counters[status] = counters.get(status, 0) + n
+            for name, n in by_field.items():
+                counters[name] = counters.get(name, 0) + n
 
     def delete_project(self, project_id: str) -> None:
         self._counts.pop(project_id, None)
 
     # the read side and test helpers
-    def rows(self, projects: tuple[str, ...] | None) -> list[dict[str, int]]:
+    def rows(self, projects: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        """One document per project, shaped as the adapter stores them: a number per status,
+        and `due` with a number per day."""
         return [
-            {str(s): n for s, n in by_status.items()}
-            for project_id, by_status in self._counts.items()
+            _counter_document(counters)
+            for project_id, counters in self._counts.items()
             if projects is None or project_id in projects
         ]
 
@@ -283,6 +293,13 @@ class FakeTaskCountRepository:
 
     def restore(self, state: Any) -> None:
         self._counts = state
+
+
+def _counter_document(counters: dict[str, int]) -> dict[str, Any]:
+    prefix = DUE + "."
+    doc: dict[str, Any] = {n: v for n, v in counters.items() if not n.startswith(prefix)}
+    doc[DUE] = {n.removeprefix(prefix): v for n, v in counters.items() if n.startswith(prefix)}
+    return doc
 
 
 class FakeReminderRepository:
@@ -379,10 +396,19 @@ class FakeTaskReads:
     def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
         return summed(self._counts.rows(projects))
 
-    def overdue(self, now: datetime, projects: tuple[str, ...] | None) -> int:
-        tasks = self._repo.all()
+    def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
+        return CounterSums.of(self._counts.rows(projects))
+
+    def overdue_since(
+        self, since: datetime, now: datetime, projects: tuple[str, ...] | None
+    ) -> int:
         return sum(
-            1 for t in tasks if (projects is None or t.project_id in projects) and t.is_overdue(now)
+            1
+            for t in self._repo.all()
+            if (projects is None or t.project_id in projects)
+            and t.is_overdue(now)
+            and t.due_date is not None
+            and t.due_date >= since
         )
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, dict[str, int]]:

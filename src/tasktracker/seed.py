@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRep
 from tasktracker.adapters.mongo.task_counts import TaskCountRepository
 from tasktracker.adapters.mongo.tasks import task_to_doc
 from tasktracker.domain.projects import Membership, Project, ProjectRole, task_key
+from tasktracker.domain.task_counts import Bucket, counts_of
 from tasktracker.domain.tasks import Priority, Status, Task
 from tasktracker.domain.users import Role, normalize_email, username_key
 
@@ -103,7 +103,7 @@ def insert_counted(db: Database, project_id: str, docs: list[dict[str, Any]]) ->
     took twice as long as in four)."""
     with db.client.start_session() as session:
         for chunk in batched(iter(docs), TRANSACTION_DOCS):
-            change = {project_id: dict(Counter(Status(d["status"]) for d in chunk))}
+            change = counts_of(Bucket.of(project_id, d["status"], d.get("due_date")) for d in chunk)
             with session.start_transaction():
                 db.tasks.insert_many(chunk, ordered=False, session=session)
                 TaskCountRepository(db, session).apply(change)

@@ -9,6 +9,7 @@ import pytest
 from tasktracker.adapters.passwords import PasswordHasher
 from tasktracker.seed import DEFAULT_PASSWORD, SeedPlan, seed, seed_email
 from tests.support.commands import run_cli
+from tests.support.task_counts import assert_counts_follow_the_tasks, brute_force_overdue
 
 
 def fast_hash(container) -> str:
@@ -87,7 +88,8 @@ def test_seeding_again_keeps_the_users_and_adds_tasks(container):
     assert container.adapters.db.tasks.count_documents({}) == 20
 
 
-def test_seeded_data_is_served_by_the_api(container, client):
+def test_seeded_data_is_served_by_the_api(container, client, clock):
+    clock.set(clock())  # one `now` for the summary and the brute-force overdue count
     plan = SeedPlan(users=2, tasks=200, random_seed=1)
     result = seed(
         container.adapters.db,
@@ -106,6 +108,9 @@ def test_seeded_data_is_served_by_the_api(container, client):
     statuses = Counter(t["status"] for t in container.adapters.db.tasks.find())
     assert summary["total"] == 200
     assert {s: summary[s] for s in statuses} == statuses  # the seed counted what it wrote
+    assert_counts_follow_the_tasks(container.adapters.db)  # by status and by due day
+    overdue = brute_force_overdue(container.adapters.db, container.clock(), None)
+    assert summary["overdue"] == overdue > 0  # the member sees the one project
 
 
 def test_tasks_without_users_are_refused(container):
@@ -129,3 +134,4 @@ def test_seed_command(settings, container):
         sum(d.get(s, 0) for d in db.task_counts.find() for s in ("open", "in_progress", "done"))
         == 120
     )
+    assert_counts_follow_the_tasks(db)

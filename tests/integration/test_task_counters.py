@@ -7,7 +7,6 @@ a start-up build beside a writer counts every task once."""
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from pymongo.database import Database
 
 from tasktracker.adapters.mongo import migrations, task_counts
 from tasktracker.adapters.mongo.task_counts import TaskCountRepository
@@ -25,30 +23,9 @@ from tasktracker.api.app import create_app
 from tasktracker.bootstrap import Container
 from tasktracker.settings import Settings
 from tests.support.api import Account, Api, make_team, raw
+from tests.support.task_counts import assert_counts_follow_the_tasks
 
 TASKS = "/api/v1/tasks"
-STATUSES = ("open", "in_progress", "done")
-
-
-def recount(db: Database) -> dict[str, dict[str, int]]:
-    """Counts by status per project, counted from the tasks."""
-    counts: dict[str, Counter[str]] = {}
-    for doc in db.tasks.find({}, {"project_id": 1, "status": 1}):
-        counts.setdefault(doc["project_id"], Counter())[doc["status"]] += 1
-    return {p: {s: c[s] for s in STATUSES} for p, c in counts.items()}
-
-
-def counters(db: Database) -> dict[str, dict[str, int]]:
-    """Counts by status per project (with tasks), added up from the counter documents."""
-    sums: dict[str, Counter[str]] = {}
-    for doc in db.task_counts.find():
-        for status in STATUSES:
-            sums.setdefault(doc["project_id"], Counter())[status] += doc.get(status, 0)
-    return {p: {s: c[s] for s in STATUSES} for p, c in sums.items() if any(c.values())}
-
-
-def assert_counts_follow_the_tasks(db: Database) -> None:
-    assert counters(db) == recount(db)
 
 
 def summaries(api: Api, who: Account) -> tuple[dict[str, int], dict[str, int]]:
@@ -300,8 +277,8 @@ def test_a_build_beside_a_writer_counts_every_task_once(
     again) or the writer's change sits in a document the build never saw."""
     db, client = api.container.adapters.db, api.container.adapters.client
     alice = api.member()
-    for status in ("open", "in_progress", "open"):
-        api.create_task(alice, status=status)
+    for day, status in enumerate(("open", "in_progress", "open"), start=7):
+        api.create_task(alice, status=status, due_date=f"2030-01-{day:02d}T09:00:00Z")
     gen = str(db.projects.find_one({"key": "GEN"})["_id"])
     seen = db.task_counts.find_one({"project_id": gen, "_id": {"$ne": f"{gen}:0"}})
     if slot == "a new slot":
@@ -311,20 +288,18 @@ def test_a_build_beside_a_writer_counts_every_task_once(
         db.task_counts.delete_one({"_id": f"{gen}:0"})
         target = int(seen["_id"].rsplit(":", 1)[1])
     monkeypatch.setattr(task_counts, "random_slot", lambda: target)
-    original = migrations.group_by_status
+    original = migrations.group_counts
     calls = []
+    meanwhile = {"title": "meanwhile", "due_date": "2030-01-07T09:00:00Z"}
 
     def count_then_let_a_writer_in(*args: Any, **kwargs: Any) -> dict[str, int]:
         counted = original(*args, **kwargs)
         if not calls:
-            in_another_request(
-                app,
-                lambda c: c.post(TASKS, json={"title": "meanwhile"}, headers=alice.headers),
-            )
+            in_another_request(app, lambda c: c.post(TASKS, json=meanwhile, headers=alice.headers))
         calls.append(counted)
         return counted
 
-    monkeypatch.setattr(migrations, "group_by_status", count_then_let_a_writer_in)
+    monkeypatch.setattr(migrations, "group_counts", count_then_let_a_writer_in)
     assert migrations.build_counts(client, db, gen) is True
 
     assert db.tasks.count_documents({"title": "meanwhile"}) == 1

@@ -22,6 +22,7 @@ from tasktracker.adapters.mongo.task_queries import (
 )
 from tasktracker.bootstrap import Container
 from tasktracker.domain.queries import Sort, TaskFilter
+from tasktracker.domain.task_counts import day_start
 from tasktracker.domain.tasks import Priority, Status
 from tests.support.clock import Clock
 from tests.support.problems import assert_problem
@@ -650,11 +651,14 @@ def test_each_sort_order_uses_an_index_on_every_page(container, indexed_board, c
     assert "COLLSCAN" not in stages, (sort, later, stages)
 
 
+@pytest.mark.parametrize("since", ["the earliest date", "the start of today"])
 @pytest.mark.parametrize("scope", ["admin", "one project"])
-def test_the_overdue_count_uses_an_index(container, indexed_board, clock, scope):
-    """The one count the summary still makes (the counts by status are counters). Not for
+def test_the_overdue_count_uses_an_index(container, indexed_board, clock, scope, since):
+    """The one count the summary still makes (the counts by status and the days before today
+    are counters): from the start of today, or by default from the earliest date. Not for
     "two projects": `project_id $in` + the due-date range, see SECANTUS_SCANS."""
-    for query in overdue_queries(clock(), project_scope(container, scope)):
+    lower = {"since": day_start(clock())} if since == "the start of today" else {}
+    for query in overdue_queries(clock(), project_scope(container, scope), **lower):
         stages = winning_stages(container, query, None)
         assert "COLLSCAN" not in stages, (query, stages)
         assert "IXSCAN" in stages, (query, stages)

@@ -1,10 +1,11 @@
-"""The per-project task counters' arithmetic (domain/task_counts.py): which counter a task write
-moves, how changes combine, and how stored counter documents add up to a summary."""
+"""The per-project task counters' arithmetic (domain/task_counts.py): which counters a task write
+moves (its status and, while it is open, its due day), how changes combine, and how stored
+counter documents add up to a summary and its overdue count."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,21 +13,34 @@ from hypothesis import strategies as st
 from tasktracker.domain.task_counts import (
     Bucket,
     CountChange,
+    CounterSums,
     bucket,
     combined,
     count_change,
     counts_of,
+    day_start,
+    due_field,
+    due_summed,
     empty_counts,
     summed,
+    utc_day,
 )
-from tasktracker.domain.tasks import Status, Task
+from tasktracker.domain.tasks import Status, Task, is_overdue
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 OPEN, IN_PROGRESS, DONE = Status.OPEN, Status.IN_PROGRESS, Status.DONE
+MAY_1, MAY_2 = "due.2024-05-01", "due.2024-05-02"
 
 
-def task(project_id: str = "p1", status: Status = OPEN, task_id: str = "t1") -> Task:
-    return Task(task_id, "a task", "u1", T0, T0, status=status, project_id=project_id)
+def task(
+    project_id: str = "p1",
+    status: Status = OPEN,
+    task_id: str = "t1",
+    due_date: datetime | None = None,
+) -> Task:
+    return Task(
+        task_id, "a task", "u1", T0, T0, status=status, project_id=project_id, due_date=due_date
+    )
 
 
 def test_a_created_task_adds_one_to_its_projects_status():
@@ -66,8 +80,13 @@ def test_changes_that_cancel_out_leave_no_entry():
 
 
 def test_counts_of_tasks_built_from_nothing():
-    tasks = [task("p1", OPEN, "a"), task("p1", OPEN, "b"), task("p2", DONE, "c")]
-    assert counts_of(tasks) == {"p1": {OPEN: 2}, "p2": {DONE: 1}}
+    tasks = [
+        task("p1", OPEN, "a", due_date=T0),
+        task("p1", OPEN, "b"),
+        task("p2", DONE, "c", due_date=T0),
+    ]
+    assert counts_of(bucket(t) for t in tasks) == {"p1": {OPEN: 2, MAY_1: 1}, "p2": {DONE: 1}}
+    assert counts_of([None]) == {}
 
 
 def test_counter_documents_add_up_with_a_total():
@@ -80,40 +99,193 @@ def test_counter_documents_add_up_with_a_total():
     assert summed([]) == empty_counts() == {"open": 0, "in_progress": 0, "done": 0, "total": 0}
 
 
-# --- a property: counters kept by changes equal a recount ---------------------------------------
+# --- due days ------------------------------------------------------------------------------------
+
+
+def test_an_open_task_with_a_due_date_also_counts_in_its_due_day():
+    assert count_change(None, bucket(task(due_date=T0))) == {"p1": {OPEN: 1, MAY_1: 1}}
+    started = task(status=IN_PROGRESS, due_date=T0)
+    assert count_change(None, bucket(started)) == {"p1": {IN_PROGRESS: 1, MAY_1: 1}}
+
+
+def test_a_task_without_a_due_date_counts_in_its_status_only():
+    assert count_change(None, bucket(task())) == {"p1": {OPEN: 1}}
+
+
+def test_a_done_task_counts_in_no_due_day():
+    assert count_change(None, bucket(task(status=DONE, due_date=T0))) == {"p1": {DONE: 1}}
+
+
+def test_the_due_day_is_the_utc_day_of_the_due_date():
+    new_york = timezone(timedelta(hours=-4))
+    late_evening = datetime(2024, 5, 1, 21, 30, tzinfo=new_york)  # 01:30 UTC on May 2
+    assert bucket(task(due_date=late_evening)) == Bucket("p1", OPEN, date(2024, 5, 2))
+    assert utc_day(datetime(2024, 5, 1, 23, 59)) == date(2024, 5, 1)  # naive: taken as UTC
+    assert due_field(date(2024, 5, 2)) == MAY_2
+    assert day_start(late_evening) == datetime(2024, 5, 2, tzinfo=UTC)
+
+
+def test_completing_a_dated_task_leaves_its_due_day_and_reopening_counts_it_again():
+    dated = Bucket.of("p1", IN_PROGRESS, T0)
+    done = Bucket.of("p1", DONE, T0)
+    assert count_change(dated, done) == {"p1": {IN_PROGRESS: -1, DONE: 1, MAY_1: -1}}
+    assert count_change(done, Bucket.of("p1", OPEN, T0)) == {"p1": {DONE: -1, OPEN: 1, MAY_1: 1}}
+
+
+def test_starting_a_dated_task_keeps_its_due_day():
+    change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", IN_PROGRESS, T0))
+    assert change == {"p1": {OPEN: -1, IN_PROGRESS: 1}}
+
+
+def test_a_new_due_date_on_another_day_moves_the_task_between_days():
+    change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, T0 + timedelta(days=1)))
+    assert change == {"p1": {MAY_1: -1, MAY_2: 1}}
+
+
+def test_a_new_due_time_on_the_same_day_moves_nothing():
+    later = T0 + timedelta(hours=10)
+    assert count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, later)) == {}
+
+
+def test_removing_the_due_date_takes_the_task_out_of_its_day():
+    assert count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, None)) == {
+        "p1": {MAY_1: -1}
+    }
+    assert count_change(Bucket.of("p1", OPEN, None), Bucket.of("p1", OPEN, T0)) == {
+        "p1": {MAY_1: 1}
+    }
+
+
+def test_a_new_due_date_of_a_done_task_moves_nothing():
+    before, after = Bucket.of("p1", DONE, T0), Bucket.of("p1", DONE, T0 + timedelta(days=3))
+    assert count_change(before, after) == {}
+    assert count_change(before, Bucket.of("p1", DONE, None)) == {}
+
+
+def test_a_move_takes_the_due_day_to_the_new_project_too():
+    change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p2", OPEN, T0))
+    assert change == {"p1": {OPEN: -1, MAY_1: -1}, "p2": {OPEN: 1, MAY_1: 1}}
+
+
+def test_a_deleted_dated_task_takes_one_from_its_status_and_its_day():
+    assert count_change(bucket(task(due_date=T0)), None) == {"p1": {OPEN: -1, MAY_1: -1}}
+
+
+def test_a_recurring_completion_moves_the_day_to_the_next_occurrences():
+    done = count_change(Bucket.of("p1", IN_PROGRESS, T0), Bucket.of("p1", DONE, T0))
+    next_one = count_change(None, Bucket.of("p1", OPEN, T0 + timedelta(days=1)))
+    assert combined(done, next_one) == {
+        "p1": {IN_PROGRESS: -1, DONE: 1, OPEN: 1, MAY_1: -1, MAY_2: 1}
+    }
+
+
+def test_due_day_counters_add_up_by_day_leaving_out_days_of_none():
+    rows = [
+        {"open": 2, "due": {"2024-05-01": 2, "2024-05-03": 1}},
+        {"open": -1, "due": {"2024-05-01": -1, "2024-05-02": 0, "2024-05-03": -1}},
+        {"done": 1},  # no due days at all
+        {"due": {}},
+    ]
+    assert due_summed(rows) == {date(2024, 5, 1): 1}
+    sums = CounterSums.of(iter(rows))  # one pass over the documents, read once
+    assert sums.counts == {"open": 1, "in_progress": 0, "done": 1, "total": 2}
+    assert sums.due == {date(2024, 5, 1): 1}
+
+
+def test_due_before_counts_the_days_strictly_before():
+    sums = CounterSums(
+        empty_counts(), {date(2024, 4, 30): 2, date(2024, 5, 1): 3, date(2024, 5, 2): 4}
+    )
+    assert sums.due_before(date(2024, 5, 1)) == 2
+    assert sums.due_before(date(2024, 5, 3)) == 9
+    assert sums.due_before(date(2024, 4, 30)) == 0
+
+
+# --- properties: counters kept by changes equal a recount; the overdue count from them is exact
 
 PROJECTS = ["p1", "p2", "p3"]
+DAYS = [date(2024, 5, d) for d in (1, 2, 3)]
 buckets = st.one_of(
-    st.none(), st.builds(Bucket, st.sampled_from(PROJECTS), st.sampled_from(list(Status)))
+    st.none(),
+    st.builds(
+        Bucket,
+        st.sampled_from(PROJECTS),
+        st.sampled_from(list(Status)),
+        st.one_of(st.none(), st.sampled_from(DAYS)),
+    ),
 )
 # Each step: which of five tasks it writes, and where that task counts afterwards (None: gone).
 histories = st.lists(st.tuples(st.integers(0, 4), buckets), max_size=40)
 
 
-def apply(counters: Counter[tuple[str, Status]], change: CountChange) -> None:
-    for project_id, by_status in change.items():
-        for status, n in by_status.items():
-            counters[project_id, status] += n
+def apply(counters: Counter[tuple[str, str]], change: CountChange) -> None:
+    for project_id, by_field in change.items():
+        for name, n in by_field.items():
+            counters[project_id, name] += n
+
+
+def stored(doc: Counter[tuple[str, str]], project_id: str) -> dict[str, object]:
+    """One counter document of `project_id` as the adapter stores it (due days nested)."""
+    fields = {name: n for (p, name), n in doc.items() if p == project_id}
+    row: dict[str, object] = {n: v for n, v in fields.items() if not n.startswith("due.")}
+    row["due"] = {n.removeprefix("due."): v for n, v in fields.items() if n.startswith("due.")}
+    return row
 
 
 @given(histories, st.integers(1, 8))
 def test_counters_kept_by_each_writes_change_equal_a_recount(history, slots):
-    """However tasks are created, changed, moved and deleted, and however the changes are
-    spread over a project's counter documents (the adapter's slots), the summed counters are
-    the count of the tasks where they are now."""
+    """However tasks are created, changed (status, due day), moved and deleted, and however the
+    changes are spread over a project's counter documents (the adapter's slots), the summed
+    counters are the count of the tasks where they are now: by status, and the open ones by
+    due day."""
     where: dict[int, Bucket | None] = {}
-    documents: list[Counter[tuple[str, Status]]] = [Counter() for _ in range(slots)]
+    documents: list[Counter[tuple[str, str]]] = [Counter() for _ in range(slots)]
     for step, (task_no, now) in enumerate(history):
         apply(documents[step % slots], count_change(where.get(task_no), now))
         where[task_no] = now
 
     for project_id in PROJECTS:
-        rows = [
-            {str(s): doc[project_id, s] for s in Status if (project_id, s) in doc}
-            for doc in documents
-        ]
-        expected = Counter(b.status for b in where.values() if b and b.project_id == project_id)
-        counts = summed(rows)
+        rows = [stored(doc, project_id) for doc in documents]
+        here = [b for b in where.values() if b and b.project_id == project_id]
+        expected = Counter(b.status for b in here)
+        sums = CounterSums.of(rows)
+        counts = sums.counts
+        assert counts == summed(rows)
         assert {s: counts[str(s)] for s in Status} == {s: expected[s] for s in Status}
         assert counts["total"] == sum(expected.values())
         assert all(counts[str(s)] >= 0 for s in Status)
+        open_by_day = Counter(b.due_day for b in here if b.due_day and b.status is not DONE)
+        assert sums.due == dict(open_by_day)
+        assert all(n > 0 for n in sums.due.values())
+
+
+NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+dated_tasks = st.lists(
+    st.tuples(
+        st.sampled_from(list(Status)),
+        st.one_of(st.none(), st.integers(-3 * 24 * 60, 3 * 24 * 60)),  # minutes from NOW
+    ),
+    max_size=30,
+)
+
+
+@given(dated_tasks, st.integers(-24 * 60, 24 * 60))
+def test_overdue_is_the_days_before_today_plus_todays_range(tasks, shift):
+    """For any tasks and any `now`: the due-day counts of the days before today plus the open
+    tasks due in [start of today, now) are exactly the tasks `is_overdue` says are overdue."""
+    now = NOW + timedelta(minutes=shift)
+    made = [
+        task(
+            status=status,
+            task_id=str(n),
+            due_date=None if m is None else NOW + timedelta(minutes=m),
+        )
+        for n, (status, m) in enumerate(tasks)
+    ]
+    counters: Counter[tuple[str, str]] = Counter()
+    apply(counters, counts_of(bucket(t) for t in made))
+    sums = CounterSums.of([stored(counters, "p1")])
+    today = day_start(now)
+    todays = [t for t in made if t.due_date and today <= t.due_date < now and t.status is not DONE]
+    overdue = sums.due_before(today.date()) + len(todays)
+    assert overdue == sum(1 for t in made if is_overdue(t.status, t.due_date, now))

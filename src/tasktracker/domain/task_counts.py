@@ -1,47 +1,87 @@
-"""Per-project task counters by status: which counter a task write moves, and how the stored
-counters add up to a summary. Pure code; the adapters store the counters and the services
-apply each write's change in the transaction of the write (services/tasks.py).
+"""Per-project task counters: which counters a task write moves, and how the stored counters
+add up to a summary. Pure code; the adapters store the counters and the services apply each
+write's change in the transaction of the write (services/tasks.py).
 
-A task counts in one bucket: its project and its status. A write moves the task from the
-bucket it was in (nothing for a creation) to the one it is in now (nothing for a deletion);
-a write that changes neither the project nor the status moves no counter at all."""
+A task counts in its project's counter of its status and, while it is open (not done) and has
+a due date, in its project's counter of the UTC day it is due, `due.<YYYY-MM-DD>`: its counter
+fields. A write takes one from each field the task counted in before (none for a creation) and
+adds one to each it counts in now (none for a deletion), so a write that changes neither the
+project, nor the status, nor the due day of an open task moves no counter at all.
+
+The summary's overdue count is then the due-day counts of the days before today (UTC) plus the
+open tasks due earlier today, a count of one day's tasks at most (services/task_queries.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from tasktracker.domain.tasks import Status, Task
 
-# project id -> status -> how much its counter changes (never a zero entry)
-CountChange = dict[str, dict[Status, int]]
+# project id -> counter field (a status, or "due.<YYYY-MM-DD>") -> how much it changes (never a
+# zero entry)
+CountChange = dict[str, dict[str, int]]
 # by status, plus "total": what the summary routes show
 TaskCounts = dict[str, int]
+# UTC day -> how many open tasks are due that day (never a zero entry)
+DueCounts = dict[date, int]
+
+# The due-day counters' fields are DUE + "." + the day; stored, they are one document `due`
+# with a number per day (MongoDB's dotted path).
+DUE = "due"
+
+
+def due_field(day: date) -> str:
+    return f"{DUE}.{day.isoformat()}"
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC day of `moment` (a naive one is taken as UTC, as stored dates are)."""
+    return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC at the start of `moment`'s UTC day."""
+    return datetime.combine(utc_day(moment), time(), tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """Where a task counts."""
+    """Where a task counts: its project, its status, and the UTC day it is due (None: no due
+    date), which counts only while the task is open."""
 
     project_id: str
     status: Status
+    due_day: date | None = None
+
+    @classmethod
+    def of(cls, project_id: str, status: Status | str, due_date: datetime | None) -> Bucket:
+        return cls(project_id, Status(status), None if due_date is None else utc_day(due_date))
+
+    def fields(self) -> tuple[str, ...]:
+        """The counter fields the task counts in."""
+        if self.due_day is None or self.status is Status.DONE:
+            return (str(self.status),)
+        return (str(self.status), due_field(self.due_day))
 
 
 def bucket(task: Task | None) -> Bucket | None:
     """The bucket `task` counts in (None for no task: before a creation, after a deletion)."""
-    return None if task is None else Bucket(task.project_id, Status(task.status))
+    return None if task is None else Bucket.of(task.project_id, task.status, task.due_date)
 
 
 def count_change(before: Bucket | None, after: Bucket | None) -> CountChange:
-    """What moving one task from `before` to `after` does to the counters."""
-    if before == after:
-        return {}
+    """What moving one task from `before` to `after` does to the counters: one less in each
+    field of `before`, one more in each of `after`; fields in both are left alone."""
     change: CountChange = {}
     if before is not None:
-        _add(change, before, -1)
+        for name in before.fields():
+            _add(change, before.project_id, name, -1)
     if after is not None:
-        _add(change, after, +1)
+        for name in after.fields():
+            _add(change, after.project_id, name, +1)
     return change
 
 
@@ -49,24 +89,30 @@ def combined(*changes: CountChange) -> CountChange:
     """Several changes as one (e.g. a completion and the next occurrence it creates)."""
     total: CountChange = {}
     for change in changes:
-        for project_id, by_status in change.items():
-            for status, n in by_status.items():
-                _add(total, Bucket(project_id, status), n)
+        for project_id, by_field in change.items():
+            for name, n in by_field.items():
+                _add(total, project_id, name, n)
     return total
 
 
-def _add(change: CountChange, where: Bucket, n: int) -> None:
-    by_status = change.setdefault(where.project_id, {})
-    by_status[where.status] = by_status.get(where.status, 0) + n
-    if by_status[where.status] == 0:
-        del by_status[where.status]
-    if not by_status:
-        del change[where.project_id]
+def _add(change: CountChange, project_id: str, name: str, n: int) -> None:
+    by_field = change.setdefault(project_id, {})
+    by_field[name] = by_field.get(name, 0) + n
+    if by_field[name] == 0:
+        del by_field[name]
+    if not by_field:
+        del change[project_id]
 
 
-def counts_of(tasks: Iterable[Task]) -> CountChange:
-    """The counters of these tasks, built from nothing (a backfill, a bulk insert)."""
-    return combined(*(count_change(None, bucket(t)) for t in tasks))
+def counts_of(buckets: Iterable[Bucket | None]) -> CountChange:
+    """The counters of tasks counting in these buckets, built from nothing (a backfill, a bulk
+    insert)."""
+    total: CountChange = {}
+    for where in buckets:
+        if where is not None:
+            for name in where.fields():
+                _add(total, where.project_id, name, +1)
+    return total
 
 
 def empty_counts() -> TaskCounts:
@@ -82,3 +128,32 @@ def summed(rows: Iterable[Mapping[str, Any]]) -> TaskCounts:
             counts[str(status)] += int(row.get(str(status)) or 0)
     counts["total"] = sum(counts[str(s)] for s in Status)
     return counts
+
+
+def due_summed(rows: Iterable[Mapping[str, Any]]) -> DueCounts:
+    """Stored counter documents' due-day counters (each document's `due`: a number per
+    "YYYY-MM-DD", a missing one being 0) added up by day; days adding up to 0 are left out."""
+    due: DueCounts = {}
+    for row in rows:
+        for day, n in (row.get(DUE) or {}).items():
+            key = date.fromisoformat(day)
+            due[key] = due.get(key, 0) + int(n or 0)
+    return {day: n for day, n in due.items() if n}
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSums:
+    """What one read of counter documents adds up to: counts by status (with the total) and
+    open tasks by due day."""
+
+    counts: TaskCounts
+    due: DueCounts
+
+    @classmethod
+    def of(cls, rows: Iterable[Mapping[str, Any]]) -> CounterSums:
+        rows = list(rows)
+        return cls(summed(rows), due_summed(rows))
+
+    def due_before(self, day: date) -> int:
+        """Open tasks due on the days strictly before `day`."""
+        return sum(n for d, n in self.due.items() if d < day)

@@ -19,7 +19,7 @@ from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.reminders import ScheduledReminder
 from tasktracker.domain.schedules import MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
-from tasktracker.domain.task_counts import CountChange, TaskCounts
+from tasktracker.domain.task_counts import CountChange, CounterSums, TaskCounts
 from tasktracker.domain.tasks import Task
 from tasktracker.domain.tokens import AccessToken
 from tasktracker.domain.users import Role, User
@@ -84,8 +84,9 @@ class TaskRepository(Protocol):
 
 
 class TaskCountRepository(Protocol):
-    """Each project's task counters by status (domain/task_counts.py), written in the
-    transaction of every task write that creates, deletes, moves a task or changes its status."""
+    """Each project's task counters by status and of open tasks by due day
+    (domain/task_counts.py), written in the transaction of every task write that creates,
+    deletes, moves a task, changes its status or an open task's due day."""
 
     def apply(self, change: CountChange) -> None:
         """Add `change` to the counters of its projects."""
@@ -255,8 +256,16 @@ class TaskReads(Protocol):
         """Counts by status and the total within `projects` (None: all), from the counters."""
         ...
 
-    def overdue(self, now: datetime, projects: tuple[str, ...] | None) -> int:
-        """How many open or in-progress tasks within `projects` were due before `now`."""
+    def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
+        """Counts by status and open tasks by due day within `projects` (None: all), from one
+        read of the counters."""
+        ...
+
+    def overdue_since(
+        self, since: datetime, now: datetime, projects: tuple[str, ...] | None
+    ) -> int:
+        """How many open or in-progress tasks within `projects` fell due in [since, now), from
+        the tasks (an index range)."""
         ...
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, TaskCounts]: ...

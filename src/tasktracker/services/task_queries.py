@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from tasktracker.domain.projects import Actor
 from tasktracker.domain.queries import Page, Sort, TaskFilter
+from tasktracker.domain.task_counts import day_start
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.ports import ProjectRepository, TaskCounts, TaskReads, UserRepository
@@ -52,9 +53,13 @@ class TaskQueryService:
         return self._reads.page(flt, Sort.parse(sort), cursor, limit, self._clock())
 
     def summary(self, actor: Actor) -> dict[str, int]:
-        """Counts by status, the total, and how many are overdue — of the visible tasks."""
-        scope = self._scope(actor)
-        return {**self._reads.counts(scope), "overdue": self._reads.overdue(self._clock(), scope)}
+        """Counts by status, the total, and how many are overdue — of the visible tasks: the
+        counters (by status, and of open tasks by due day, for the days before today) and a
+        count of the open tasks that fell due earlier today (domain/task_counts.py)."""
+        scope, now = self._scope(actor), self._clock()
+        sums, today = self._reads.counter_sums(scope), day_start(now)
+        overdue = sums.due_before(today.date()) + self._reads.overdue_since(today, now, scope)
+        return {**sums.counts, "overdue": overdue}
 
     def status_counts(self, actor: Actor) -> TaskCounts:
         """Counts by status and the total of the visible tasks (no overdue count: it is the

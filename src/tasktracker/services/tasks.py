@@ -173,7 +173,10 @@ class TaskService:
         task.updated_at = self._clock()
         follow_up = self._next_occurrence(task, before, target or project)
         counts = combined(
-            count_change(Bucket(before["project_id"], before["status"]), bucket(task)),
+            count_change(
+                Bucket.of(before["project_id"], before["status"], before["due_date"]),
+                bucket(task),
+            ),
             count_change(None, bucket(follow_up)),
         )
 

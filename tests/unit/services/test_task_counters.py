@@ -6,14 +6,15 @@ run again, once more in full, and only a change of the same task loses the race.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tasktracker.domain.errors import ConcurrentChange, Conflict
 from tasktracker.domain.events import EventType
-from tasktracker.domain.projects import ProjectRole
+from tasktracker.domain.projects import Actor, ProjectRole
+from tasktracker.domain.task_counts import day_start, utc_day
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.users import User
 from tasktracker.schemas.tasks import TaskCreate
@@ -25,35 +26,62 @@ WEEKLY = {"recurrence": "FREQ=WEEKLY;BYDAY=MO", "due_date": DUE}
 
 
 def create(system: FakeSystem, who: User, project: str = "GEN", **fields: Any) -> Task:
-    return system.services.tasks.create(
-        system.actor(who), TaskCreate(title="a task", project=project, **fields)
-    )
+    fields.setdefault("title", "a task")
+    return system.services.tasks.create(system.actor(who), TaskCreate(project=project, **fields))
 
 
 def update(system: FakeSystem, who: User, task: Task, **changes: Any) -> Task:
     return system.services.tasks.update(system.actor(who), task.id, changes)
 
 
-def recount(system: FakeSystem) -> dict[str, dict[str, int]]:
-    """The counts by status of each project, counted from the tasks."""
+def recount(system: FakeSystem) -> dict[str, dict[str, Any]]:
+    """The counts by status of each project, and its open tasks by UTC due day, counted from
+    the tasks."""
     counts: dict[str, Counter[str]] = {}
+    due: dict[str, Counter[date]] = {}
     for task in system.fakes.tasks.all():
         counts.setdefault(task.project_id, Counter())[str(task.status)] += 1
+        if task.due_date is not None and task.status is not Status.DONE:
+            due.setdefault(task.project_id, Counter())[utc_day(task.due_date)] += 1
     return {
-        project_id: {**{str(s): c[str(s)] for s in Status}, "total": sum(c.values())}
+        project_id: {
+            **{str(s): c[str(s)] for s in Status},
+            "total": sum(c.values()),
+            "due": dict(due.get(project_id, {})),
+        }
         for project_id, c in counts.items()
     }
 
 
-def counted(system: FakeSystem) -> dict[str, dict[str, int]]:
-    """The counts by status of each project with tasks, as the summary reads them."""
+def counted(system: FakeSystem) -> dict[str, dict[str, Any]]:
+    """The counts by status of each project with tasks, and its open tasks by due day, as the
+    summary reads them."""
     reads = system.fakes.task_reads
-    by_project = {p: reads.counts((p,)) for p in system.fakes.uow.task_counts.projects()}
-    return {p: counts for p, counts in by_project.items() if counts["total"]}
+    by_project = {p: reads.counter_sums((p,)) for p in system.fakes.uow.task_counts.projects()}
+    for p, sums in by_project.items():
+        assert sums.counts == reads.counts((p,))  # the status summary's read agrees
+    return {
+        p: {**sums.counts, "due": sums.due}
+        for p, sums in by_project.items()
+        if sums.counts["total"] or sums.due
+    }
+
+
+def brute_force_overdue(system: FakeSystem, actor: Actor) -> int:
+    now = system.clock()
+    return sum(
+        1 for t in system.fakes.tasks.all() if actor.sees(t.project_id) and t.is_overdue(now)
+    )
 
 
 def assert_counts_follow_the_tasks(system: FakeSystem) -> None:
+    """The counters match a recount, and the summary's overdue count (counters for the days
+    before today, a count for today) matches the tasks, for every user that has tasks."""
     assert counted(system) == recount(system)
+    for user in system.fakes.users.all():
+        actor = system.actor(user)
+        summary = system.services.task_queries.summary(actor)
+        assert summary["overdue"] == brute_force_overdue(system, actor), user.username
 
 
 @pytest.fixture
@@ -198,7 +226,7 @@ def test_the_status_counts_count_no_overdue_tasks(system, alice, monkeypatch):
     def overdue(*args: Any) -> int:
         raise AssertionError("the overdue count was made")
 
-    monkeypatch.setattr(system.fakes.task_reads, "overdue", overdue)
+    monkeypatch.setattr(system.fakes.task_reads, "overdue_since", overdue)
     counts = system.services.task_queries.status_counts(system.actor(alice))
     assert counts == {"open": 1, "in_progress": 0, "done": 0, "total": 1}
 
@@ -209,3 +237,128 @@ def test_the_summary_adds_the_overdue_count(system, alice):
     system.clock.advance(hours=1)
     summary = system.services.task_queries.summary(system.actor(alice))
     assert summary == {"open": 2, "in_progress": 0, "done": 0, "total": 2, "overdue": 1}
+
+
+# --- due days and the overdue count -------------------------------------------------------------
+
+NOON = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_due_days_follow_every_kind_of_task_write(system, alice, ops):
+    """Create (dated, undated), complete, reopen, a new due date on another day, on the same
+    day, none, a move to another project, a deletion: the due-day counters always match the
+    open dated tasks, and the summary's overdue count the overdue tasks."""
+    system.clock.set(NOON)
+    system.add_member(system.default_project(), alice, ProjectRole.MAINTAINER)  # she moves tasks
+    yesterday = NOON - timedelta(days=1)
+    dated = create(system, alice, due_date=yesterday)
+    undated = create(system, alice)
+    assert_counts_follow_the_tasks(system)
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 1
+
+    update(system, alice, dated, status=Status.IN_PROGRESS)
+    update(system, alice, dated, status=Status.DONE)  # leaves its day
+    assert_counts_follow_the_tasks(system)
+    assert counted(system)[dated.project_id]["due"] == {}
+    update(system, alice, dated, status=Status.OPEN)  # reopened: back in its day
+    assert_counts_follow_the_tasks(system)
+
+    update(system, alice, dated, due_date=NOON + timedelta(days=2))  # another day, not overdue
+    assert_counts_follow_the_tasks(system)
+    applied = len(system.fakes.uow.task_counts.applied)
+    update(system, alice, dated, due_date=NOON + timedelta(days=2, hours=3))  # the same day
+    assert system.fakes.uow.task_counts.applied[applied:] == [{}]
+    update(system, alice, undated, due_date=yesterday)  # dated now
+    update(system, alice, dated, due_date=None)  # undated now
+    assert_counts_follow_the_tasks(system)
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 1
+
+    update(system, alice, undated, project="OPS")  # its day moves with it
+    assert_counts_follow_the_tasks(system)
+    assert counted(system)[ops.id]["due"] == {utc_day(yesterday): 1}
+    system.services.tasks.delete(system.actor(alice), undated.id)
+    assert_counts_follow_the_tasks(system)
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 0
+
+
+def test_a_done_tasks_new_due_date_moves_no_counter(system, alice):
+    system.clock.set(NOON)
+    task = create(system, alice, status=Status.DONE, due_date=NOON)
+    applied = len(system.fakes.uow.task_counts.applied)
+    update(system, alice, task, due_date=NOON - timedelta(days=3))
+    update(system, alice, task, due_date=None)
+    assert system.fakes.uow.task_counts.applied[applied:] == [{}, {}]
+    assert_counts_follow_the_tasks(system)
+
+
+def test_completing_a_recurring_task_moves_its_due_day_to_the_next_occurrence(system, alice):
+    task = create(system, alice, **WEEKLY)
+    update(system, alice, task, status=Status.IN_PROGRESS)
+    system.clock.set(DUE + timedelta(days=1))  # overdue, then done
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 1
+    update(system, alice, task, status=Status.DONE)
+
+    [nxt] = [t for t in system.fakes.tasks.all() if t.id != task.id]
+    assert counted(system)[task.project_id]["due"] == {utc_day(nxt.due_date): 1}
+    assert utc_day(nxt.due_date) != utc_day(DUE)
+    assert_counts_follow_the_tasks(system)
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 0
+
+
+def test_the_overdue_count_around_now(system, alice):
+    """Due yesterday, at midnight today, earlier today, later today, tomorrow: the days before
+    today come from the counters, today's from the range count, and only what fell due before
+    `now` is overdue, as `now` moves across the day and into the next."""
+    system.clock.set(NOON)
+    today = day_start(NOON)
+    for title, due in {
+        "yesterday": today - timedelta(hours=1),
+        "midnight": today,
+        "earlier today": NOON - timedelta(hours=4),
+        "later today": NOON + timedelta(hours=3),
+        "tomorrow": today + timedelta(days=1, hours=9),
+    }.items():
+        create(system, alice, title=title, due_date=due)
+    create(
+        system,
+        alice,
+        title="done yesterday",
+        status=Status.DONE,
+        due_date=today - timedelta(hours=2),
+    )
+    create(system, alice, title="no due date")
+
+    def overdue() -> int:
+        return system.services.task_queries.summary(system.actor(alice))["overdue"]
+
+    assert overdue() == 3  # yesterday, midnight, earlier today
+    assert_counts_follow_the_tasks(system)
+    system.clock.set(NOON + timedelta(hours=3))  # exactly when "later today" falls due
+    assert overdue() == 3
+    system.clock.advance(milliseconds=1)
+    assert overdue() == 4
+    system.clock.set(today + timedelta(days=1))  # midnight: all of yesterday from the counters
+    assert overdue() == 4
+    system.clock.set(today + timedelta(days=1, hours=10))
+    assert overdue() == 5
+    assert_counts_follow_the_tasks(system)
+
+
+def test_the_summary_reads_the_counters_once(system, alice, monkeypatch):
+    system.clock.set(NOON)
+    create(system, alice, due_date=NOON - timedelta(days=1))
+    create(system, alice, due_date=NOON - timedelta(hours=1))
+    reads = system.fakes.task_reads
+    calls: list[str] = []
+    for name in ("counts", "counter_sums", "overdue_since"):
+        original = getattr(reads, name)
+
+        def counting(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(reads, name, counting)
+
+    summary = system.services.task_queries.summary(system.actor(alice))
+    assert summary == {"open": 2, "in_progress": 0, "done": 0, "total": 2, "overdue": 2}
+    assert calls == ["counter_sums", "overdue_since"]

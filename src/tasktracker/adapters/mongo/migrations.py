@@ -19,11 +19,16 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from tasktracker.adapters.mongo.ids import in_chunks
 from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRepository
-from tasktracker.adapters.mongo.task_counts import BASE_SLOT, group_by_status, slot_id
+from tasktracker.adapters.mongo.task_counts import (
+    BASE_SLOT,
+    COUNTS_VERSION,
+    base_document,
+    group_counts,
+    slot_id,
+)
 from tasktracker.adapters.mongo.unit_of_work import commit, raise_for_transient
 from tasktracker.domain.errors import ConcurrentChange
 from tasktracker.domain.projects import Membership, Project, ProjectRole, task_key
-from tasktracker.domain.tasks import Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,17 +107,19 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def build_missing_counts(client: MongoClient, db: Database) -> int:
-    """Build the base counts of every project that has none: every project of a database from
-    before the counters, and projects created since the last start-up. Not recorded as done:
-    every start-up looks (a read of the project ids and of their base documents), after the
-    migrations above, so the tasks they moved are counted. Answers how many it built."""
+    """Build the base counts of every project that has no current one: every project of a
+    database from before the counters, projects created since the last start-up, and projects
+    whose base is from before the due-day counters (no `v: COUNTS_VERSION`). Not recorded as
+    done: every start-up looks (a read of the project ids and of their base documents), after
+    the migrations above, so the tasks they moved are counted. Answers how many it built."""
     project_ids = [str(d["_id"]) for d in db.projects.find({}, {"_id": 1}).sort("_id", ASCENDING)]
     based = {
         doc["project_id"]
         for chunk in in_chunks(project_ids)
         for doc in db.task_counts.find(
-            {"_id": {"$in": [slot_id(p, BASE_SLOT) for p in chunk]}}, {"project_id": 1}
+            {"_id": {"$in": [slot_id(p, BASE_SLOT) for p in chunk]}}, {"project_id": 1, "v": 1}
         )
+        if doc.get("v") == COUNTS_VERSION
     }
     built = sum(build_counts(client, db, p) for p in project_ids if p not in based)
     if built:
@@ -121,18 +128,21 @@ def build_missing_counts(client: MongoClient, db: Database) -> int:
 
 
 def build_counts(client: MongoClient, db: Database, project_id: str) -> bool:
-    """Give a project its base counts, from one `$group` of its tasks by status, unless it has
-    them (then nothing is written: False).
+    """Give a project its base counts, from a `$group` of its tasks by status and one of its
+    open tasks by due day, unless it has a current base (then nothing is written: False). A
+    base from before the due-day counters (without `v: COUNTS_VERSION`) is not current: it is
+    replaced like any other counter document the build sees.
 
     One transaction, which reads one snapshot and is run again when it collides with a writer:
     it counts the tasks, replaces the counter documents it sees (whose changes are all in its
-    count: each was committed with its task write) by the base with the count, and commits.
+    count: each was committed with its task write, and an old base counted tasks the snapshot
+    holds) by the base with the count, and commits.
     A task write the snapshot does not see is not in the count; it adds its change to one
     slot: one the build deleted, when one of the two transactions rolls back and runs again, or
     a new one the build never saw, which then holds just that change. Either way every task is
     counted once, and tasks written without being counted (by a bulk load around the counters,
-    or by a replica of the previous version during an upgrade) are counted by the next build of
-    their project."""
+    or by a replica of a previous version during an upgrade, which moves no due-day counter)
+    are counted by the next build of their project (delete its base to have one)."""
     for attempt in range(1, COUNT_BUILD_ATTEMPTS + 1):
         try:
             return _build_counts_once(client, db, project_id)
@@ -147,15 +157,13 @@ def _build_counts_once(client: MongoClient, db: Database, project_id: str) -> bo
     with client.start_session() as session:
         try:
             session.start_transaction()
-            if db.task_counts.find_one({"_id": base}, {"_id": 1}, session=session):
+            current = {"_id": base, "v": COUNTS_VERSION}
+            if db.task_counts.find_one(current, {"_id": 1}, session=session):
                 session.abort_transaction()
                 return False
-            counts = group_by_status(db, project_id, session)
+            fields = group_counts(db, project_id, session)
             db.task_counts.delete_many({"project_id": project_id}, session=session)
-            doc = {str(s): counts.get(str(s), 0) for s in Status}
-            db.task_counts.insert_one(
-                {"_id": base, "project_id": project_id, **doc}, session=session
-            )
+            db.task_counts.insert_one(base_document(project_id, fields), session=session)
             commit(session)
         except PyMongoError as error:
             if session.in_transaction:

@@ -1,36 +1,61 @@
-"""The `task_counts` collection: each project's task counters by status (domain/task_counts.py).
+"""The `task_counts` collection: each project's task counters (domain/task_counts.py): by status,
+and the open tasks by the UTC day they are due.
 
-Every task write that creates or deletes a task, moves it or changes its status adds its change
-in its own transaction (`TaskCountRepository.apply`, through the unit of work), so the summary
-routes read counts instead of counting tasks: one `find` of a few small documents, whatever the
-number of tasks.
+Every task write that creates or deletes a task, moves it, changes its status or an open task's
+due day adds its change in its own transaction (`TaskCountRepository.apply`, through the unit of
+work), so the summary routes read counts instead of counting tasks: one `find` of a few small
+documents, whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is
+the due-day counts of the days before today plus an index range count of the open tasks due
+earlier today (task_queries.py `overdue_queries`): at most one day's tasks are counted.
 
-A project's counters are documents `<project id>:<slot>` with a number per status; the counts
-are their sums. Slot 0, the base, holds the counts of a `$group` of the project's tasks, written
-once (migrations.build_counts); slots 1 to SLOTS hold the changes of the task writes since.
-Two transactions that write the same document collide (WriteConflict, then ConcurrentChange, and
-the service runs the loser again); with one document per project every two concurrent status
-changes in a project would collide. Each write picks a slot at random, so concurrent writes in
-one project mostly land on different documents, and a retried one most likely on another.
+A project's counters are documents `<project id>:<slot>` with a number per status and a `due`
+document with a number per day (`{"open": 3, "done": 1, "due": {"2024-05-06": 2}}`; a task
+write's `$inc` of `due.2024-05-06` makes the day's field); the counts are their sums. A day's
+number may be 0, and in one slot negative; summed over a project's documents it is never
+negative. Slot 0, the base, holds the counts of the project's tasks, written once
+(migrations.build_counts) with `v: COUNTS_VERSION`; slots 1 to SLOTS hold the changes of the
+task writes since. A base without that `v` (written before the due-day counters) is built again
+at start-up. Two transactions that write the same document collide (WriteConflict, then
+ConcurrentChange, and the service runs the loser again); with one document per project every
+two concurrent status changes in a project would collide. Each write picks a slot at random,
+so concurrent writes in one project mostly land on different documents, and a retried one most
+likely on another.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from tasktracker.domain.task_counts import CountChange, TaskCounts, summed
+from tasktracker.domain.task_counts import (
+    DUE,
+    CountChange,
+    CounterSums,
+    TaskCounts,
+    due_field,
+    summed,
+)
 from tasktracker.domain.tasks import Status
 
 BASE_SLOT = 0
 SLOTS = 16  # the slots task writes add their changes to: 1 to SLOTS
+# The base of a project's counters is current when it has this `v`: 2 since the due-day counters.
+COUNTS_VERSION = 2
 TASK_COUNT_INDEXES = [IndexModel([("project_id", ASCENDING)], name="project")]
-# What a counter document is read for: its numbers.
+# What a counter document is read for: its numbers by status (the legacy status summary)...
 NUMBERS = {"_id": 0, **{str(s): 1 for s in Status}}
+# ... and with its due-day numbers (the summary with its overdue count).
+NUMBERS_AND_DUE = {**NUMBERS, DUE: 1}
+# The statuses of open tasks (those that count in a due day, and can be overdue).
+OPEN_STATUSES = [str(s) for s in Status if s is not Status.DONE]
+# Before every date. A range from it leaves out null (which sorts before every date in an
+# index) and anything that is not a date.
+EARLIEST_DATE = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def slot_id(project_id: str, slot: int) -> str:
@@ -49,13 +74,10 @@ class TaskCountRepository:
         self._session = session
 
     def apply(self, change: CountChange) -> None:
-        for project_id, by_status in change.items():
+        for project_id, by_field in change.items():
             self._counts.update_one(
                 {"_id": slot_id(project_id, random_slot())},
-                {
-                    "$inc": {str(status): n for status, n in by_status.items()},
-                    "$setOnInsert": {"project_id": project_id},
-                },
+                {"$inc": dict(by_field), "$setOnInsert": {"project_id": project_id}},
                 upsert=True,
                 session=self._session,
             )
@@ -64,23 +86,65 @@ class TaskCountRepository:
         self._counts.delete_many({"project_id": project_id}, session=self._session)
 
 
+def in_projects(projects: tuple[str, ...] | None) -> dict[str, Any]:
+    if projects is None:
+        return {}
+    if len(projects) == 1:
+        return {"project_id": projects[0]}
+    return {"project_id": {"$in": list(projects)}}
+
+
 def read_counts(db: Database, projects: tuple[str, ...] | None) -> TaskCounts:
     """The counts by status and the total within `projects` (None: every project)."""
-    if projects is None:
-        query: dict[str, Any] = {}
-    elif len(projects) == 1:
-        query = {"project_id": projects[0]}
-    else:
-        query = {"project_id": {"$in": list(projects)}}
-    return summed(db.task_counts.find(query, NUMBERS))
+    return summed(db.task_counts.find(in_projects(projects), NUMBERS))
 
 
-def group_by_status(
+def read_sums(db: Database, projects: tuple[str, ...] | None) -> CounterSums:
+    """The counts by status and the open tasks by due day within `projects`: one `find`."""
+    return CounterSums.of(db.task_counts.find(in_projects(projects), NUMBERS_AND_DUE))
+
+
+def base_document(project_id: str, fields: dict[str, int]) -> dict[str, Any]:
+    """A project's base counter document holding `fields` (counter field -> n)."""
+    prefix = DUE + "."
+    due = {name.removeprefix(prefix): n for name, n in fields.items() if name.startswith(prefix)}
+    statuses = {str(s): fields.get(str(s), 0) for s in Status}
+    return {
+        "_id": slot_id(project_id, BASE_SLOT),
+        "project_id": project_id,
+        "v": COUNTS_VERSION,
+        **statuses,
+        DUE: due,
+    }
+
+
+def group_counts(
     db: Database, project_id: str, session: ClientSession | None = None
 ) -> dict[str, int]:
-    """A project's tasks counted by status, from the tasks themselves (one `$group`)."""
-    pipeline = [
+    """A project's counter fields, from the tasks themselves: the tasks by status (one
+    `$group`) and the open tasks with a due date by UTC day (another, on the same snapshot
+    inside a transaction). Only date-typed due dates count, as in the range count
+    (`overdue_queries`)."""
+    by_status = [
         {"$match": {"project_id": project_id}},
         {"$group": {"_id": "$status", "n": {"$sum": 1}}},
     ]
-    return {row["_id"]: row["n"] for row in db.tasks.aggregate(pipeline, session=session)}
+    by_day = [
+        {
+            "$match": {
+                "project_id": project_id,
+                "status": {"$in": OPEN_STATUSES},
+                "due_date": {"$gte": EARLIEST_DATE},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$due_date"}},
+                "n": {"$sum": 1},
+            }
+        },
+    ]
+    fields = {row["_id"]: row["n"] for row in db.tasks.aggregate(by_status, session=session)}
+    for row in db.tasks.aggregate(by_day, session=session):
+        fields[due_field(date.fromisoformat(row["_id"]))] = row["n"]
+    return fields

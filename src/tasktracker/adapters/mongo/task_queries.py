@@ -12,18 +12,23 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from tasktracker.adapters.mongo import cursors
-from tasktracker.adapters.mongo.task_counts import read_counts
+from tasktracker.adapters.mongo.task_counts import (
+    EARLIEST_DATE,
+    OPEN_STATUSES,
+    read_counts,
+    read_sums,
+)
 from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, stamp, task_from_doc
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.queries import Page, Sort, TaskFilter
-from tasktracker.domain.task_counts import empty_counts
+from tasktracker.domain.task_counts import CounterSums, empty_counts
 from tasktracker.domain.tasks import Status, Task
 
 # Sort key (domain/queries.py) -> stored sort-key field (see adapters/mongo/tasks.py sort_keys)
@@ -33,8 +38,6 @@ SORT_FIELDS = {
     "due_date": "sk_due",
     "priority": "sk_priority",
 }
-OPEN_STATUSES = [str(Status.OPEN), str(Status.IN_PROGRESS)]
-EARLIEST_DATE = datetime(1, 1, 1, tzinfo=UTC)
 # The newest tasks are read in windows of creation time (`newest_windows`): the last minute,
 # then 8 minutes, about an hour, 8.5 hours, 2.8 days, 23 days, 6 months, 4 years; then the rest.
 NEWEST_FIRST_WINDOW = timedelta(minutes=1)
@@ -209,9 +212,16 @@ class TaskQueries:
         """From the counters (adapters/mongo/task_counts.py): one read."""
         return read_counts(self._db, projects)
 
-    def overdue(self, now: datetime, projects: tuple[str, ...] | None) -> int:
+    def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
+        """From the counters, with the due-day counts: one read."""
+        return read_sums(self._db, projects)
+
+    def overdue_since(
+        self, since: datetime, now: datetime, projects: tuple[str, ...] | None
+    ) -> int:
         """One index range count per open status (`overdue_queries`)."""
-        return sum(self._tasks.count_documents(q) for q in overdue_queries(now, projects))
+        queries = overdue_queries(now, projects, since)
+        return sum(self._tasks.count_documents(q) for q in queries)
 
     def counts_by_assignee(self, user_ids: list[str]) -> dict[str, dict[str, int]]:
         """Per-user task counts by status for the given users, in one aggregation."""
@@ -229,16 +239,20 @@ class TaskQueries:
         return counts
 
 
-def overdue_queries(now: datetime, projects: tuple[str, ...] | None) -> list[dict[str, Any]]:
-    """The overdue tasks, one query per open status: an equality on the status (and the
-    project) and one due-date range, served by `status_due` or, within projects,
-    `project_status_due` (exposed so tests can `explain()` them). Per status rather than one
-    `status $in` because SecantusDB serves an equality prefix with ONE `$in`/range field from
-    an index, and scans otherwise; MongoDB serves either from the same index. The range starts
-    at the earliest date: tasks without a due date (null, which sorts before every date in an
-    index) are then outside it instead of being fetched only to be filtered out."""
+def overdue_queries(
+    now: datetime, projects: tuple[str, ...] | None, since: datetime = EARLIEST_DATE
+) -> list[dict[str, Any]]:
+    """The tasks that fell due in [since, now) and are open, one query per open status: an
+    equality on the status (and the project) and one due-date range, served by `status_due`
+    or, within projects, `project_status_due` (exposed so tests can `explain()` them). Per
+    status rather than one `status $in` because SecantusDB serves an equality prefix with ONE
+    `$in`/range field from an index, and scans otherwise; MongoDB serves either from the same
+    index. The summary starts the range at the start of today (the days before are counters);
+    by default it starts at the earliest date: tasks without a due date (null, which sorts
+    before every date in an index) are then outside it instead of being fetched only to be
+    filtered out."""
     scope = project_scope(projects)
-    due = {"$gte": EARLIEST_DATE, "$lt": now}
+    due = {"$gte": since, "$lt": now}
     return [{"status": status, "due_date": due, **scope} for status in OPEN_STATUSES]
 
 

@@ -1,0 +1,64 @@
+"""The task counters as stored (adapters/mongo/task_counts.py) against a recount of the tasks,
+and the overdue count done the slow way: what the integration tests check the counters with."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pymongo.database import Database
+
+from tasktracker.domain.task_counts import utc_day
+
+STATUSES = ("open", "in_progress", "done")
+
+
+def recount(db: Database) -> dict[str, dict[str, Any]]:
+    """Per project with tasks: counts by status, and its open tasks by UTC due day ("due"),
+    counted from the tasks."""
+    counts: dict[str, Counter[str]] = {}
+    due: dict[str, Counter[date]] = {}
+    for doc in db.tasks.find({}, {"project_id": 1, "status": 1, "due_date": 1}):
+        counts.setdefault(doc["project_id"], Counter())[doc["status"]] += 1
+        if doc.get("due_date") is not None and doc["status"] != "done":
+            due.setdefault(doc["project_id"], Counter())[utc_day(doc["due_date"])] += 1
+    return {
+        p: {**{s: c[s] for s in STATUSES}, "due": dict(due.get(p, {}))} for p, c in counts.items()
+    }
+
+
+def counters(db: Database) -> dict[str, dict[str, Any]]:
+    """Per project with counts: counts by status, and open tasks by due day ("due", days adding
+    up to 0 left out), added up from the counter documents."""
+    sums: dict[str, Counter[str]] = {}
+    due: dict[str, Counter[date]] = {}
+    for doc in db.task_counts.find():
+        by_status = sums.setdefault(doc["project_id"], Counter())
+        by_day = due.setdefault(doc["project_id"], Counter())
+        for status in STATUSES:
+            by_status[status] += doc.get(status, 0)
+        for day, n in (doc.get("due") or {}).items():
+            by_day[date.fromisoformat(day)] += n
+    found = {}
+    for p, c in sums.items():
+        days = {day: n for day, n in due[p].items() if n}
+        if any(c.values()) or days:
+            found[p] = {**{s: c[s] for s in STATUSES}, "due": days}
+    return found
+
+
+def assert_counts_follow_the_tasks(db: Database) -> None:
+    assert counters(db) == recount(db)
+
+
+def brute_force_overdue(db: Database, now: datetime, projects: tuple[str, ...] | None) -> int:
+    """Open tasks due before `now` within `projects` (None: all), each task looked at."""
+    found = 0
+    for doc in db.tasks.find({}, {"project_id": 1, "status": 1, "due_date": 1}):
+        due = doc.get("due_date")
+        if projects is not None and doc["project_id"] not in projects:
+            continue
+        if due is not None and doc["status"] != "done" and due.astimezone(UTC) < now:
+            found += 1
+    return found
