@@ -698,3 +698,20 @@ def test_a_slow_list_on_the_embedded_server_warns_once_naming_mongo_url(api, dat
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "embedded database server" in warnings[0] and "MONGO_URL" in warnings[0]
+
+
+def test_a_listed_task_shows_the_same_utc_times_as_the_task_itself(api, clock):
+    """Lists decode dates naive (adapters/mongo/tasks.NAIVE_DATES) and make them UTC again."""
+    alice = api.member("alice")
+    due = START + timedelta(days=2, hours=3)
+    body = {"title": "dated", "due_date": iso(due), "start_date": iso(START)}
+    body["reminders"] = [{"at": iso(START + timedelta(hours=5))}]
+    created = api.client.post(TASKS, json=body, headers=alice.headers)
+    assert created.status_code == 201, created.get_json()
+    single = api.client.get(f"{TASKS}/{created.get_json()['id']}", headers=alice.headers)
+    [listed] = get_page(api, alice)["items"]
+    assert listed == single.get_json()
+    for name in ("created_at", "updated_at", "start_date", "due_date"):
+        assert parse_time(listed[name]).utcoffset() == timedelta(0)
+    assert parse_time(listed["due_date"]) == due
+    assert parse_time(listed["reminders"][0]["at"]).utcoffset() == timedelta(0)

@@ -696,7 +696,8 @@ paging_filters = st.sampled_from(
 
 @given(task_lists, sorts, paging_filters, st.integers(min_value=1, max_value=5))
 def test_paging_visits_every_matching_task_once_in_order(items, sort, flt, limit):
-    queries = TaskQueries(SimpleNamespace(tasks=FakeTasks(items)))
+    tasks = FakeTasks(items)
+    queries = TaskQueries(SimpleNamespace(get_collection=lambda name, **options: tasks))
     seen: list[str] = []
     cursor = None
     for _ in range(len(items) + 1):

@@ -196,13 +196,18 @@ class TaskPublic(BaseModel):
 
     @classmethod
     def of(cls, task: Task, now: datetime) -> Self:
+        return cls.model_validate(cls.values_of(task, now))
+
+    @staticmethod
+    def values_of(task: Task, now: datetime) -> dict[str, Any]:
+        """What a TaskPublic is validated from."""
         values = task.values()
         values.update(
             project_key=task.project_key,
             overdue=task.is_overdue(now),
             reminders=[ReminderPublic.of(r, task.due_date) for r in task.reminders],
         )
-        return cls.model_validate(values)
+        return values
 
 
 class TaskPage(BaseModel):
@@ -211,7 +216,9 @@ class TaskPage(BaseModel):
 
     @classmethod
     def of(cls, tasks: list[Task], next_cursor: str | None, now: datetime) -> Self:
-        return cls(items=[TaskPublic.of(t, now) for t in tasks], next_cursor=next_cursor)
+        # One validation of the whole page: a validation per task costs a third more.
+        items = [TaskPublic.values_of(t, now) for t in tasks]
+        return cls.model_validate({"items": items, "next_cursor": next_cursor})
 
 
 SortText = Annotated[
