@@ -701,7 +701,6 @@ def test_a_slow_list_on_the_embedded_server_warns_once_naming_mongo_url(api, dat
 
 
 def test_a_listed_task_shows_the_same_utc_times_as_the_task_itself(api, clock):
-    """Lists decode dates naive (adapters/mongo/tasks.NAIVE_DATES) and make them UTC again."""
     alice = api.member("alice")
     due = START + timedelta(days=2, hours=3)
     body = {"title": "dated", "due_date": iso(due), "start_date": iso(START)}

@@ -696,8 +696,7 @@ paging_filters = st.sampled_from(
 
 @given(task_lists, sorts, paging_filters, st.integers(min_value=1, max_value=5))
 def test_paging_visits_every_matching_task_once_in_order(items, sort, flt, limit):
-    tasks = FakeTasks(items)
-    queries = TaskQueries(SimpleNamespace(get_collection=lambda name, **options: tasks))
+    queries = TaskQueries(SimpleNamespace(tasks=FakeTasks(items)))
     seen: list[str] = []
     cursor = None
     for _ in range(len(items) + 1):

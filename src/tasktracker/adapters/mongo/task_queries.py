@@ -25,12 +25,7 @@ from tasktracker.adapters.mongo.task_counts import (
     read_counts,
     read_sums,
 )
-from tasktracker.adapters.mongo.tasks import (
-    SORT_KEY_PATTERN,
-    stamp,
-    task_from_doc,
-    tasks_for_lists,
-)
+from tasktracker.adapters.mongo.tasks import SORT_KEY_PATTERN, stamp, task_from_doc
 from tasktracker.domain.errors import InvalidInput
 from tasktracker.domain.queries import Page, Sort, TaskFilter
 from tasktracker.domain.task_counts import CounterSums, empty_counts
@@ -168,7 +163,7 @@ class TaskQueries:
     def __init__(self, db: Database, slow_list: SlowListWarning | None = None) -> None:
         """`slow_list`: on the embedded server, warns once when a list is slow."""
         self._db = db
-        self._tasks = tasks_for_lists(db)
+        self._tasks = db.tasks
         self._slow_list = slow_list
 
     def _timed(self) -> contextlib.AbstractContextManager[None]:
