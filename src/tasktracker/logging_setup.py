@@ -75,14 +75,17 @@ class QueuedRecords(logging.handlers.QueueHandler):
 
 # How long a queued line may wait for the writer thread.
 WRITE_INTERVAL = 0.05
+# How long stopping waits for the writer thread to write what is queued.
+STOP_TIMEOUT = 5.0
 
 
 class LogWriter:
     """The thread that hands queued records to the real handlers, every WRITE_INTERVAL."""
 
-    def __init__(self, handlers: list[logging.Handler]) -> None:
+    def __init__(self, handlers: list[logging.Handler], stop_timeout: float = STOP_TIMEOUT) -> None:
         self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._handlers = handlers
+        self._stop_timeout = stop_timeout
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
 
@@ -90,9 +93,10 @@ class LogWriter:
         self._thread.start()
 
     def stop(self) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued, then stop; waits `stop_timeout` at most, so a process exits
+        even when its handlers cannot keep up (what is left unwritten is lost)."""
         self._stopping.set()
-        self._thread.join()
+        self._thread.join(timeout=self._stop_timeout)
 
     def _run(self) -> None:
         while not self._stopping.wait(WRITE_INTERVAL):
@@ -100,7 +104,9 @@ class LogWriter:
         self._write_queued()
 
     def _write_queued(self) -> None:
-        while True:
+        """Write the records queued when it starts, not those queued meanwhile: a thread
+        logging without pause (a retry loop at shutdown) must not keep it, or `stop`, going."""
+        for _ in range(self.records.qsize()):
             try:
                 record = self.records.get_nowait()
             except queue.Empty:
