@@ -191,12 +191,33 @@ def restart(make_container: Callable[[Settings], Container], settings: Settings)
     return Api(create_app(container.services).test_client(), container)
 
 
-def test_a_base_from_before_the_due_day_counters_is_built_again_at_start_up(
-    api: Api, clock: Clock, make_container, settings: Settings
+def as_written_by(db: Any, version: int) -> None:
+    """Turn the counter documents into those an earlier version wrote: v1 (before the due-day
+    counters) had numbers by status only and no `v`; v2 kept each slot's due days in its status
+    document (`due`), with `v: 2` on the base. Neither had a `kind`."""
+    docs = list(db.task_counts.find())
+    db.task_counts.delete_many({})
+    merged: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        status_id = doc["_id"].removesuffix(":due")
+        old = merged.setdefault(status_id, {"_id": status_id, "project_id": doc["project_id"]})
+        old.update({s: doc[s] for s in STATUSES if s in doc})
+        if version == 2:
+            old.setdefault("due", {}).update(doc.get("due", {}))
+            if status_id.endswith(":0"):
+                old["v"] = 2
+    db.task_counts.insert_many(list(merged.values()))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_base_of_an_earlier_layout_is_built_again_at_start_up(
+    api: Api, clock: Clock, make_container, settings: Settings, version: int
 ):
-    """A database whose counters were written by the version before the due-day counters: a
-    base with counts by status only (no `v`), and slots with status changes only. The next
-    start-up builds the base again with the due days; the one after changes nothing."""
+    """A database whose counters were written by an earlier version: v1, before the due-day
+    counters (a base with counts by status only, no `v`, and slots with status changes only),
+    or v2, with each slot's due days inside its status document. The next start-up builds the
+    base again, as a status and a due document, and deletes the old slots; the one after
+    changes nothing."""
     db = api.container.adapters.db
     team = make_team(api)
     memb = team["memb"]
@@ -208,20 +229,21 @@ def test_a_base_from_before_the_due_day_counters_is_built_again_at_start_up(
         api.create_task(memb, status=status, **where, **due)
     expected = summary(api, memb)
     assert expected["overdue"] == 2
-    for doc in db.task_counts.find():  # as the previous version would have written them
-        statuses = {s: doc[s] for s in STATUSES if s in doc}
-        db.task_counts.replace_one(
-            {"_id": doc["_id"]}, {"project_id": doc["project_id"], **statuses}
-        )
-    assert summary(api, memb)["overdue"] == 0  # no due-day counters: only today's range count
+    as_written_by(db, version)
+    if version == 1:
+        assert summary(api, memb)["overdue"] == 0  # no due-day counters: only today's range count
+    assert db.task_counts.count_documents({"kind": {"$exists": True}}) == 0
 
     again = restart(make_container, settings)
 
     assert overdue(again, memb, clock) == 2
     assert summary(again, memb) == expected
     bases = list(db.task_counts.find({"_id": {"$regex": ":0$"}}))
-    assert bases and all(b["v"] == COUNTS_VERSION for b in bases)
-    assert db.task_counts.count_documents({}) == len(bases)  # the old slots are folded in
+    assert bases and all(b["v"] == COUNTS_VERSION and b["kind"] == "status" for b in bases)
+    due_bases = {d["_id"] for d in db.task_counts.find({"kind": "due"})}
+    assert due_bases == {f"{b['_id']}:due" for b in bases}
+    assert db.task_counts.count_documents({}) == 2 * len(bases)  # the old slots are folded in
+    assert_counts_follow_the_tasks(db)
     before = list(db.task_counts.find().sort("_id"))
     restart(make_container, settings)  # a second start changes nothing
     assert list(db.task_counts.find().sort("_id")) == before

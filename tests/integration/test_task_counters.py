@@ -17,7 +17,13 @@ import pytest
 from flask import Flask
 
 from tasktracker.adapters.mongo import migrations, task_counts
-from tasktracker.adapters.mongo.task_counts import TaskCountRepository
+from tasktracker.adapters.mongo.task_counts import (
+    NUMBERS,
+    TaskCountRepository,
+    read_counts,
+    read_sums,
+    status_query,
+)
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.api.app import create_app
 from tasktracker.bootstrap import Container
@@ -82,6 +88,54 @@ def test_the_summaries_follow_every_kind_of_task_write(api: Api):
     assert db.task_counts.count_documents({"project_id": ops["id"]}) == 0
     assert_counts_follow_the_tasks(db)
     assert summaries(api, memb)[1] == {"open": 0, "in_progress": 0, "done": 0}
+
+
+def plan_stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stages of an explained plan, outermost first."""
+    stages = [plan]
+    while "inputStage" in plan:
+        plan = plan["inputStage"]
+        stages.append(plan)
+    return stages
+
+
+def test_the_legacy_status_read_fetches_status_documents_only(api: Api):
+    """The due-day numbers are in documents of their own: the legacy status summary's read is
+    an index lookup of the status documents (`kind_project`), which examines no due document,
+    for one project, several, or all; the task summary's read has both kinds."""
+    db = api.container.adapters.db
+    team = make_team(api)
+    for n, status in enumerate(["open", "in_progress", "done", "open", "in_progress"]):
+        where = {"project": "OPS"} if n % 2 else {}
+        api.create_task(
+            team["memb"], status=status, due_date=f"2030-01-{n + 1:02d}T09:00:00Z", **where
+        )
+    gen = str(db.projects.find_one({"key": "GEN"})["_id"])
+    ops = str(db.projects.find_one({"key": "OPS"})["_id"])
+    assert db.task_counts.count_documents({"project_id": gen, "kind": "due"}) >= 1
+    assert db.task_counts.count_documents({"project_id": ops, "kind": "due"}) >= 1
+
+    assert read_counts(db, (gen,)) == {"open": 1, "in_progress": 1, "done": 1, "total": 3}
+    assert read_counts(db, (ops,)) == {"open": 1, "in_progress": 1, "done": 0, "total": 2}
+    assert read_counts(db, None) == {"open": 2, "in_progress": 2, "done": 1, "total": 5}
+    sums = read_sums(db, (gen,))  # both kinds, in one find
+    assert sums.counts == read_counts(db, (gen,))
+    assert sum(sums.due.values()) == 2
+
+    for projects in ((gen,), (gen, ops), None):
+        explained = db.command(
+            "explain",
+            {"find": "task_counts", "filter": status_query(projects), "projection": NUMBERS},
+            verbosity="executionStats",
+        )
+        stages = plan_stages(explained["queryPlanner"]["winningPlan"])
+        scans = [st for st in stages if st["stage"] in ("IXSCAN", "COLLSCAN")]
+        assert [(st["stage"], st.get("indexName")) for st in scans] == [("IXSCAN", "kind_project")]
+        wanted = {"kind": "status"} if projects is None else {"project_id": {"$in": list(projects)}}
+        status_docs = db.task_counts.count_documents({**wanted, "kind": "status"})
+        stats = explained["executionStats"]
+        assert stats["nReturned"] == status_docs
+        assert stats["totalDocsExamined"] == status_docs  # no due document fetched
 
 
 def test_the_overdue_count_is_read_at_the_time_of_the_request(api: Api, clock):
@@ -265,28 +319,49 @@ def test_tasks_written_around_the_counters_are_counted_by_the_next_build(
     restart(make_container, settings)
 
     assert_counts_follow_the_tasks(db)
-    assert db.task_counts.count_documents({"project_id": str(gen["_id"])}) == 1
+    bases = db.task_counts.find({"project_id": str(gen["_id"])}, {"kind": 1}).sort("_id")
+    assert [(d["_id"], d["kind"]) for d in bases] == [
+        (f"{gen['_id']}:0", "status"),
+        (f"{gen['_id']}:0:due", "due"),
+    ]
 
 
-@pytest.mark.parametrize("slot", ["a slot the build sees", "a new slot"])
+# What the build sees of the slot the writer writes (its status and due documents), and
+# whether the two transactions then collide.
+BUILD_SEES = {
+    "both documents of the slot": True,
+    "the slot's status document only": True,
+    "the slot's due document only": True,
+    "a new slot": False,
+}
+
+
+@pytest.mark.parametrize("slot", list(BUILD_SEES))
 def test_a_build_beside_a_writer_counts_every_task_once(
     api: Api, app: Flask, monkeypatch: pytest.MonkeyPatch, slot: str
 ):
     """A task write commits while the build is between its count and its write: either the
-    build deletes the counter document the writer wrote (one of the two rolls back and runs
-    again) or the writer's change sits in a document the build never saw."""
+    build deletes a counter document the writer wrote, its status or its due document (one of
+    the two rolls back and runs again), or the writer's change sits in documents the build
+    never saw. The counter documents deleted beforehand are what a build recounts anyway."""
     db, client = api.container.adapters.db, api.container.adapters.client
     alice = api.member()
     for day, status in enumerate(("open", "in_progress", "open"), start=7):
         api.create_task(alice, status=status, due_date=f"2030-01-{day:02d}T09:00:00Z")
     gen = str(db.projects.find_one({"key": "GEN"})["_id"])
-    seen = db.task_counts.find_one({"project_id": gen, "_id": {"$ne": f"{gen}:0"}})
+    seen = db.task_counts.find_one(
+        {"project_id": gen, "kind": "status", "_id": {"$ne": f"{gen}:0"}}
+    )
+    target = 7 if slot == "a new slot" else int(seen["_id"].rsplit(":", 1)[1])
+    assert db.task_counts.find_one({"_id": f"{gen}:{target}:due"}) or slot == "a new slot"
     if slot == "a new slot":
         db.task_counts.delete_many({"project_id": gen})  # the build sees no document at all
-        target = 7
     else:
-        db.task_counts.delete_one({"_id": f"{gen}:0"})
-        target = int(seen["_id"].rsplit(":", 1)[1])
+        db.task_counts.delete_many({"_id": {"$in": [f"{gen}:0", f"{gen}:0:due"]}})
+    if slot == "the slot's status document only":
+        db.task_counts.delete_one({"_id": f"{gen}:{target}:due"})
+    if slot == "the slot's due document only":
+        db.task_counts.delete_one({"_id": f"{gen}:{target}"})
     monkeypatch.setattr(task_counts, "random_slot", lambda: target)
     original = migrations.group_counts
     calls = []
@@ -304,4 +379,7 @@ def test_a_build_beside_a_writer_counts_every_task_once(
 
     assert db.tasks.count_documents({"title": "meanwhile"}) == 1
     assert_counts_follow_the_tasks(db)
-    assert len(calls) == (2 if slot == "a slot the build sees" else 1)
+    assert len(calls) == (2 if BUILD_SEES[slot] else 1)
+    # after a collision the build ran again and folded the writer's documents into the base
+    writers_due = db.task_counts.find_one({"_id": f"{gen}:{target}:due"})
+    assert (writers_due is None) == BUILD_SEES[slot]

@@ -28,12 +28,27 @@ def recount(db: Database) -> dict[str, dict[str, Any]]:
     }
 
 
+def assert_counter_layout(doc: dict[str, Any]) -> None:
+    """A counter document is of one kind: a status document `<project>:<slot>` with numbers by
+    status (and no due days), or a due document `<project>:<slot>:due` with numbers by day."""
+    project, slot = doc["project_id"], doc["_id"].removeprefix(f"{doc['project_id']}:")
+    assert doc["kind"] in ("status", "due"), doc
+    if doc["kind"] == "status":
+        assert slot.isdigit() and 0 <= int(slot) <= 16, doc
+        assert "due" not in doc, doc
+    else:
+        assert slot.endswith(":due") and slot.removesuffix(":due").isdigit(), doc
+        assert not any(s in doc for s in STATUSES), doc
+    assert doc["_id"].startswith(f"{project}:"), doc
+
+
 def counters(db: Database) -> dict[str, dict[str, Any]]:
     """Per project with counts: counts by status, and open tasks by due day ("due", days adding
-    up to 0 left out), added up from the counter documents."""
+    up to 0 left out), added up from the counter documents (each checked to be of one kind)."""
     sums: dict[str, Counter[str]] = {}
     due: dict[str, Counter[date]] = {}
     for doc in db.task_counts.find():
+        assert_counter_layout(doc)
         by_status = sums.setdefault(doc["project_id"], Counter())
         by_day = due.setdefault(doc["project_id"], Counter())
         for status in STATUSES:

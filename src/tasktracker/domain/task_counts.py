@@ -28,8 +28,8 @@ TaskCounts = dict[str, int]
 # UTC day -> how many open tasks are due that day (never a zero entry)
 DueCounts = dict[date, int]
 
-# The due-day counters' fields are DUE + "." + the day; stored, they are one document `due`
-# with a number per day (MongoDB's dotted path).
+# The due-day counters' fields are DUE + "." + the day; stored, they are one sub-document `due`
+# with a number per day (MongoDB's dotted path), in counter documents of their own.
 DUE = "due"
 
 

@@ -22,7 +22,7 @@ from tasktracker.adapters.mongo.projects import MembershipRepository, ProjectRep
 from tasktracker.adapters.mongo.task_counts import (
     BASE_SLOT,
     COUNTS_VERSION,
-    base_document,
+    base_documents,
     group_counts,
     slot_id,
 )
@@ -109,9 +109,10 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 def build_missing_counts(client: MongoClient, db: Database) -> int:
     """Build the base counts of every project that has no current one: every project of a
     database from before the counters, projects created since the last start-up, and projects
-    whose base is from before the due-day counters (no `v: COUNTS_VERSION`). Not recorded as
-    done: every start-up looks (a read of the project ids and of their base documents), after
-    the migrations above, so the tasks they moved are counted. Answers how many it built."""
+    whose base is of an earlier layout (no `v: COUNTS_VERSION`: from before the due-day
+    counters, or with the due days inside the status documents). Not recorded as done: every
+    start-up looks (a read of the project ids and of their base status documents), after the
+    migrations above, so the tasks they moved are counted. Answers how many it built."""
     project_ids = [str(d["_id"]) for d in db.projects.find({}, {"_id": 1}).sort("_id", ASCENDING)]
     based = {
         doc["project_id"]
@@ -130,19 +131,22 @@ def build_missing_counts(client: MongoClient, db: Database) -> int:
 def build_counts(client: MongoClient, db: Database, project_id: str) -> bool:
     """Give a project its base counts, from a `$group` of its tasks by status and one of its
     open tasks by due day, unless it has a current base (then nothing is written: False). A
-    base from before the due-day counters (without `v: COUNTS_VERSION`) is not current: it is
-    replaced like any other counter document the build sees.
+    base of an earlier layout (without `v: COUNTS_VERSION`) is not current: it is replaced like
+    any other counter document the build sees, and so are the old slot documents (with their
+    due days inside).
 
     One transaction, which reads one snapshot and is run again when it collides with a writer:
-    it counts the tasks, replaces the counter documents it sees (whose changes are all in its
-    count: each was committed with its task write, and an old base counted tasks the snapshot
-    holds) by the base with the count, and commits.
-    A task write the snapshot does not see is not in the count; it adds its change to one
-    slot: one the build deleted, when one of the two transactions rolls back and runs again, or
-    a new one the build never saw, which then holds just that change. Either way every task is
-    counted once, and tasks written without being counted (by a bulk load around the counters,
-    or by a replica of a previous version during an upgrade, which moves no due-day counter)
-    are counted by the next build of their project (delete its base to have one)."""
+    it counts the tasks, replaces the counter documents it sees, of both kinds (whose changes
+    are all in its count: each was committed with its task write, and an old base counted tasks
+    the snapshot holds), by the base status and due documents with the count, and commits.
+    A task write the snapshot does not see is not in the count; it adds its change to the
+    status and/or the due document of one slot. When the build saw either of them (and deletes
+    it), one of the two transactions rolls back and runs again; when it saw neither, they are
+    documents it never saw, which then hold just that change. Either way every task is counted
+    once. Tasks written without being counted (by a bulk load around the counters), or counted
+    in an earlier layout (by a replica of a previous version during an upgrade: a slot document
+    without `kind` is not read by the legacy status summary) are counted by the next build of
+    their project (delete its base to have one)."""
     for attempt in range(1, COUNT_BUILD_ATTEMPTS + 1):
         try:
             return _build_counts_once(client, db, project_id)
@@ -163,7 +167,8 @@ def _build_counts_once(client: MongoClient, db: Database, project_id: str) -> bo
                 return False
             fields = group_counts(db, project_id, session)
             db.task_counts.delete_many({"project_id": project_id}, session=session)
-            db.task_counts.insert_one(base_document(project_id, fields), session=session)
+            for doc in base_documents(project_id, fields):  # one by one: a duplicate base
+                db.task_counts.insert_one(doc, session=session)  # raises DuplicateKeyError
             commit(session)
         except PyMongoError as error:
             if session.in_transaction:

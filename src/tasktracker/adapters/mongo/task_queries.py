@@ -209,11 +209,12 @@ class TaskQueries:
         return [task_from_doc(d) for d in found]
 
     def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
-        """From the counters (adapters/mongo/task_counts.py): one read."""
+        """From the counters (adapters/mongo/task_counts.py): one read of the status documents
+        only (no due document is fetched)."""
         return read_counts(self._db, projects)
 
     def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
-        """From the counters, with the due-day counts: one read."""
+        """From the counters, with the due-day counts: one read of both kinds of documents."""
         return read_sums(self._db, projects)
 
     def overdue_since(
