@@ -216,6 +216,53 @@ def test_metrics_of_a_replica_add_up_both_of_its_workers(stack, tmp_path):
     assert scrape(f"{base}/metrics", "tasktracker_outbox_pending") >= 0
 
 
+def on_replica(stack: Stack, name: str, path: str) -> str:
+    """A URL of one replica, past nginx."""
+    return stack.replica_url(name) + path
+
+
+def statuses_on_every_replica(stack: Stack, path: str, headers: dict[str, str]) -> set[int]:
+    """The answers to `path`, four times on each replica (so on both of its workers, which
+    each keep their own verified tokens and caches)."""
+    return {
+        requests.get(on_replica(stack, name, path), headers=headers, timeout=5).status_code
+        for name in REPLICAS
+        for _ in range(4)
+    }
+
+
+def test_a_logout_through_one_replica_ends_the_token_on_every_replica_at_once(stack):
+    base = stack.options.url
+    headers = signup_and_login(base, "logoutall")
+    assert statuses_on_every_replica(stack, "/api/v1/users/me", headers) == {200}
+    r = requests.post(on_replica(stack, "api-1", "/api/v1/auth/logout"), headers=headers, timeout=5)
+    assert r.status_code == 204, r.text
+    assert statuses_on_every_replica(stack, "/api/v1/users/me", headers) == {401}
+
+
+def test_a_demotion_through_one_replica_applies_on_every_replica_at_once(stack):
+    base = stack.options.url
+    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
+    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
+    boss = {"Authorization": f"Bearer {token['access_token']}"}
+    deputy = signup_and_login(base, "deputyadmin")
+    deputy_id = requests.get(url(stack, "/api/v1/users/me"), headers=deputy, timeout=5).json()["id"]
+    promoted = requests.patch(
+        on_replica(stack, "api-2", f"/api/v1/users/{deputy_id}"), json={"role": "admin"},
+        headers=boss, timeout=5,
+    )  # fmt: skip
+    assert promoted.status_code == 200, promoted.text
+    assert statuses_on_every_replica(stack, "/api/v1/users", deputy) == {200}
+
+    demoted = requests.patch(
+        on_replica(stack, "api-1", f"/api/v1/users/{deputy_id}"), json={"role": "member"},
+        headers=boss, timeout=5,
+    )  # fmt: skip
+    assert demoted.status_code == 200, demoted.text
+    assert statuses_on_every_replica(stack, "/api/v1/users", deputy) == {403}
+    assert statuses_on_every_replica(stack, "/api/v1/users/me", deputy) == {200}
+
+
 def test_a_replica_killed_during_load_costs_no_get_request(stack):
     """Runs last in this module: it leaves api-2 dead."""
     base = stack.options.url
@@ -331,50 +378,3 @@ def test_a_comment_mentioning_the_reporter_mails_them_one_letter_and_the_author_
     wait_until(lambda: db.outbox.count_documents({"sent_at": None}) == 0, timeout=30)
     assert len(letters("noteowner@example.com")) == 1
     assert letters("noteauthor@example.com") == []
-
-
-def on_replica(stack: Stack, name: str, path: str) -> str:
-    """A URL of one replica, past nginx."""
-    return f"http://{stack.options.host}:{stack.options.replica_port(name)}{path}"
-
-
-def statuses_on_every_replica(stack: Stack, path: str, headers: dict[str, str]) -> set[int]:
-    """The answers to `path`, four times on each replica (so on both of its workers, which
-    each keep their own verified tokens and caches)."""
-    return {
-        requests.get(on_replica(stack, name, path), headers=headers, timeout=5).status_code
-        for name in REPLICAS
-        for _ in range(4)
-    }
-
-
-def test_a_logout_through_one_replica_ends_the_token_on_every_replica_at_once(stack):
-    base = stack.options.url
-    headers = signup_and_login(base, "logoutall")
-    assert statuses_on_every_replica(stack, "/api/v1/users/me", headers) == {200}
-    r = requests.post(on_replica(stack, "api-1", "/api/v1/auth/logout"), headers=headers, timeout=5)
-    assert r.status_code == 204, r.text
-    assert statuses_on_every_replica(stack, "/api/v1/users/me", headers) == {401}
-
-
-def test_a_demotion_through_one_replica_applies_on_every_replica_at_once(stack):
-    base = stack.options.url
-    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
-    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
-    boss = {"Authorization": f"Bearer {token['access_token']}"}
-    deputy = signup_and_login(base, "deputyadmin")
-    deputy_id = requests.get(url(stack, "/api/v1/users/me"), headers=deputy, timeout=5).json()["id"]
-    promoted = requests.patch(
-        on_replica(stack, "api-2", f"/api/v1/users/{deputy_id}"), json={"role": "admin"},
-        headers=boss, timeout=5,
-    )  # fmt: skip
-    assert promoted.status_code == 200, promoted.text
-    assert statuses_on_every_replica(stack, "/api/v1/users", deputy) == {200}
-
-    demoted = requests.patch(
-        on_replica(stack, "api-1", f"/api/v1/users/{deputy_id}"), json={"role": "member"},
-        headers=boss, timeout=5,
-    )  # fmt: skip
-    assert demoted.status_code == 200, demoted.text
-    assert statuses_on_every_replica(stack, "/api/v1/users", deputy) == {403}
-    assert statuses_on_every_replica(stack, "/api/v1/users/me", deputy) == {200}
