@@ -97,11 +97,16 @@ def signup_and_login(base: str, username: str, **headers: str) -> dict[str, str]
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def fire_digest_now(stack: Stack) -> None:
-    """As the stack's admin, schedule a digest run right now."""
+def stack_admin(stack: Stack) -> dict[str, str]:
+    """The headers of a session of the stack's admin."""
     login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
     token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
-    admin = {"Authorization": f"Bearer {token['access_token']}"}
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def fire_digest_now(stack: Stack) -> None:
+    """As the stack's admin, schedule a digest run right now."""
+    admin = stack_admin(stack)
     r = requests.post(
         url(stack, "/api/v1/alerts/schedules"), json={"type": "now"}, headers=admin, timeout=5
     )
@@ -240,25 +245,22 @@ def test_a_logout_through_one_replica_ends_the_token_on_every_replica_at_once(st
     assert statuses_on_every_replica(stack, "/api/v1/users/me", headers) == {401}
 
 
-def test_a_demotion_through_one_replica_applies_on_every_replica_at_once(stack):
-    base = stack.options.url
-    login = {"email": STACK_ADMIN[0], "password": STACK_ADMIN[1]}
-    token = requests.post(url(stack, "/api/v1/auth/login"), json=login, timeout=10).json()
-    boss = {"Authorization": f"Bearer {token['access_token']}"}
-    deputy = signup_and_login(base, "deputyadmin")
-    deputy_id = requests.get(url(stack, "/api/v1/users/me"), headers=deputy, timeout=5).json()["id"]
-    promoted = requests.patch(
-        on_replica(stack, "api-2", f"/api/v1/users/{deputy_id}"), json={"role": "admin"},
-        headers=boss, timeout=5,
+def set_role(stack: Stack, replica: str, user_id: str, role: str) -> None:
+    """The stack's admin gives `user_id` `role`, through `replica`."""
+    r = requests.patch(
+        on_replica(stack, replica, f"/api/v1/users/{user_id}"), json={"role": role},
+        headers=stack_admin(stack), timeout=5,
     )  # fmt: skip
-    assert promoted.status_code == 200, promoted.text
+    assert r.status_code == 200, r.text
+
+
+def test_a_demotion_through_one_replica_applies_on_every_replica_at_once(stack):
+    deputy = signup_and_login(stack.options.url, "deputyadmin")
+    deputy_id = requests.get(url(stack, "/api/v1/users/me"), headers=deputy, timeout=5).json()["id"]
+    set_role(stack, "api-2", deputy_id, "admin")
     assert statuses_on_every_replica(stack, "/api/v1/users", deputy) == {200}
 
-    demoted = requests.patch(
-        on_replica(stack, "api-1", f"/api/v1/users/{deputy_id}"), json={"role": "member"},
-        headers=boss, timeout=5,
-    )  # fmt: skip
-    assert demoted.status_code == 200, demoted.text
+    set_role(stack, "api-1", deputy_id, "member")
     assert statuses_on_every_replica(stack, "/api/v1/users", deputy) == {403}
     assert statuses_on_every_replica(stack, "/api/v1/users/me", deputy) == {200}
 
