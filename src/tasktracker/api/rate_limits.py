@@ -145,7 +145,7 @@ class CallerLimit:
     """The general budget of every request: the caller's (RATE_LIMIT_API, per user or client
     address) or, for a request made with a personal access token, the token's
     (RATE_LIMIT_TOKEN). One `hit` of the `limits` strategy per request, in a `before_request`:
-    Flask-Limiter's application limits cost an eighth of a cached `GET /tasks/{id}` in its
+    Flask-Limiter's application limits cost a tenth of a cached `GET /tasks/{id}` in their
     per-request bookkeeping (resolving every route's limits, exemptions and meta limits; README:
     "The hot path"). When the counter store fails, requests are counted in-process for
     STORE_RETRY_SECONDS, as Flask-Limiter's in-memory fallback did: a Memcached outage neither
@@ -170,30 +170,26 @@ class CallerLimit:
             (text, item), identifiers = self._per_caller, (self._prefix, caller_key(), "api")
         limiter = self._limiter()
         try:
-            if limiter.hit(item, *identifiers):
-                return None
+            allowed = limiter.hit(item, *identifiers)
         except Exception:
             log.warning("rate limit: the counter store failed; counting in-process", exc_info=True)
             self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
-            return None if self._local.hit(item, *identifiers) else self._refusal(text, item)
-        return self._refusal(text, item, identifiers, limiter)
+            limiter = self._local
+            allowed = limiter.hit(item, *identifiers)
+        return None if allowed else self._refusal(text, item, identifiers, limiter)
 
     def _limiter(self) -> RateLimiter:
         return self._local if time.monotonic() < self._store_down_until else self._shared
 
+    @staticmethod
     def _refusal(
-        self,
-        text: str,
-        item: RateLimitItem,
-        identifiers: tuple[str, ...] = (),
-        limiter: RateLimiter | None = None,
+        text: str, item: RateLimitItem, identifiers: tuple[str, ...], limiter: RateLimiter
     ) -> Response:
-        reset_at = time.time() + item.get_expiry()
-        if limiter is not None:
-            try:
-                reset_at = limiter.get_window_stats(item, *identifiers).reset_time
-            except Exception:  # the refusal stands; its Retry-After is then the whole window
-                log.warning("rate limit: the counter store failed", exc_info=True)
+        try:
+            reset_at = limiter.get_window_stats(item, *identifiers).reset_time
+        except Exception:  # the refusal stands; its Retry-After is then the whole window
+            log.warning("rate limit: the counter store failed", exc_info=True)
+            reset_at = time.time() + item.get_expiry()
         response = problem(429, f"too many requests: the limit is {text}")
         response.headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
         return response
