@@ -1174,6 +1174,40 @@ class FakePublisher:
         return not self.down
 
 
+class FakeInvalidations:
+    """The near caches' broadcast within one test (adapters/cache_broadcast.py over RabbitMQ in
+    production): `publish` hands the keys at once to every other member of `hub`, unless
+    `held` (a message lost on the way); `live` is what the test makes it (`lose`)."""
+
+    def __init__(self, hub: list[FakeInvalidations] | None = None) -> None:
+        self.hub = hub if hub is not None else []
+        self.live = True
+        self.held = False
+        self.published: list[list[str]] = []
+        self._on_keys: Callable[[list[str]], None] | None = None
+        self._on_lost: Callable[[], None] | None = None
+
+    def publish(self, keys: list[str]) -> bool:
+        self.published.append(list(keys))
+        if not self.held:
+            for other in self.hub:
+                if other is not self and other._on_keys is not None:
+                    other._on_keys(list(keys))
+        return True
+
+    def listen(self, on_keys: Callable[[list[str]], None], on_lost: Callable[[], None]) -> None:
+        self._on_keys, self._on_lost = on_keys, on_lost
+        self.hub.append(self)
+
+    def lose(self) -> None:
+        self.live = False
+        if self._on_lost is not None:
+            self._on_lost()
+
+    def close(self) -> None:
+        self.live = False
+
+
 class FakeCache:
     """A dict of JSON-round-tripped values that expire by `clock` (when given). `down` models
     an unreachable server: get answers None, writes False, and what it held is kept."""
@@ -1202,6 +1236,11 @@ class FakeCache:
         expires = self._clock() + timedelta(seconds=ttl) if self._clock else None
         self.items[key] = (expires, json.dumps(value))
         return True
+
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        if self.get(key) is not None:
+            return False
+        return self.set(key, value, ttl)
 
     def delete_many(self, keys: list[str]) -> bool:
         if self.down:
@@ -1347,6 +1386,10 @@ class Fakes:
     @property
     def broker(self) -> FakePublisher:
         return self.publisher
+
+    @property
+    def session_cache(self) -> FakeCache:
+        return self.cache
 
 
 @dataclass

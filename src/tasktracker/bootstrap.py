@@ -17,6 +17,7 @@ from pymongo.database import Database
 
 from tasktracker.adapters.broker import Broker, BrokerConfig
 from tasktracker.adapters.cache import InProcessCache, MemcachedCache, NearCache
+from tasktracker.adapters.cache_broadcast import CacheBroadcast
 from tasktracker.adapters.embedded_db import EmbeddedMongo
 from tasktracker.adapters.mailer import FileMailer, Mailer, SmtpMailer
 from tasktracker.adapters.mongo.activity import ActivityRepository
@@ -90,6 +91,7 @@ class Adapters:
     client: MongoClient
     db: Database
     cache: Cache
+    session_cache: Cache  # `cache`, or a near cache in front of it (bootstrap.session_cache)
     broker: Broker
     mailer: Mailer
     hasher: PasswordHasher
@@ -118,6 +120,8 @@ class Adapters:
     embedded_mongo: EmbeddedMongo | None = None
 
     def close(self) -> None:
+        if self.session_cache is not self.cache:
+            self.session_cache.close()
         self.cache.close()
         self.broker.close()
         self.mailer.close()
@@ -186,11 +190,14 @@ def build_adapters(settings: Settings, resolver: Resolver) -> Adapters:
         if embedded:
             embedded.stop()
         raise
+    cache = build_cache(settings)
+    broker = make_broker(settings)
     return Adapters(
         client=client,
         db=db,
-        cache=build_cache(settings),
-        broker=make_broker(settings),
+        cache=cache,
+        session_cache=session_cache(settings, cache, broker),
+        broker=broker,
         mailer=make_mailer(settings),
         hasher=PasswordHasher(
             time_cost=settings.password_hash_time_cost,
@@ -231,9 +238,10 @@ def build_services(
         a.sessions,
         a.users,
         a.memberships,
-        session_cache(a.cache, settings.session_local_ttl),
+        a.session_cache,
         SessionPolicy(session_ttl=settings.refresh_token_ttl, cache_ttl=settings.session_cache_ttl),
         clock,
+        shared=None if a.session_cache is a.cache else a.cache,
     )
     resets = PasswordResetService(
         a.users,
@@ -298,9 +306,14 @@ def outbox_grace(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.outbox_relay_grace)
 
 
-def session_cache(shared: Cache, local_ttl: float) -> Cache:
-    """Session snapshots: from this process's near cache for `local_ttl` seconds, then shared."""
-    return NearCache(shared, local_ttl) if local_ttl > 0 else shared
+def session_cache(settings: Settings, shared: Cache, broker: Broker) -> Cache:
+    """Session snapshots: from this process's near cache (for at most SESSION_LOCAL_TTL
+    seconds) when Memcached and RabbitMQ are both configured — RabbitMQ carries the
+    invalidations that keep the processes' copies in step; else straight from `shared`."""
+    ttl = settings.session_local_ttl
+    if ttl > 0 and settings.memcached_servers and settings.amqp_url:
+        return NearCache(shared, ttl, CacheBroadcast(broker, settings.amqp_url))
+    return shared
 
 
 def build_cache(settings: Settings) -> Cache:

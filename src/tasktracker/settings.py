@@ -77,9 +77,10 @@ class Settings(BaseSettings):
     )
 
     session_cache_ttl: int = Field(60, ge=1, le=3600, validation_alias="SESSION_CACHE_TTL")
-    # Seconds a process reuses a session snapshot it read without asking the shared cache: a
-    # logout, demotion or disable done on another process applies there within this time.
-    session_local_ttl: float = Field(0.0, ge=0, le=1.0, validation_alias="SESSION_LOCAL_TTL")
+    # Seconds at most a process reuses a session snapshot it read without asking Memcached
+    # (bootstrap.session_cache: with Memcached and RabbitMQ only). A change made elsewhere drops
+    # the copies at once through RabbitMQ; this bounds a lost message. 0 turns it off.
+    session_local_ttl: float = Field(1.0, ge=0, le=1.0, validation_alias="SESSION_LOCAL_TTL")
 
     # Flask-Limiter rate strings ("N per second|minute|hour|day", several joined by ";").
     rate_limit_login_ip: str = Field("30/minute", validation_alias="RATE_LIMIT_LOGIN_IP")

@@ -8,10 +8,8 @@ import logging
 import pytest
 
 from tasktracker.api.app import create_app
-from tasktracker.bootstrap import Container
 from tasktracker.services.sessions import cache_key
 from tests.support.api import DEFAULT_PASSWORD
-from tests.support.waiting import wait_until
 
 
 def login(client, email: str, password: str = DEFAULT_PASSWORD) -> dict:
@@ -135,39 +133,19 @@ def test_the_session_record_is_cached_in_memcached(api, container):
     assert "password_hash" not in cached
 
 
-def counted_gets(container: Container) -> list[str]:
-    """The keys the container's shared cache is asked for from now on (counted, still real)."""
-    calls: list[str] = []
-    real_get = container.adapters.cache.get
-    container.adapters.cache.get = lambda key: calls.append(key) or real_get(key)
-    return calls
-
-
-def test_a_warm_session_costs_one_cache_round_trip_then_none_for_a_moment(
-    api, container, make_container, settings
+def test_without_rabbitmq_a_replica_keeps_no_copies_and_sees_a_logout_at_once(
+    api, client, make_container, settings
 ):
-    """Another replica reads a session from Memcached once, then from its own near cache."""
-    alice = api.member()
-    sid = _session_id(container, alice.id)
-    replica = make_container(settings.model_copy(update={"session_local_ttl": 1.0}))
-    calls = counted_gets(replica)
-    first = replica.services.sessions.principal(sid, alice.id)
-    second = replica.services.sessions.principal(sid, alice.id)
-    assert first is not None and second is not None and second.id == alice.id
-    assert calls == [cache_key(sid)]
-
-
-def test_a_logout_applies_at_once_where_it_happened_and_soon_on_another_replica(
-    api, client, container, make_container, settings
-):
+    """A near cache needs the invalidations RabbitMQ carries (tests/integration/messaging/
+    test_session_broadcast.py): with the in-process broker, SESSION_LOCAL_TTL=1 keeps none."""
     alice = api.member()
     session = login(client, alice.email)
-    near = settings.model_copy(update={"session_local_ttl": 1.0})
-    other = create_app(make_container(near).services).test_client()
-    assert me_status(other, session["access_token"]) == 200  # the other replica's copy is warm
+    replica = make_container(settings.model_copy(update={"session_local_ttl": 1.0}))
+    assert replica.adapters.session_cache is replica.adapters.cache
+    other = create_app(replica.services).test_client()
+    assert me_status(other, session["access_token"]) == 200
     assert client.post("/api/v1/auth/logout", headers=bearer(session["access_token"])).status_code
-    assert me_status(client, session["access_token"]) == 401
-    wait_until(lambda: me_status(other, session["access_token"]) == 401, timeout=10)
+    assert me_status(other, session["access_token"]) == 401
 
 
 def test_without_a_near_cache_another_replica_sees_a_logout_on_its_next_request(

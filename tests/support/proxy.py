@@ -46,6 +46,10 @@ class TcpProxy:
             # sit in FIN_WAIT_2 on the proxy's port, and the proxy could not listen there again.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Shut down first: a socket a pump thread still reads from is only closed (and the
+            # peer told) once that read returns; a client waiting to read would never hear.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
     def __enter__(self) -> TcpProxy:

@@ -7,7 +7,7 @@ tests all read the same thing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -126,10 +126,13 @@ class MemberView:
 class Actor:
     """Who is acting: the user and their role in each project they belong to (project id ->
     role). Per request it comes from the session snapshot, so checking a membership costs
-    nothing more than the session check."""
+    nothing more than the session check. A snapshot from a process's near cache may be a
+    moment behind a grant made elsewhere: `recheck` then answers the caller as the shared cache
+    has them, and `sees` and `may` ask it before they refuse."""
 
     user: User
     roles: Mapping[str, ProjectRole] = field(default_factory=dict)
+    recheck: Callable[[], Actor | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -143,7 +146,10 @@ class Actor:
         return self.roles.get(project_id)
 
     def sees(self, project_id: str) -> bool:
-        return self.is_admin or project_id in self.roles
+        if self.is_admin or project_id in self.roles:
+            return True
+        fresh = self._rechecked()
+        return fresh is not None and fresh.sees(project_id)
 
     def visible_projects(self) -> tuple[str, ...] | None:
         """The projects whose tasks this actor may read; None means every project (admin)."""
@@ -154,12 +160,20 @@ class Actor:
     ) -> bool:
         if self.is_admin:
             return True
-        return role_allows(
+        if role_allows(
             self.role_in(project_id),
             action,
             reporter=reporter == self.id,
             assignee=assignee is not None and assignee == self.id,
+        ):
+            return True
+        fresh = self._rechecked()
+        return fresh is not None and fresh.may(
+            action, project_id, reporter=reporter, assignee=assignee
         )
+
+    def _rechecked(self) -> Actor | None:
+        return None if self.recheck is None else self.recheck()
 
 
 def require_visible(actor: Actor, project_id: str, what: str) -> None:

@@ -9,10 +9,13 @@ sessions, so a demotion, a disable or a removal from a project applies on the ne
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from tasktracker.domain.errors import AuthenticationFailed
@@ -60,9 +63,11 @@ def snapshot(
     }
 
 
-def actor_from_snapshot(data: dict[str, Any]) -> Actor:
+def actor_from_snapshot(
+    data: dict[str, Any], recheck: Callable[[], Actor | None] | None = None
+) -> Actor:
     roles = {pid: ProjectRole(role) for pid, role in data.get("projects", {}).items()}
-    return Actor(user_from_snapshot(data), roles)
+    return Actor(user_from_snapshot(data), roles, recheck)
 
 
 def user_from_snapshot(data: dict[str, Any]) -> User:
@@ -79,6 +84,9 @@ def user_from_snapshot(data: dict[str, Any]) -> User:
 
 
 class SessionService:
+    """`cache` holds the snapshots; when it is a near cache (adapters/cache.NearCache), `shared`
+    is the cache behind it, asked again before a refusal (Actor.recheck)."""
+
     def __init__(
         self,
         sessions: SessionRepository,
@@ -87,11 +95,14 @@ class SessionService:
         cache: Cache,
         policy: SessionPolicy,
         clock: Clock = utc_now,
+        *,
+        shared: Cache | None = None,
     ) -> None:
         self._sessions = sessions
         self._users = users
         self._memberships = memberships
         self._cache = cache
+        self._shared = shared
         self._policy = policy
         self._clock = clock
 
@@ -107,21 +118,17 @@ class SessionService:
         )
         self._sessions.add(record)
         data = snapshot(user, True, self._memberships.roles_of(user.id))
-        self._cache.set(cache_key(record.id), data, self._policy.cache_ttl)
+        self._cache.add(cache_key(record.id), data, self._policy.cache_ttl)
         return record
 
     def principal(self, session_id: str, user_id: str) -> Actor | None:
         """The caller of a live session with their project roles (cache first, then MongoDB);
         None when it has ended."""
-        key = cache_key(session_id)
-        data = self._cache.get(key)
-        if data is None or not (data["revoked"] or "projects" in data):
-            # absent, or cached by a version without projects (a rolling upgrade): read again
-            data = self._load_snapshot(session_id)
-            self._cache.set(key, data, self._policy.cache_ttl)
-        if data["revoked"] or data["uid"] != user_id:
-            return None
-        return actor_from_snapshot(data)
+        recheck = None
+        if self._shared is not None:
+            shared = partial(self._principal_in, self._shared, session_id, user_id, None)
+            recheck = functools.cache(shared)
+        return self._principal_in(self._cache, session_id, user_id, recheck)
 
     def rotate(self, session_id: str, refresh_id: str) -> SessionRecord:
         """Swap a refresh token for a new one. Presenting a spent one revokes the session."""
@@ -162,6 +169,31 @@ class SessionService:
         project roles."""
         ids = self._sessions.live_ids_for_user(user_id, self._clock())
         self._cache.delete_many([cache_key(sid) for sid in ids])
+
+    def _principal_in(
+        self,
+        cache: Cache,
+        session_id: str,
+        user_id: str,
+        recheck: Callable[[], Actor | None] | None,
+    ) -> Actor | None:
+        data = self._snapshot(cache, session_id)
+        if data["revoked"] or data["uid"] != user_id:
+            return None
+        return actor_from_snapshot(data, recheck)
+
+    def _snapshot(self, cache: Cache, session_id: str) -> dict[str, Any]:
+        key = cache_key(session_id)
+        data = cache.get(key)
+        if data is None:
+            # `add`, not `set`: a revocation written meanwhile by another process wins
+            data = self._load_snapshot(session_id)
+            cache.add(key, data, self._policy.cache_ttl)
+        elif not (data["revoked"] or "projects" in data):
+            # cached by a version without projects (a rolling upgrade): read again
+            data = self._load_snapshot(session_id)
+            cache.set(key, data, self._policy.cache_ttl)
+        return data
 
     def _load_snapshot(self, session_id: str) -> dict[str, Any]:
         record = self._sessions.get(session_id)

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from tasktracker.adapters.cache import NearCache
 from tasktracker.domain.errors import AuthenticationFailed
 from tasktracker.domain.projects import Action, Actor, ProjectRole
 from tasktracker.domain.users import Role, User
-from tasktracker.services.sessions import cache_key
-from tests.fakes import FakeSystem
+from tasktracker.services.sessions import SessionPolicy, SessionService, cache_key
+from tests.fakes import FakeInvalidations, FakeSystem
 
 
 def test_a_started_session_is_live_and_names_its_user(system: FakeSystem, alice: User):
@@ -268,3 +269,50 @@ def test_a_session_revoked_during_a_cache_outage_stays_revoked_after_it(
     system.fakes.cache.down = False
 
     assert system.services.sessions.principal(record.id, alice.id) is None
+
+
+def near_replica(system: FakeSystem) -> SessionService:
+    """Another process's SessionService: its snapshots through a near cache (whose copies do not
+    age here) that hears of nothing another process changes — every message is lost."""
+    near = NearCache(system.fakes.cache, 1.0, FakeInvalidations(), clock=lambda: 0.0)
+    policy = SessionPolicy(
+        session_ttl=system.settings.refresh_token_ttl,
+        cache_ttl=system.settings.session_cache_ttl,
+    )
+    return SessionService(
+        system.fakes.sessions,
+        system.fakes.users,
+        system.fakes.memberships,
+        near,
+        policy,
+        system.clock,
+        shared=system.fakes.cache,
+    )
+
+
+def test_a_near_copy_behind_a_grant_asks_the_shared_cache_before_refusing(
+    system: FakeSystem, alice: User
+):
+    ops, sec = system.make_project("OPS"), system.make_project("SEC")
+    record = system.services.sessions.start(alice)
+    replica = near_replica(system)
+    assert replica.principal(record.id, alice.id).role_in(ops.id) is None  # its copy is warm
+
+    system.add_member(ops, alice, ProjectRole.MEMBER)
+    system.services.sessions.user_changed(alice.id)  # the grant, made by another process
+
+    actor = replica.principal(record.id, alice.id)
+    assert actor.role_in(ops.id) is None  # the copy is still behind...
+    assert actor.sees(ops.id) and actor.may(Action.CREATE_TASK, ops.id)  # ...but not a refusal
+    assert not actor.sees(sec.id) and not actor.may(Action.READ, sec.id)
+
+
+def test_a_recheck_of_an_ended_session_refuses(system: FakeSystem, alice: User):
+    ops = system.make_project("OPS")
+    record = system.services.sessions.start(alice)
+    replica = near_replica(system)
+    actor = replica.principal(record.id, alice.id)
+    system.add_member(ops, alice, ProjectRole.OWNER)
+    system.services.sessions.revoke(record.id)
+
+    assert not actor.sees(ops.id) and not actor.may(Action.READ, ops.id)
