@@ -73,6 +73,19 @@ class QueuedRecords(logging.handlers.QueueHandler):
         return record
 
 
+class SizeRotatingFile(logging.handlers.RotatingFileHandler):
+    """RotatingFileHandler without its two `stat` calls per record (bpo-45401's guard against
+    rolling over something that is not a regular file): the file is LOG_DIR/<process>.log,
+    which this process creates. The size comes from the open stream."""
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        if self.stream is None:
+            self.stream = self._open()
+        if self.maxBytes <= 0:
+            return False
+        return self.stream.tell() + len(self.format(record)) + 1 >= self.maxBytes
+
+
 # How long a queued line may wait for the writer thread.
 WRITE_INTERVAL = 0.05
 # How long stopping waits for the writer thread to write what is queued.
@@ -146,7 +159,7 @@ def configure_logging(settings: Settings, *, process_name: str = "tasktracker") 
     file_name = LOG_FILE if process_name == "tasktracker" else f"{process_name}.log"
     handlers: list[logging.Handler] = [
         logging.StreamHandler(sys.stderr),
-        logging.handlers.RotatingFileHandler(
+        SizeRotatingFile(
             log_dir / file_name, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
         ),
     ]

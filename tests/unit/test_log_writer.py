@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 
-from tasktracker.logging_setup import LogWriter, QueuedRecords
+from tasktracker.logging_setup import LogWriter, QueuedRecords, SizeRotatingFile
 
 
 def queued_logger(writer: LogWriter, name: str) -> logging.Logger:
@@ -60,3 +60,15 @@ def test_stopping_returns_while_another_thread_logs_faster_than_it_writes():
     done.set()
     busy.join()
     assert stopped
+
+
+def test_the_log_file_rolls_over_at_its_size_limit(tmp_path):
+    path = tmp_path / "api.log"
+    handler = SizeRotatingFile(path, maxBytes=200, backupCount=1, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for n in range(10):
+        handler.handle(logging.makeLogRecord({"msg": f"line {n:02d} " + "x" * 40}))
+    handler.close()
+    assert path.with_name("api.log.1").exists()
+    assert 0 < path.stat().st_size < 200
+    assert path.read_text().splitlines()[-1].startswith("line 09")
