@@ -6,7 +6,10 @@ confirm, which RabbitMQ sends once the message is in every bound queue — so be
 that made the change is answered, every other process has the news on its way. Each process
 listens on an exclusive queue of its own (gone with its connection) and drops its copies of
 the keys it hears of. While that connection is down the near cache serves nothing
-(`live` is False): every read asks the shared cache, as without a near cache.
+(`live` is False): every read asks the shared cache, as without a near cache. The connection has
+no heartbeats: a broker that vanishes without closing it (a network partition) goes unnoticed
+here, and the copies then live SESSION_LOCAL_TTL (at most a second), which is what bounds any
+lost message.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from kombu import Connection, Exchange, Queue
 from kombu.message import Message
 
-from tasktracker.adapters.broker import Broker, PublishFailed
+from tasktracker.adapters.broker import NO_WAIT, Broker, PublishFailed
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +117,8 @@ class CacheBroadcast:
                 on_keys(list(body.get("keys", ())))
 
         with Connection(self._url, heartbeat=0, connect_timeout=5) as conn:
-            conn.ensure_connection(max_retries=1)
+            # a cluster (`amqp://node-1//;amqp://node-2//;…`): each node once, without waiting
+            conn.ensure_connection(max_retries=self._url.count(";"), **NO_WAIT)
             with conn.Consumer(queue, callbacks=[on_message], no_ack=True, accept=["json"]):
                 self._live.set()
                 self._reported_down = False
