@@ -17,8 +17,8 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ from tasktracker.domain.schedules import AlreadyFired, MemberDigest, Schedule
 from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.task_counts import (
     DUE,
+    HOUR,
     CountChange,
     CounterSums,
     bucket,
@@ -257,7 +258,8 @@ class FakeTaskRepository:
 
 
 class FakeTaskCountRepository:
-    """Each project's counters (by status, and "due.<day>" of open tasks), one set per project
+    """Each project's counters (by status, "due.<day>" and "hour.<hour>" of open tasks), one set
+    per project
     (the adapter spreads them over a few documents; their sums are what is read). `applied`
     lists every change, for tests."""
 
@@ -278,7 +280,7 @@ class FakeTaskCountRepository:
     # the read side and test helpers
     def rows(self, projects: tuple[str, ...] | None) -> list[dict[str, Any]]:
         """One document per project, shaped as the adapter stores them: a number per status,
-        and `due` with a number per day."""
+        `due` with a number per day, and `hour` with a number per hour (of every day)."""
         return [
             _counter_document(counters)
             for project_id, counters in self._counts.items()
@@ -296,9 +298,13 @@ class FakeTaskCountRepository:
 
 
 def _counter_document(counters: dict[str, int]) -> dict[str, Any]:
-    prefix = DUE + "."
-    doc: dict[str, Any] = {n: v for n, v in counters.items() if not n.startswith(prefix)}
-    doc[DUE] = {n.removeprefix(prefix): v for n, v in counters.items() if n.startswith(prefix)}
+    doc: dict[str, Any] = {DUE: {}, HOUR: {}}
+    for name, n in counters.items():
+        kind, _, key = name.partition(".")
+        if key:
+            doc[kind][key] = n
+        else:
+            doc[name] = n
     return doc
 
 
@@ -396,8 +402,9 @@ class FakeTaskReads:
     def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
         return summed(self._counts.rows(projects))
 
-    def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
-        return CounterSums.of(self._counts.rows(projects))
+    def counter_sums(self, projects: tuple[str, ...] | None, day: date) -> CounterSums:
+        sums = CounterSums.of(self._counts.rows(projects))
+        return replace(sums, hours={h: n for h, n in sums.hours.items() if h.date() == day})
 
     def overdue_since(
         self, since: datetime, now: datetime, projects: tuple[str, ...] | None

@@ -1,8 +1,9 @@
 """The overdue count of `GET /api/v1/tasks/summary` on the real server: the due-day counters
 (open tasks by the UTC day they are due, in the task counter documents) for the days before
-today, plus an index range count of the open tasks due earlier today. The counters follow every
-kind of task write, a base from before them is built again at start-up, and the count always
-equals the overdue tasks counted one by one."""
+today, the due-hour counters for today's hours before the current one, plus an index range
+count of the open tasks due earlier in the current hour. The counters follow every kind of task
+write, a base from before them is built again at start-up, and the count always equals the
+overdue tasks counted one by one."""
 
 from __future__ import annotations
 
@@ -130,8 +131,9 @@ def test_a_recurring_completion_moves_the_due_day_to_the_next_occurrence(api: Ap
 
 def test_the_overdue_count_around_now(api: Api, clock: Clock):
     """Due yesterday, at midnight, earlier today, later today, tomorrow: the days before today
-    come from the counters, today's from the range count, and what fell due before `now` is
-    overdue as `now` crosses the day's due times and midnight."""
+    and today's hours before the current one come from the counters, the current hour's from
+    the range count, and what fell due before `now` is overdue as `now` crosses the day's due
+    times, the hours and midnight."""
     alice = api.member()
     for title, due in {
         "yesterday": TODAY - timedelta(hours=1),
@@ -156,18 +158,21 @@ def test_the_overdue_count_around_now(api: Api, clock: Clock):
     assert overdue(api, alice, clock) == 6
 
 
-def test_the_summary_reads_the_counters_once_and_counts_today_only(
+def test_the_summary_reads_the_counters_once_and_counts_this_hour_only(
     api: Api, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ):
     alice = api.member()
+    clock.set(NOON + timedelta(minutes=30))
     api.create_task(alice, due_date=iso(NOON - timedelta(days=5)))
     api.create_task(alice, due_date=iso(NOON - timedelta(hours=1)))
+    api.create_task(alice, due_date=iso(NOON + timedelta(minutes=10)))
+    api.create_task(alice, due_date=iso(NOON + timedelta(minutes=50)))  # not yet
     reads: list[str] = []
     ranges: list[datetime] = []
     read_sums, read_counts = task_queries.read_sums, task_queries.read_counts
     queries = task_queries.overdue_queries
 
-    def overdue_queries(now: datetime, projects: Any, since: datetime = TODAY) -> Any:
+    def overdue_queries(now: datetime, projects: Any, since: datetime = NOON) -> Any:
         ranges.append(since)
         return queries(now, projects, since)
 
@@ -178,9 +183,9 @@ def test_the_summary_reads_the_counters_once_and_counts_today_only(
     monkeypatch.setattr(task_queries, "overdue_queries", overdue_queries)
 
     assert summary(api, alice) == {
-        "open": 2, "in_progress": 0, "done": 0, "total": 2, "overdue": 2
+        "open": 4, "in_progress": 0, "done": 0, "total": 4, "overdue": 3
     }  # fmt: skip
-    assert (reads, ranges) == (["sums"], [TODAY])
+    assert (reads, ranges) == (["sums"], [NOON])  # the range starts at the current hour
 
 
 # --- a base from before the due-day counters ------------------------------------------------
@@ -194,7 +199,13 @@ def restart(make_container: Callable[[Settings], Container], settings: Settings)
 def as_written_by(db: Any, version: int) -> None:
     """Turn the counter documents into those an earlier version wrote: v1 (before the due-day
     counters) had numbers by status only and no `v`; v2 kept each slot's due days in its status
-    document (`due`), with `v: 2` on the base. Neither had a `kind`."""
+    document (`due`), with `v: 2` on the base. Neither had a `kind`. v3 had the status and due
+    documents of today, with `v: 3` on the base, and no hour documents."""
+    if version == 3:
+        db.task_counts.delete_many({"kind": "hour"})
+        db.task_counts.update_many({"_id": {"$regex": ":0$"}}, {"$set": {"v": 3}})
+        return
+    db.task_counts.delete_many({"kind": "hour"})
     docs = list(db.task_counts.find())
     db.task_counts.delete_many({})
     merged: dict[str, dict[str, Any]] = {}
@@ -209,40 +220,52 @@ def as_written_by(db: Any, version: int) -> None:
     db.task_counts.insert_many(list(merged.values()))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_base_of_an_earlier_layout_is_built_again_at_start_up(
     api: Api, clock: Clock, make_container, settings: Settings, version: int
 ):
     """A database whose counters were written by an earlier version: v1, before the due-day
     counters (a base with counts by status only, no `v`, and slots with status changes only),
-    or v2, with each slot's due days inside its status document. The next start-up builds the
-    base again, as a status and a due document, and deletes the old slots; the one after
-    changes nothing."""
+    or v2, with each slot's due days inside its status document, or v3, without the due-hour
+    counters. The next start-up builds the base again, as a status, a due and per day an hour
+    document, and deletes the old slots; the one after changes nothing."""
     db = api.container.adapters.db
     team = make_team(api)
     memb = team["memb"]
     for n, (status, days) in enumerate(
-        [("open", -3), ("in_progress", -1), ("done", -2), ("open", 1), ("open", None)]
+        [
+            ("open", -3),
+            ("in_progress", -1),
+            ("done", -2),
+            ("open", 1),
+            ("open", None),
+            ("open", -0.25),  # earlier today: a due-hour counter
+        ]
     ):
         where = {"project": "OPS"} if n % 2 else {}
         due = {} if days is None else {"due_date": iso(NOON + timedelta(days=days))}
         api.create_task(memb, status=status, **where, **due)
     expected = summary(api, memb)
-    assert expected["overdue"] == 2
+    assert expected["overdue"] == 3
     as_written_by(db, version)
     if version == 1:
-        assert summary(api, memb)["overdue"] == 0  # no due-day counters: only today's range count
-    assert db.task_counts.count_documents({"kind": {"$exists": True}}) == 0
+        assert summary(api, memb)["overdue"] == 0  # no due counters: only this hour's range count
+    if version == 3:
+        assert summary(api, memb)["overdue"] == 2  # today's earlier hour is not counted
+    else:
+        assert db.task_counts.count_documents({"kind": {"$exists": True}}) == 0
 
     again = restart(make_container, settings)
 
-    assert overdue(again, memb, clock) == 2
+    assert overdue(again, memb, clock) == 3
     assert summary(again, memb) == expected
     bases = list(db.task_counts.find({"_id": {"$regex": ":0$"}}))
     assert bases and all(b["v"] == COUNTS_VERSION and b["kind"] == "status" for b in bases)
     due_bases = {d["_id"] for d in db.task_counts.find({"kind": "due"})}
     assert due_bases == {f"{b['_id']}:due" for b in bases}
-    assert db.task_counts.count_documents({}) == 2 * len(bases)  # the old slots are folded in
+    hour_bases = {d["_id"] for d in db.task_counts.find({"kind": "hour"})}
+    assert hour_bases and all(h.split(":hour:")[0] in {b["_id"] for b in bases} for h in hour_bases)
+    assert all(d["_id"].split(":")[1] == "0" for d in db.task_counts.find())  # old slots folded in
     assert_counts_follow_the_tasks(db)
     before = list(db.task_counts.find().sort("_id"))
     restart(make_container, settings)  # a second start changes nothing

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,11 +18,10 @@ from flask import Flask
 
 from tasktracker.adapters.mongo import migrations, task_counts
 from tasktracker.adapters.mongo.task_counts import (
-    NUMBERS,
     TaskCountRepository,
     read_counts,
     read_sums,
-    status_query,
+    sums_queries,
 )
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.api.app import create_app
@@ -99,10 +98,11 @@ def plan_stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return stages
 
 
-def test_the_legacy_status_read_fetches_status_documents_only(api: Api):
-    """The due-day numbers are in documents of their own: the legacy status summary's read is
-    an index lookup of the status documents (`kind_project`), which examines no due document,
-    for one project, several, or all; the task summary's read has both kinds."""
+def test_each_counter_read_fetches_documents_of_its_kind_only(api: Api):
+    """The due-day and due-hour numbers are in documents of their own: the legacy status
+    summary's read is an index lookup of the status documents (`kind_project`), which examines
+    no other document, for one project, several, or all; the task summary reads the status, the
+    due, and one day's hour documents, each an index lookup of its kind (and day) only."""
     db = api.container.adapters.db
     team = make_team(api)
     for n, status in enumerate(["open", "in_progress", "done", "open", "in_progress"]):
@@ -118,24 +118,27 @@ def test_the_legacy_status_read_fetches_status_documents_only(api: Api):
     assert read_counts(db, (gen,)) == {"open": 1, "in_progress": 1, "done": 1, "total": 3}
     assert read_counts(db, (ops,)) == {"open": 1, "in_progress": 1, "done": 0, "total": 2}
     assert read_counts(db, None) == {"open": 2, "in_progress": 2, "done": 1, "total": 5}
-    sums = read_sums(db, (gen,))  # both kinds, in one find
+    sums = read_sums(db, (gen,), date(2030, 1, 1))
     assert sums.counts == read_counts(db, (gen,))
     assert sum(sums.due.values()) == 2
+    assert sums.hours == {datetime(2030, 1, 1, 9, tzinfo=UTC): 1}  # of that day only
 
     for projects in ((gen,), (gen, ops), None):
-        explained = db.command(
-            "explain",
-            {"find": "task_counts", "filter": status_query(projects), "projection": NUMBERS},
-            verbosity="executionStats",
-        )
-        stages = plan_stages(explained["queryPlanner"]["winningPlan"])
-        scans = [st for st in stages if st["stage"] in ("IXSCAN", "COLLSCAN")]
-        assert [(st["stage"], st.get("indexName")) for st in scans] == [("IXSCAN", "kind_project")]
-        wanted = {"kind": "status"} if projects is None else {"project_id": {"$in": list(projects)}}
-        status_docs = db.task_counts.count_documents({**wanted, "kind": "status"})
-        stats = explained["executionStats"]
-        assert stats["nReturned"] == status_docs
-        assert stats["totalDocsExamined"] == status_docs  # no due document fetched
+        for query, fields in sums_queries(projects, date(2030, 1, 1)):
+            explained = db.command(
+                "explain",
+                {"find": "task_counts", "filter": query, "projection": fields},
+                verbosity="executionStats",
+            )
+            stages = plan_stages(explained["queryPlanner"]["winningPlan"])
+            scans = [(st["stage"], st.get("indexName")) for st in stages if "SCAN" in st["stage"]]
+            index = "kind_day_project" if "day" in query else "kind_project"
+            assert scans == [("IXSCAN", index)], query
+            wanted = db.task_counts.count_documents(query)
+            assert wanted >= 1
+            stats = explained["executionStats"]
+            assert stats["nReturned"] == wanted
+            assert stats["totalDocsExamined"] == wanted, query  # no other kind fetched
 
 
 def test_the_overdue_count_is_read_at_the_time_of_the_request(api: Api, clock):

@@ -1,6 +1,6 @@
 """The per-project task counters' arithmetic (domain/task_counts.py): which counters a task write
-moves (its status and, while it is open, its due day), how changes combine, and how stored
-counter documents add up to a summary and its overdue count."""
+moves (its status and, while it is open, its due day and due hour), how changes combine, and how
+stored counter documents add up to a summary and its overdue count."""
 
 from __future__ import annotations
 
@@ -22,14 +22,19 @@ from tasktracker.domain.task_counts import (
     due_field,
     due_summed,
     empty_counts,
+    hour_field,
+    hours_summed,
     summed,
     utc_day,
+    utc_hour,
 )
 from tasktracker.domain.tasks import Status, Task, is_overdue
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 OPEN, IN_PROGRESS, DONE = Status.OPEN, Status.IN_PROGRESS, Status.DONE
 MAY_1, MAY_2 = "due.2024-05-01", "due.2024-05-02"
+# the due hours of T0 and of a day later
+AT_9_MAY_1, AT_9_MAY_2 = "hour.2024-05-01T09", "hour.2024-05-02T09"
 
 
 def task(
@@ -85,7 +90,10 @@ def test_counts_of_tasks_built_from_nothing():
         task("p1", OPEN, "b"),
         task("p2", DONE, "c", due_date=T0),
     ]
-    assert counts_of(bucket(t) for t in tasks) == {"p1": {OPEN: 2, MAY_1: 1}, "p2": {DONE: 1}}
+    assert counts_of(bucket(t) for t in tasks) == {
+        "p1": {OPEN: 2, MAY_1: 1, AT_9_MAY_1: 1},
+        "p2": {DONE: 1},
+    }
     assert counts_of([None]) == {}
 
 
@@ -102,10 +110,12 @@ def test_counter_documents_add_up_with_a_total():
 # --- due days ------------------------------------------------------------------------------------
 
 
-def test_an_open_task_with_a_due_date_also_counts_in_its_due_day():
-    assert count_change(None, bucket(task(due_date=T0))) == {"p1": {OPEN: 1, MAY_1: 1}}
+def test_an_open_task_with_a_due_date_also_counts_in_its_due_day_and_hour():
+    assert count_change(None, bucket(task(due_date=T0))) == {
+        "p1": {OPEN: 1, MAY_1: 1, AT_9_MAY_1: 1}
+    }
     started = task(status=IN_PROGRESS, due_date=T0)
-    assert count_change(None, bucket(started)) == {"p1": {IN_PROGRESS: 1, MAY_1: 1}}
+    assert count_change(None, bucket(started)) == {"p1": {IN_PROGRESS: 1, MAY_1: 1, AT_9_MAY_1: 1}}
 
 
 def test_a_task_without_a_due_date_counts_in_its_status_only():
@@ -116,20 +126,28 @@ def test_a_done_task_counts_in_no_due_day():
     assert count_change(None, bucket(task(status=DONE, due_date=T0))) == {"p1": {DONE: 1}}
 
 
-def test_the_due_day_is_the_utc_day_of_the_due_date():
+def test_the_due_day_and_hour_are_the_utc_day_and_hour_of_the_due_date():
     new_york = timezone(timedelta(hours=-4))
     late_evening = datetime(2024, 5, 1, 21, 30, tzinfo=new_york)  # 01:30 UTC on May 2
-    assert bucket(task(due_date=late_evening)) == Bucket("p1", OPEN, date(2024, 5, 2))
+    one_am = datetime(2024, 5, 2, 1, tzinfo=UTC)
+    assert bucket(task(due_date=late_evening)) == Bucket("p1", OPEN, one_am)
+    assert bucket(task(due_date=late_evening)).due_day == date(2024, 5, 2)  # type: ignore[union-attr]
     assert utc_day(datetime(2024, 5, 1, 23, 59)) == date(2024, 5, 1)  # naive: taken as UTC
+    assert utc_hour(datetime(2024, 5, 1, 23, 59)) == datetime(2024, 5, 1, 23, tzinfo=UTC)
     assert due_field(date(2024, 5, 2)) == MAY_2
+    assert hour_field(late_evening) == "hour.2024-05-02T01"
     assert day_start(late_evening) == datetime(2024, 5, 2, tzinfo=UTC)
 
 
 def test_completing_a_dated_task_leaves_its_due_day_and_reopening_counts_it_again():
     dated = Bucket.of("p1", IN_PROGRESS, T0)
     done = Bucket.of("p1", DONE, T0)
-    assert count_change(dated, done) == {"p1": {IN_PROGRESS: -1, DONE: 1, MAY_1: -1}}
-    assert count_change(done, Bucket.of("p1", OPEN, T0)) == {"p1": {DONE: -1, OPEN: 1, MAY_1: 1}}
+    assert count_change(dated, done) == {
+        "p1": {IN_PROGRESS: -1, DONE: 1, MAY_1: -1, AT_9_MAY_1: -1}
+    }
+    assert count_change(done, Bucket.of("p1", OPEN, T0)) == {
+        "p1": {DONE: -1, OPEN: 1, MAY_1: 1, AT_9_MAY_1: 1}
+    }
 
 
 def test_starting_a_dated_task_keeps_its_due_day():
@@ -139,20 +157,26 @@ def test_starting_a_dated_task_keeps_its_due_day():
 
 def test_a_new_due_date_on_another_day_moves_the_task_between_days():
     change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, T0 + timedelta(days=1)))
-    assert change == {"p1": {MAY_1: -1, MAY_2: 1}}
+    assert change == {"p1": {MAY_1: -1, MAY_2: 1, AT_9_MAY_1: -1, AT_9_MAY_2: 1}}
 
 
-def test_a_new_due_time_on_the_same_day_moves_nothing():
+def test_a_new_due_time_in_another_hour_of_the_same_day_moves_only_the_hour():
     later = T0 + timedelta(hours=10)
+    change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, later))
+    assert change == {"p1": {AT_9_MAY_1: -1, "hour.2024-05-01T19": 1}}
+
+
+def test_a_new_due_time_within_the_same_hour_moves_nothing():
+    later = T0 + timedelta(minutes=59)
     assert count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, later)) == {}
 
 
 def test_removing_the_due_date_takes_the_task_out_of_its_day():
     assert count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, None)) == {
-        "p1": {MAY_1: -1}
+        "p1": {MAY_1: -1, AT_9_MAY_1: -1}
     }
     assert count_change(Bucket.of("p1", OPEN, None), Bucket.of("p1", OPEN, T0)) == {
-        "p1": {MAY_1: 1}
+        "p1": {MAY_1: 1, AT_9_MAY_1: 1}
     }
 
 
@@ -164,18 +188,31 @@ def test_a_new_due_date_of_a_done_task_moves_nothing():
 
 def test_a_move_takes_the_due_day_to_the_new_project_too():
     change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p2", OPEN, T0))
-    assert change == {"p1": {OPEN: -1, MAY_1: -1}, "p2": {OPEN: 1, MAY_1: 1}}
+    assert change == {
+        "p1": {OPEN: -1, MAY_1: -1, AT_9_MAY_1: -1},
+        "p2": {OPEN: 1, MAY_1: 1, AT_9_MAY_1: 1},
+    }
 
 
 def test_a_deleted_dated_task_takes_one_from_its_status_and_its_day():
-    assert count_change(bucket(task(due_date=T0)), None) == {"p1": {OPEN: -1, MAY_1: -1}}
+    assert count_change(bucket(task(due_date=T0)), None) == {
+        "p1": {OPEN: -1, MAY_1: -1, AT_9_MAY_1: -1}
+    }
 
 
 def test_a_recurring_completion_moves_the_day_to_the_next_occurrences():
     done = count_change(Bucket.of("p1", IN_PROGRESS, T0), Bucket.of("p1", DONE, T0))
     next_one = count_change(None, Bucket.of("p1", OPEN, T0 + timedelta(days=1)))
     assert combined(done, next_one) == {
-        "p1": {IN_PROGRESS: -1, DONE: 1, OPEN: 1, MAY_1: -1, MAY_2: 1}
+        "p1": {
+            IN_PROGRESS: -1,
+            DONE: 1,
+            OPEN: 1,
+            MAY_1: -1,
+            MAY_2: 1,
+            AT_9_MAY_1: -1,
+            AT_9_MAY_2: 1,
+        }
     }
 
 
@@ -190,28 +227,53 @@ def test_due_day_counters_add_up_by_day_leaving_out_days_of_none():
     sums = CounterSums.of(iter(rows))  # one pass over the documents, read once
     assert sums.counts == {"open": 1, "in_progress": 0, "done": 1, "total": 2}
     assert sums.due == {date(2024, 5, 1): 1}
+    assert sums.hours == {}
+
+
+def test_due_hour_counters_add_up_by_hour_leaving_out_hours_of_none():
+    rows = [
+        {"hour": {"2024-05-01T09": 2, "2024-05-01T13": 1}},
+        {"hour": {"2024-05-01T09": -1, "2024-05-01T13": -1, "2024-05-01T14": 0}},
+        {"open": 1},
+    ]
+    assert hours_summed(rows) == {datetime(2024, 5, 1, 9, tzinfo=UTC): 1}
+    assert CounterSums.of(rows).hours == {datetime(2024, 5, 1, 9, tzinfo=UTC): 1}
 
 
 def test_due_before_counts_the_days_strictly_before():
     sums = CounterSums(
-        empty_counts(), {date(2024, 4, 30): 2, date(2024, 5, 1): 3, date(2024, 5, 2): 4}
+        empty_counts(), {date(2024, 4, 30): 2, date(2024, 5, 1): 3, date(2024, 5, 2): 4}, {}
     )
     assert sums.due_before(date(2024, 5, 1)) == 2
     assert sums.due_before(date(2024, 5, 3)) == 9
     assert sums.due_before(date(2024, 4, 30)) == 0
 
 
+def test_overdue_before_an_hour_is_the_days_before_plus_that_days_earlier_hours():
+    hours = {
+        datetime(2024, 5, 1, 8, tzinfo=UTC): 1,
+        datetime(2024, 5, 1, 9, tzinfo=UTC): 2,
+        datetime(2024, 5, 1, 10, tzinfo=UTC): 4,
+        datetime(2024, 4, 30, 8, tzinfo=UTC): 8,  # another day's hour: in its day's count
+    }
+    sums = CounterSums(empty_counts(), {date(2024, 4, 30): 8, date(2024, 5, 1): 7}, hours)
+    assert sums.overdue_before(datetime(2024, 5, 1, 10, tzinfo=UTC)) == 8 + 1 + 2
+    assert sums.overdue_before(datetime(2024, 5, 1, 10, 40, tzinfo=UTC)) == 8 + 1 + 2
+    assert sums.overdue_before(datetime(2024, 5, 1, 0, tzinfo=UTC)) == 8
+    assert sums.overdue_before(datetime(2024, 5, 2, 0, tzinfo=UTC)) == 8 + 7
+
+
 # --- properties: counters kept by changes equal a recount; the overdue count from them is exact
 
 PROJECTS = ["p1", "p2", "p3"]
-DAYS = [date(2024, 5, d) for d in (1, 2, 3)]
+HOURS = [datetime(2024, 5, d, h, tzinfo=UTC) for d in (1, 2, 3) for h in (0, 9, 23)]
 buckets = st.one_of(
     st.none(),
     st.builds(
         Bucket,
         st.sampled_from(PROJECTS),
         st.sampled_from(list(Status)),
-        st.one_of(st.none(), st.sampled_from(DAYS)),
+        st.one_of(st.none(), st.sampled_from(HOURS)),
     ),
 )
 # Each step: which of five tasks it writes, and where that task counts afterwards (None: gone).
@@ -225,10 +287,16 @@ def apply(counters: Counter[tuple[str, str]], change: CountChange) -> None:
 
 
 def stored(doc: Counter[tuple[str, str]], project_id: str) -> dict[str, object]:
-    """One counter document of `project_id` as the adapter stores it (due days nested)."""
-    fields = {name: n for (p, name), n in doc.items() if p == project_id}
-    row: dict[str, object] = {n: v for n, v in fields.items() if not n.startswith("due.")}
-    row["due"] = {n.removeprefix("due."): v for n, v in fields.items() if n.startswith("due.")}
+    """One counter document of `project_id` as the adapter stores it (due days and hours
+    nested)."""
+    row: dict[str, dict[str, int] | int] = {"due": {}, "hour": {}}
+    for (p, name), n in doc.items():
+        if p == project_id:
+            kind, _, key = name.partition(".")
+            if key:
+                row[kind][key] = n  # type: ignore[index]
+            else:
+                row[name] = n
     return row
 
 
@@ -237,7 +305,7 @@ def test_counters_kept_by_each_writes_change_equal_a_recount(history, slots):
     """However tasks are created, changed (status, due day), moved and deleted, and however the
     changes are spread over a project's counter documents (the adapter's slots), the summed
     counters are the count of the tasks where they are now: by status, and the open ones by
-    due day."""
+    due day and by due hour."""
     where: dict[int, Bucket | None] = {}
     documents: list[Counter[tuple[str, str]]] = [Counter() for _ in range(slots)]
     for step, (task_no, now) in enumerate(history):
@@ -257,6 +325,8 @@ def test_counters_kept_by_each_writes_change_equal_a_recount(history, slots):
         open_by_day = Counter(b.due_day for b in here if b.due_day and b.status is not DONE)
         assert sums.due == dict(open_by_day)
         assert all(n > 0 for n in sums.due.values())
+        open_by_hour = Counter(b.due_hour for b in here if b.due_hour and b.status is not DONE)
+        assert sums.hours == dict(open_by_hour)
 
 
 NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
@@ -270,9 +340,10 @@ dated_tasks = st.lists(
 
 
 @given(dated_tasks, st.integers(-24 * 60, 24 * 60))
-def test_overdue_is_the_days_before_today_plus_todays_range(tasks, shift):
-    """For any tasks and any `now`: the due-day counts of the days before today plus the open
-    tasks due in [start of today, now) are exactly the tasks `is_overdue` says are overdue."""
+def test_overdue_is_the_time_before_the_hour_plus_the_hours_range(tasks, shift):
+    """For any tasks and any `now`: the due-day counts of the days before today, plus the
+    due-hour counts of today's hours before the current one, plus the open tasks due in [start
+    of the current hour, now) are exactly the tasks `is_overdue` says are overdue."""
     now = NOW + timedelta(minutes=shift)
     made = [
         task(
@@ -285,7 +356,7 @@ def test_overdue_is_the_days_before_today_plus_todays_range(tasks, shift):
     counters: Counter[tuple[str, str]] = Counter()
     apply(counters, counts_of(bucket(t) for t in made))
     sums = CounterSums.of([stored(counters, "p1")])
-    today = day_start(now)
-    todays = [t for t in made if t.due_date and today <= t.due_date < now and t.status is not DONE]
-    overdue = sums.due_before(today.date()) + len(todays)
+    hour = utc_hour(now)
+    this_hours = [t for t in made if t.due_date and hour <= t.due_date < now and t.status != DONE]
+    overdue = sums.overdue_before(hour) + len(this_hours)
     assert overdue == sum(1 for t in made if is_overdue(t.status, t.due_date, now))

@@ -3,13 +3,15 @@ add up to a summary. Pure code; the adapters store the counters and the services
 write's change in the transaction of the write (services/tasks.py).
 
 A task counts in its project's counter of its status and, while it is open (not done) and has
-a due date, in its project's counter of the UTC day it is due, `due.<YYYY-MM-DD>`: its counter
-fields. A write takes one from each field the task counted in before (none for a creation) and
-adds one to each it counts in now (none for a deletion), so a write that changes neither the
-project, nor the status, nor the due day of an open task moves no counter at all.
+a due date, in its project's counters of the UTC day it is due, `due.<YYYY-MM-DD>`, and of the
+UTC hour it is due, `hour.<YYYY-MM-DDTHH>`: its counter fields. A write takes one from each
+field the task counted in before (none for a creation) and adds one to each it counts in now
+(none for a deletion), so a write that changes neither the project, nor the status, nor the due
+hour of an open task moves no counter at all.
 
-The summary's overdue count is then the due-day counts of the days before today (UTC) plus the
-open tasks due earlier today, a count of one day's tasks at most (services/task_queries.py)."""
+The summary's overdue count is then the due-day counts of the days before today (UTC), plus the
+due-hour counts of today's hours before the current one, plus the open tasks due earlier in the
+current hour: a count of one hour's tasks at most (services/task_queries.py)."""
 
 from __future__ import annotations
 
@@ -20,21 +22,42 @@ from typing import Any
 
 from tasktracker.domain.tasks import Status, Task
 
-# project id -> counter field (a status, or "due.<YYYY-MM-DD>") -> how much it changes (never a
-# zero entry)
+# project id -> counter field (a status, "due.<YYYY-MM-DD>" or "hour.<YYYY-MM-DDTHH>") -> how
+# much it changes (never a zero entry)
 CountChange = dict[str, dict[str, int]]
 # by status, plus "total": what the summary routes show
 TaskCounts = dict[str, int]
 # UTC day -> how many open tasks are due that day (never a zero entry)
 DueCounts = dict[date, int]
+# UTC hour (its start) -> how many open tasks are due within it (never a zero entry)
+HourCounts = dict[datetime, int]
 
 # The due-day counters' fields are DUE + "." + the day; stored, they are one sub-document `due`
 # with a number per day (MongoDB's dotted path), in counter documents of their own.
 DUE = "due"
+# Likewise the due-hour counters: HOUR + "." + the hour in HOUR_FORMAT, stored as a sub-document
+# `hour`.
+HOUR = "hour"
+HOUR_FORMAT = "%Y-%m-%dT%H"
 
 
 def due_field(day: date) -> str:
     return f"{DUE}.{day.isoformat()}"
+
+
+def hour_field(hour: datetime) -> str:
+    return f"{HOUR}.{utc_hour(hour).strftime(HOUR_FORMAT)}"
+
+
+def utc_hour(moment: datetime) -> datetime:
+    """The start of `moment`'s UTC hour, in UTC (a naive one is taken as UTC)."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.replace(minute=0, second=0, microsecond=0)
+
+
+def parse_hour(text: str) -> datetime:
+    """The hour named "YYYY-MM-DDTHH" (HOUR_FORMAT), as its start in UTC."""
+    return datetime.strptime(text, HOUR_FORMAT).replace(tzinfo=UTC)
 
 
 def utc_day(moment: datetime) -> date:
@@ -49,22 +72,26 @@ def day_start(moment: datetime) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """Where a task counts: its project, its status, and the UTC day it is due (None: no due
-    date), which counts only while the task is open."""
+    """Where a task counts: its project, its status, and the UTC hour it is due (None: no due
+    date), which (with its day) counts only while the task is open."""
 
     project_id: str
     status: Status
-    due_day: date | None = None
+    due_hour: datetime | None = None
 
     @classmethod
     def of(cls, project_id: str, status: Status | str, due_date: datetime | None) -> Bucket:
-        return cls(project_id, Status(status), None if due_date is None else utc_day(due_date))
+        return cls(project_id, Status(status), None if due_date is None else utc_hour(due_date))
+
+    @property
+    def due_day(self) -> date | None:
+        return None if self.due_hour is None else self.due_hour.date()
 
     def fields(self) -> tuple[str, ...]:
         """The counter fields the task counts in."""
-        if self.due_day is None or self.status is Status.DONE:
+        if self.due_hour is None or self.status is Status.DONE:
             return (str(self.status),)
-        return (str(self.status), due_field(self.due_day))
+        return (str(self.status), due_field(self.due_hour.date()), hour_field(self.due_hour))
 
 
 def bucket(task: Task | None) -> Bucket | None:
@@ -141,19 +168,40 @@ def due_summed(rows: Iterable[Mapping[str, Any]]) -> DueCounts:
     return {day: n for day, n in due.items() if n}
 
 
+def hours_summed(rows: Iterable[Mapping[str, Any]]) -> HourCounts:
+    """Stored counter documents' due-hour counters (each document's `hour`: a number per
+    "YYYY-MM-DDTHH") added up by hour; hours adding up to 0 are left out."""
+    hours: HourCounts = {}
+    for row in rows:
+        for text, n in (row.get(HOUR) or {}).items():
+            key = parse_hour(text)
+            hours[key] = hours.get(key, 0) + int(n or 0)
+    return {hour: n for hour, n in hours.items() if n}
+
+
 @dataclass(frozen=True, slots=True)
 class CounterSums:
-    """What one read of counter documents adds up to: counts by status (with the total) and
-    open tasks by due day."""
+    """What a read of counter documents adds up to: counts by status (with the total), open
+    tasks by due day, and open tasks by due hour (of the hours read: today's)."""
 
     counts: TaskCounts
     due: DueCounts
+    hours: HourCounts
 
     @classmethod
     def of(cls, rows: Iterable[Mapping[str, Any]]) -> CounterSums:
         rows = list(rows)
-        return cls(summed(rows), due_summed(rows))
+        return cls(summed(rows), due_summed(rows), hours_summed(rows))
 
     def due_before(self, day: date) -> int:
         """Open tasks due on the days strictly before `day`."""
         return sum(n for d, n in self.due.items() if d < day)
+
+    def overdue_before(self, hour: datetime) -> int:
+        """Open tasks due before `hour` (the start of an hour): on the days before its day, and
+        in its day's hours before it."""
+        start = utc_hour(hour)
+        earlier_today = sum(
+            n for h, n in self.hours.items() if h.date() == start.date() and h < start
+        )
+        return self.due_before(start.date()) + earlier_today

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -256,9 +256,9 @@ class TaskReads(Protocol):
         """Counts by status and the total within `projects` (None: all), from the counters."""
         ...
 
-    def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
-        """Counts by status and open tasks by due day within `projects` (None: all), from one
-        read of the counters."""
+    def counter_sums(self, projects: tuple[str, ...] | None, day: date) -> CounterSums:
+        """Counts by status, open tasks by due day, and open tasks by due hour of `day` (UTC),
+        within `projects` (None: all), from the counters."""
         ...
 
     def overdue_since(

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from tasktracker.domain.projects import Actor
 from tasktracker.domain.queries import Page, Sort, TaskFilter
-from tasktracker.domain.task_counts import day_start
+from tasktracker.domain.task_counts import utc_hour
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.services.clock import Clock, utc_now
 from tasktracker.services.ports import ProjectRepository, TaskCounts, TaskReads, UserRepository
@@ -54,11 +54,13 @@ class TaskQueryService:
 
     def summary(self, actor: Actor) -> dict[str, int]:
         """Counts by status, the total, and how many are overdue — of the visible tasks: the
-        counters (by status, and of open tasks by due day, for the days before today) and a
-        count of the open tasks that fell due earlier today (domain/task_counts.py)."""
+        counters (by status, and of open tasks by due day and by due hour, for the time before
+        the current hour) and a count of the open tasks that fell due earlier in the current
+        hour (domain/task_counts.py)."""
         scope, now = self._scope(actor), self._clock()
-        sums, today = self._reads.counter_sums(scope), day_start(now)
-        overdue = sums.due_before(today.date()) + self._reads.overdue_since(today, now, scope)
+        hour = utc_hour(now)
+        sums = self._reads.counter_sums(scope, hour.date())
+        overdue = sums.overdue_before(hour) + self._reads.overdue_since(hour, now, scope)
         return {**sums.counts, "overdue": overdue}
 
     def status_counts(self, actor: Actor) -> TaskCounts:

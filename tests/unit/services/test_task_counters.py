@@ -14,7 +14,13 @@ import pytest
 from tasktracker.domain.errors import ConcurrentChange, Conflict
 from tasktracker.domain.events import EventType
 from tasktracker.domain.projects import Actor, ProjectRole
-from tasktracker.domain.task_counts import day_start, utc_day
+from tasktracker.domain.task_counts import (
+    day_start,
+    hour_field,
+    hours_summed,
+    utc_day,
+    utc_hour,
+)
 from tasktracker.domain.tasks import Status, Task
 from tasktracker.domain.users import User
 from tasktracker.schemas.tasks import TaskCreate
@@ -35,19 +41,22 @@ def update(system: FakeSystem, who: User, task: Task, **changes: Any) -> Task:
 
 
 def recount(system: FakeSystem) -> dict[str, dict[str, Any]]:
-    """The counts by status of each project, and its open tasks by UTC due day, counted from
-    the tasks."""
+    """The counts by status of each project, and its open tasks by UTC due day and by UTC due
+    hour, counted from the tasks."""
     counts: dict[str, Counter[str]] = {}
     due: dict[str, Counter[date]] = {}
+    hours: dict[str, Counter[datetime]] = {}
     for task in system.fakes.tasks.all():
         counts.setdefault(task.project_id, Counter())[str(task.status)] += 1
         if task.due_date is not None and task.status is not Status.DONE:
             due.setdefault(task.project_id, Counter())[utc_day(task.due_date)] += 1
+            hours.setdefault(task.project_id, Counter())[utc_hour(task.due_date)] += 1
     return {
         project_id: {
             **{str(s): c[str(s)] for s in Status},
             "total": sum(c.values()),
             "due": dict(due.get(project_id, {})),
+            "hour": dict(hours.get(project_id, {})),
         }
         for project_id, c in counts.items()
     }
@@ -55,16 +64,19 @@ def recount(system: FakeSystem) -> dict[str, dict[str, Any]]:
 
 def counted(system: FakeSystem) -> dict[str, dict[str, Any]]:
     """The counts by status of each project with tasks, and its open tasks by due day, as the
-    summary reads them."""
-    reads = system.fakes.task_reads
-    by_project = {p: reads.counter_sums((p,)) for p in system.fakes.uow.task_counts.projects()}
+    summary reads them, with its open tasks by due hour (of every day: the summary reads
+    today's)."""
+    reads, stored = system.fakes.task_reads, system.fakes.uow.task_counts
+    today = system.clock().date()
+    by_project = {p: reads.counter_sums((p,), today) for p in stored.projects()}
+    found = {}
     for p, sums in by_project.items():
         assert sums.counts == reads.counts((p,))  # the status summary's read agrees
-    return {
-        p: {**sums.counts, "due": sums.due}
-        for p, sums in by_project.items()
-        if sums.counts["total"] or sums.due
-    }
+        hours = hours_summed(stored.rows((p,)))
+        assert sums.hours == {h: n for h, n in hours.items() if h.date() == today}
+        if sums.counts["total"] or sums.due or hours:
+            found[p] = {**sums.counts, "due": sums.due, "hour": hours}
+    return found
 
 
 def brute_force_overdue(system: FakeSystem, actor: Actor) -> int:
@@ -266,8 +278,13 @@ def test_due_days_follow_every_kind_of_task_write(system, alice, ops):
     update(system, alice, dated, due_date=NOON + timedelta(days=2))  # another day, not overdue
     assert_counts_follow_the_tasks(system)
     applied = len(system.fakes.uow.task_counts.applied)
+    update(system, alice, dated, due_date=NOON + timedelta(days=2, minutes=40))  # the same hour
     update(system, alice, dated, due_date=NOON + timedelta(days=2, hours=3))  # the same day
-    assert system.fakes.uow.task_counts.applied[applied:] == [{}]
+    later = utc_hour(NOON + timedelta(days=2))
+    assert system.fakes.uow.task_counts.applied[applied:] == [
+        {},
+        {dated.project_id: {hour_field(later): -1, hour_field(later + timedelta(hours=3)): 1}},
+    ]
     update(system, alice, undated, due_date=yesterday)  # dated now
     update(system, alice, dated, due_date=None)  # undated now
     assert_counts_follow_the_tasks(system)
@@ -362,3 +379,32 @@ def test_the_summary_reads_the_counters_once(system, alice, monkeypatch):
     summary = system.services.task_queries.summary(system.actor(alice))
     assert summary == {"open": 2, "in_progress": 0, "done": 0, "total": 2, "overdue": 2}
     assert calls == ["counter_sums", "overdue_since"]
+
+
+def test_the_overdue_count_takes_earlier_hours_from_the_counters_and_counts_this_hours_tasks(
+    system, alice, monkeypatch
+):
+    """Tasks due earlier today count from the due-hour counters; only the tasks due earlier in
+    the current hour are counted from the tasks (the range starts at the hour)."""
+    system.clock.set(NOON + timedelta(minutes=30))
+    for due in (
+        NOON - timedelta(hours=5),
+        NOON - timedelta(minutes=1),
+        NOON + timedelta(minutes=10),
+    ):
+        create(system, alice, due_date=due)
+    create(system, alice, due_date=NOON + timedelta(minutes=45))  # not yet
+    reads = system.fakes.task_reads
+    ranges: list[tuple[datetime, datetime]] = []
+    original = reads.overdue_since
+
+    def overdue_since(since: datetime, now: datetime, projects: Any) -> int:
+        ranges.append((since, now))
+        return original(since, now, projects)
+
+    monkeypatch.setattr(reads, "overdue_since", overdue_since)
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 3
+    assert ranges == [(NOON, NOON + timedelta(minutes=30))]
+    system.clock.set(NOON + timedelta(hours=1))  # the hour before is counters now
+    assert system.services.task_queries.summary(system.actor(alice))["overdue"] == 4
+    assert ranges[-1] == (NOON + timedelta(hours=1), NOON + timedelta(hours=1))

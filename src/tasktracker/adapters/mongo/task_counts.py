@@ -1,33 +1,38 @@
 """The `task_counts` collection: each project's task counters (domain/task_counts.py): by status,
-and the open tasks by the UTC day they are due.
+and the open tasks by the UTC day and the UTC hour they are due.
 
 Every task write that creates or deletes a task, moves it, changes its status or an open task's
-due day adds its change in its own transaction (`TaskCountRepository.apply`, through the unit of
-work), so the summary routes read counts instead of counting tasks: one `find` of a few small
-documents, whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is
-the due-day counts of the days before today plus an index range count of the open tasks due
-earlier today (task_queries.py `overdue_queries`): at most one day's tasks are counted.
+due hour adds its change in its own transaction (`TaskCountRepository.apply`, through the unit of
+work), so the summary routes read counts instead of counting tasks: a few small documents,
+whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is the due-day
+counts of the days before today, plus the due-hour counts of today's hours before the current
+one, plus an index range count of the open tasks due earlier in the current hour (task_queries.py
+`overdue_queries`): at most one hour's tasks are counted.
 
-A project's counters are documents of two kinds per slot: a status document `<project id>:<slot>`
-with a number per status (`{"kind": "status", "open": 3, "done": 1}`), and a due document
-`<project id>:<slot>:due` with a number per day (`{"kind": "due", "due": {"2024-05-06": 2}}`; a
-task write's `$inc` of `due.2024-05-06` makes the day's field); the counts are their sums. The
-due documents grow with the days (a field for every day a change touched), so they are kept
-apart: the legacy status summary (`read_counts`) reads the status documents only, an index
-lookup (`kind_project`) that never fetches a due document (SecantusDB decodes a whole document
-before it projects); the task summary (`read_sums`) reads both kinds in one `find`. A day's
-number may be 0, and in one slot negative; summed over a project's documents it is never
-negative.
+A project's counters are documents of three kinds per slot: a status document
+`<project id>:<slot>` with a number per status (`{"kind": "status", "open": 3, "done": 1}`), a
+due document `<project id>:<slot>:due` with a number per day (`{"kind": "due", "due":
+{"2024-05-06": 2}}`; a task write's `$inc` of `due.2024-05-06` makes the day's field), and per
+day an hour document `<project id>:<slot>:hour:<day>` with a number per hour of that day
+(`{"kind": "hour", "day": "2024-05-06", "hour": {"2024-05-06T13": 2}}`); the counts are their
+sums. The due documents grow with the days (a field for every day a change touched), and the
+hour documents with the days (a document per day), so they are kept apart: the legacy status
+summary (`read_counts`) reads the status documents only, an index lookup (`kind_project`) that
+never fetches another kind (SecantusDB decodes a whole document before it projects); the task
+summary (`read_sums`) reads the status documents, the due documents and today's hour documents
+(`kind_day_project`), three index lookups. A day's or an hour's number may be 0, and in one slot
+negative; summed over a project's documents it is never negative.
 
 Slot 0, the base, holds the counts of the project's tasks, written once (migrations.build_counts)
-as a status document with `v: COUNTS_VERSION` and a due document; slots 1 to SLOTS hold the
-changes of the task writes since. A base without that `v` (v1: before the due-day counters; v2:
-the due days inside the status documents) is built again at start-up. Two transactions that
-write the same document collide (WriteConflict, then ConcurrentChange, and the service runs the
-loser again); with one document per project every two concurrent status changes in a project
-would collide. Each write picks a slot at random and writes the status document and/or the due
-document of that one slot, so concurrent writes in one project mostly land on different
-documents, and a retried one most likely on others.
+as a status document with `v: COUNTS_VERSION`, a due document and an hour document per day;
+slots 1 to SLOTS hold the changes of the task writes since. A base without that `v` (v1: before
+the due-day counters; v2: the due days inside the status documents; v3: before the due-hour
+counters) is built again at start-up. Two transactions that write the same document collide
+(WriteConflict, then ConcurrentChange, and the service runs the loser again); with one document
+per project every two concurrent status changes in a project would collide. Each write picks a
+slot at random and writes the status document, the due document and/or the hour documents of
+that one slot, so concurrent writes in one project mostly land on different documents, and a
+retried one most likely on others.
 """
 
 from __future__ import annotations
@@ -42,10 +47,14 @@ from pymongo.database import Database
 
 from tasktracker.domain.task_counts import (
     DUE,
+    HOUR,
+    HOUR_FORMAT,
     CountChange,
     CounterSums,
     TaskCounts,
     due_field,
+    hour_field,
+    parse_hour,
     summed,
 )
 from tasktracker.domain.tasks import Status
@@ -53,22 +62,30 @@ from tasktracker.domain.tasks import Status
 BASE_SLOT = 0
 SLOTS = 16  # the slots task writes add their changes to: 1 to SLOTS
 # The base of a project's counters is current when its status document has this `v`: 2 since the
-# due-day counters, 3 since they are in documents of their own.
-COUNTS_VERSION = 3
-# The kinds of counter documents (their `kind`): numbers by status, numbers by due day.
+# due-day counters, 3 since they are in documents of their own, 4 since the due-hour counters.
+COUNTS_VERSION = 4
+# The kinds of counter documents (their `kind`): numbers by status, by due day, by due hour (one
+# document per day).
 STATUS_KIND = "status"
 DUE_KIND = "due"
+HOUR_KIND = "hour"
 TASK_COUNT_INDEXES = [
     # a project's documents of both kinds (the task summary, a project's deletion, the build)
     IndexModel([("project_id", ASCENDING)], name="project"),
     # the status documents alone: of some projects (an equality prefix, or `$in` after it) or of
     # all (the legacy status summary)
     IndexModel([("kind", ASCENDING), ("project_id", ASCENDING)], name="kind_project"),
+    # one day's hour documents, of some projects or of all (the task summary's today)
+    IndexModel(
+        [("kind", ASCENDING), ("day", ASCENDING), ("project_id", ASCENDING)],
+        name="kind_day_project",
+    ),
 ]
 # What a counter document is read for: its numbers by status (the legacy status summary)...
 NUMBERS = {"_id": 0, **{str(s): 1 for s in Status}}
-# ... and with its due-day numbers (the summary with its overdue count).
-NUMBERS_AND_DUE = {**NUMBERS, DUE: 1}
+# ... its due-day numbers and its due-hour numbers (the summary's overdue count).
+DUE_NUMBERS = {"_id": 0, DUE: 1}
+HOUR_NUMBERS = {"_id": 0, HOUR: 1}
 # The statuses of open tasks (those that count in a due day, and can be overdue).
 OPEN_STATUSES = [str(s) for s in Status if s is not Status.DONE]
 # Before every date. A range from it leaves out null (which sorts before every date in an
@@ -77,19 +94,36 @@ EARLIEST_DATE = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def slot_id(project_id: str, slot: int, kind: str = STATUS_KIND) -> str:
-    """The `_id` of a project's counter document of `kind` in `slot`."""
+    """The `_id` of a project's counter document of `kind` in `slot` (an hour document's kind
+    being "hour:<day>", `document_kind`)."""
     return f"{project_id}:{slot}" if kind == STATUS_KIND else f"{project_id}:{slot}:{kind}"
 
 
+def document_kind(name: str) -> str:
+    """Which of a slot's documents holds the counter field `name`: "status", "due", or
+    "hour:<YYYY-MM-DD>" (the hour's day)."""
+    kind, _, key = name.partition(".")
+    if kind == DUE:
+        return DUE_KIND
+    if kind == HOUR:
+        return f"{HOUR_KIND}:{key[:10]}"
+    return STATUS_KIND
+
+
 def by_kind(by_field: dict[str, int]) -> dict[str, dict[str, int]]:
-    """A project's counter fields by the kind of document that holds them (kinds with no field
-    left out)."""
-    prefix = DUE + "."
+    """A project's counter fields by the document that holds them (`document_kind`; documents
+    with no field left out)."""
     split: dict[str, dict[str, int]] = {}
     for name, n in by_field.items():
-        kind = DUE_KIND if name.startswith(prefix) else STATUS_KIND
-        split.setdefault(kind, {})[name] = n
+        split.setdefault(document_kind(name), {})[name] = n
     return split
+
+
+def identity(project_id: str, kind: str) -> dict[str, str]:
+    """The fields a counter document of `kind` (`document_kind`) is found by: its project, its
+    kind and, for an hour document, its day."""
+    kind, _, day = kind.partition(":")
+    return {"project_id": project_id, "kind": kind, **({"day": day} if day else {})}
 
 
 def random_slot() -> int:
@@ -105,20 +139,21 @@ class TaskCountRepository:
 
     def apply(self, change: CountChange) -> None:
         """Add each project's change to one slot picked at random: its status numbers to the
-        slot's status document, its due-day numbers to the slot's due document (each written
-        only when the change has numbers of its kind)."""
+        slot's status document, its due-day numbers to the slot's due document, its due-hour
+        numbers to the slot's hour document of their day (each written only when the change
+        has numbers for it)."""
         for project_id, by_field in change.items():
             slot = random_slot()
             for kind, fields in by_kind(by_field).items():
                 self._counts.update_one(
                     {"_id": slot_id(project_id, slot, kind)},
-                    {"$inc": fields, "$setOnInsert": {"project_id": project_id, "kind": kind}},
+                    {"$inc": fields, "$setOnInsert": identity(project_id, kind)},
                     upsert=True,
                     session=self._session,
                 )
 
     def delete_project(self, project_id: str) -> None:
-        """Delete the project's counter documents of both kinds."""
+        """Delete the project's counter documents of every kind."""
         self._counts.delete_many({"project_id": project_id}, session=self._session)
 
 
@@ -132,8 +167,30 @@ def in_projects(projects: tuple[str, ...] | None) -> dict[str, Any]:
 
 def status_query(projects: tuple[str, ...] | None) -> dict[str, Any]:
     """The status documents within `projects` (None: every project): served by `kind_project`,
-    so no due document is fetched."""
+    so no document of another kind is fetched."""
     return {"kind": STATUS_KIND, **in_projects(projects)}
+
+
+def due_query(projects: tuple[str, ...] | None) -> dict[str, Any]:
+    """The due documents within `projects`: served by `kind_project`."""
+    return {"kind": DUE_KIND, **in_projects(projects)}
+
+
+def hour_query(projects: tuple[str, ...] | None, day: date) -> dict[str, Any]:
+    """The hour documents of `day` within `projects`: served by `kind_day_project`, so no other
+    day's hour document is fetched."""
+    return {"kind": HOUR_KIND, "day": day.isoformat(), **in_projects(projects)}
+
+
+# What the task summary reads (`read_sums`): each kind of counter document with its numbers.
+def sums_queries(
+    projects: tuple[str, ...] | None, day: date
+) -> list[tuple[dict[str, Any], dict[str, int]]]:
+    return [
+        (status_query(projects), NUMBERS),
+        (due_query(projects), DUE_NUMBERS),
+        (hour_query(projects, day), HOUR_NUMBERS),
+    ]
 
 
 def read_counts(db: Database, projects: tuple[str, ...] | None) -> TaskCounts:
@@ -142,18 +199,29 @@ def read_counts(db: Database, projects: tuple[str, ...] | None) -> TaskCounts:
     return summed(db.task_counts.find(status_query(projects), NUMBERS))
 
 
-def read_sums(db: Database, projects: tuple[str, ...] | None) -> CounterSums:
-    """The counts by status and the open tasks by due day within `projects`: one `find` of the
-    documents of both kinds (a status document has no `due`, a due document no status)."""
-    return CounterSums.of(db.task_counts.find(in_projects(projects), NUMBERS_AND_DUE))
+def read_sums(db: Database, projects: tuple[str, ...] | None, day: date) -> CounterSums:
+    """The counts by status, the open tasks by due day and the open tasks by due hour of `day`
+    within `projects`: three index lookups, of the status documents, the due documents and the
+    hour documents of `day` (each kind holds only its own numbers)."""
+    queries = sums_queries(projects, day)
+    return CounterSums.of(row for q, fields in queries for row in db.task_counts.find(q, fields))
 
 
 def base_documents(project_id: str, fields: dict[str, int]) -> list[dict[str, Any]]:
     """A project's base counter documents holding `fields` (counter field -> n): the status
-    document (with `v: COUNTS_VERSION`) and the due document."""
-    prefix = DUE + "."
-    due = {name.removeprefix(prefix): n for name, n in fields.items() if name.startswith(prefix)}
+    document (with `v: COUNTS_VERSION`), the due document and an hour document per day."""
+    by_document = by_kind(fields)
+    due = {n.removeprefix(DUE + "."): v for n, v in by_document.pop(DUE_KIND, {}).items()}
+    by_document.pop(STATUS_KIND, None)
     statuses = {str(s): fields.get(str(s), 0) for s in Status}
+    hours = [
+        {
+            "_id": slot_id(project_id, BASE_SLOT, kind),
+            **identity(project_id, kind),
+            HOUR: {n.removeprefix(HOUR + "."): v for n, v in numbers.items()},
+        }
+        for kind, numbers in sorted(by_document.items())
+    ]
     return [
         {
             "_id": slot_id(project_id, BASE_SLOT),
@@ -168,6 +236,7 @@ def base_documents(project_id: str, fields: dict[str, int]) -> list[dict[str, An
             "kind": DUE_KIND,
             DUE: due,
         },
+        *hours,
     ]
 
 
@@ -175,14 +244,14 @@ def group_counts(
     db: Database, project_id: str, session: ClientSession | None = None
 ) -> dict[str, int]:
     """A project's counter fields, from the tasks themselves: the tasks by status (one
-    `$group`) and the open tasks with a due date by UTC day (another, on the same snapshot
-    inside a transaction). Only date-typed due dates count, as in the range count
-    (`overdue_queries`)."""
+    `$group`) and the open tasks with a due date by UTC hour (another, on the same snapshot
+    inside a transaction), which add up to their days. Only date-typed due dates count, as in
+    the range count (`overdue_queries`)."""
     by_status = [
         {"$match": {"project_id": project_id}},
         {"$group": {"_id": "$status", "n": {"$sum": 1}}},
     ]
-    by_day = [
+    by_hour = [
         {
             "$match": {
                 "project_id": project_id,
@@ -192,12 +261,15 @@ def group_counts(
         },
         {
             "$group": {
-                "_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$due_date"}},
+                "_id": {"$dateToString": {"format": HOUR_FORMAT, "date": "$due_date"}},
                 "n": {"$sum": 1},
             }
         },
     ]
     fields = {row["_id"]: row["n"] for row in db.tasks.aggregate(by_status, session=session)}
-    for row in db.tasks.aggregate(by_day, session=session):
-        fields[due_field(date.fromisoformat(row["_id"]))] = row["n"]
+    for row in db.tasks.aggregate(by_hour, session=session):
+        hour = parse_hour(row["_id"])
+        fields[hour_field(hour)] = row["n"]
+        day = due_field(hour.date())
+        fields[day] = fields.get(day, 0) + row["n"]
     return fields

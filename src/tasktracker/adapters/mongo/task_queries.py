@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -213,9 +213,9 @@ class TaskQueries:
         only (no due document is fetched)."""
         return read_counts(self._db, projects)
 
-    def counter_sums(self, projects: tuple[str, ...] | None) -> CounterSums:
-        """From the counters, with the due-day counts: one read of both kinds of documents."""
-        return read_sums(self._db, projects)
+    def counter_sums(self, projects: tuple[str, ...] | None, day: date) -> CounterSums:
+        """From the counters, with the due-day counts and `day`'s due-hour counts."""
+        return read_sums(self._db, projects, day)
 
     def overdue_since(
         self, since: datetime, now: datetime, projects: tuple[str, ...] | None
