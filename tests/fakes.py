@@ -41,6 +41,7 @@ from tasktracker.domain.sessions import SessionRecord
 from tasktracker.domain.task_counts import (
     DUE,
     HOUR,
+    MONTH,
     CountChange,
     CounterSums,
     bucket,
@@ -258,8 +259,8 @@ class FakeTaskRepository:
 
 
 class FakeTaskCountRepository:
-    """Each project's counters (by status, "due.<day>" and "hour.<hour>" of open tasks), one set
-    per project
+    """Each project's counters (by status, "month.<month>", "due.<day>" and "hour.<hour>" of open
+    tasks), one set per project
     (the adapter spreads them over a few documents; their sums are what is read). `applied`
     lists every change, for tests."""
 
@@ -280,7 +281,8 @@ class FakeTaskCountRepository:
     # the read side and test helpers
     def rows(self, projects: tuple[str, ...] | None) -> list[dict[str, Any]]:
         """One document per project, shaped as the adapter stores them: a number per status,
-        `due` with a number per day, and `hour` with a number per hour (of every day)."""
+        `month` with a number per month, `due` with a number per day and `hour` with a number
+        per hour (of every month and day)."""
         return [
             _counter_document(counters)
             for project_id, counters in self._counts.items()
@@ -298,7 +300,7 @@ class FakeTaskCountRepository:
 
 
 def _counter_document(counters: dict[str, int]) -> dict[str, Any]:
-    doc: dict[str, Any] = {DUE: {}, HOUR: {}}
+    doc: dict[str, Any] = {MONTH: {}, DUE: {}, HOUR: {}}
     for name, n in counters.items():
         kind, _, key = name.partition(".")
         if key:
@@ -403,8 +405,13 @@ class FakeTaskReads:
         return summed(self._counts.rows(projects))
 
     def counter_sums(self, projects: tuple[str, ...] | None, day: date) -> CounterSums:
+        """As the adapter reads them: the days of `day`'s month and the hours of `day` only."""
         sums = CounterSums.of(self._counts.rows(projects))
-        return replace(sums, hours={h: n for h, n in sums.hours.items() if h.date() == day})
+        return replace(
+            sums,
+            due={d: n for d, n in sums.due.items() if d.replace(day=1) == day.replace(day=1)},
+            hours={h: n for h, n in sums.hours.items() if h.date() == day},
+        )
 
     def overdue_since(
         self, since: datetime, now: datetime, projects: tuple[str, ...] | None

@@ -199,25 +199,30 @@ def restart(make_container: Callable[[Settings], Container], settings: Settings)
 def as_written_by(db: Any, version: int) -> None:
     """Turn the counter documents into those an earlier version wrote: v1 (before the due-day
     counters) had numbers by status only and no `v`; v2 kept each slot's due days in its status
-    document (`due`), with `v: 2` on the base. Neither had a `kind`. v3 had the status and due
-    documents of today, with `v: 3` on the base, and no hour documents."""
-    if version == 3:
-        db.task_counts.delete_many({"kind": "hour"})
-        db.task_counts.update_many({"_id": {"$regex": ":0$"}}, {"$set": {"v": 3}})
-        return
-    db.task_counts.delete_many({"kind": "hour"})
+    document (`due`), with `v: 2` on the base; neither had a `kind`. v3 had a status document
+    and one due document (`<slot>:due`, every day) per slot, with `v: 3` on the base, and no
+    month or hour documents."""
     docs = list(db.task_counts.find())
     db.task_counts.delete_many({})
     merged: dict[str, dict[str, Any]] = {}
     for doc in docs:
-        status_id = doc["_id"].removesuffix(":due")
+        status_id = ":".join(doc["_id"].split(":")[:2])
         old = merged.setdefault(status_id, {"_id": status_id, "project_id": doc["project_id"]})
         old.update({s: doc[s] for s in STATUSES if s in doc})
+        old.setdefault("due", {}).update(doc.get("due", {}))
+        if status_id.endswith(":0") and version > 1:
+            old["v"] = version
+    for old in merged.values():
+        due = old.pop("due")
         if version == 2:
-            old.setdefault("due", {}).update(doc.get("due", {}))
-            if status_id.endswith(":0"):
-                old["v"] = 2
-    db.task_counts.insert_many(list(merged.values()))
+            old["due"] = due
+        if version == 3:
+            old["kind"] = "status"
+            db.task_counts.insert_one(
+                {"_id": f"{old['_id']}:due", "project_id": old["project_id"], "kind": "due"}
+                | {"due": due}
+            )
+        db.task_counts.insert_one(old)
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
@@ -226,9 +231,10 @@ def test_a_base_of_an_earlier_layout_is_built_again_at_start_up(
 ):
     """A database whose counters were written by an earlier version: v1, before the due-day
     counters (a base with counts by status only, no `v`, and slots with status changes only),
-    or v2, with each slot's due days inside its status document, or v3, without the due-hour
-    counters. The next start-up builds the base again, as a status, a due and per day an hour
-    document, and deletes the old slots; the one after changes nothing."""
+    or v2, with each slot's due days inside its status document, or v3, with every due day in
+    one document per slot and no due-month or due-hour counters. The next start-up builds the
+    base again, as a status document, a month document, a due document per month and an hour
+    document per day, and deletes the old slots; the one after changes nothing."""
     db = api.container.adapters.db
     team = make_team(api)
     memb = team["memb"]
@@ -248,11 +254,9 @@ def test_a_base_of_an_earlier_layout_is_built_again_at_start_up(
     expected = summary(api, memb)
     assert expected["overdue"] == 3
     as_written_by(db, version)
-    if version == 1:
-        assert summary(api, memb)["overdue"] == 0  # no due counters: only this hour's range count
-    if version == 3:
-        assert summary(api, memb)["overdue"] == 2  # today's earlier hour is not counted
-    else:
+    # no counters of the current layout: only this hour's range count, which is empty
+    assert summary(api, memb)["overdue"] == 0
+    if version < 3:
         assert db.task_counts.count_documents({"kind": {"$exists": True}}) == 0
 
     again = restart(make_container, settings)
@@ -261,10 +265,11 @@ def test_a_base_of_an_earlier_layout_is_built_again_at_start_up(
     assert summary(again, memb) == expected
     bases = list(db.task_counts.find({"_id": {"$regex": ":0$"}}))
     assert bases and all(b["v"] == COUNTS_VERSION and b["kind"] == "status" for b in bases)
-    due_bases = {d["_id"] for d in db.task_counts.find({"kind": "due"})}
-    assert due_bases == {f"{b['_id']}:due" for b in bases}
-    hour_bases = {d["_id"] for d in db.task_counts.find({"kind": "hour"})}
-    assert hour_bases and all(h.split(":hour:")[0] in {b["_id"] for b in bases} for h in hour_bases)
+    month_bases = {d["_id"] for d in db.task_counts.find({"kind": "month"})}
+    assert month_bases == {f"{b['_id']}:month" for b in bases}
+    for kind in ("due", "hour"):  # a base document per month or day
+        found = list(db.task_counts.find({"kind": kind}))
+        assert found and all(d["_id"] == f"{d['project_id']}:0:{kind}:{d['period']}" for d in found)
     assert all(d["_id"].split(":")[1] == "0" for d in db.task_counts.find())  # old slots folded in
     assert_counts_follow_the_tasks(db)
     before = list(db.task_counts.find().sort("_id"))

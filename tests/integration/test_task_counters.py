@@ -101,8 +101,9 @@ def plan_stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
 def test_each_counter_read_fetches_documents_of_its_kind_only(api: Api):
     """The due-day and due-hour numbers are in documents of their own: the legacy status
     summary's read is an index lookup of the status documents (`kind_project`), which examines
-    no other document, for one project, several, or all; the task summary reads the status, the
-    due, and one day's hour documents, each an index lookup of its kind (and day) only."""
+    no other document, for one project, several, or all; the task summary reads the status and
+    month documents, one month's due documents and one day's hour documents, each an index
+    lookup of its kind (and period) only."""
     db = api.container.adapters.db
     team = make_team(api)
     for n, status in enumerate(["open", "in_progress", "done", "open", "in_progress"]):
@@ -132,7 +133,7 @@ def test_each_counter_read_fetches_documents_of_its_kind_only(api: Api):
             )
             stages = plan_stages(explained["queryPlanner"]["winningPlan"])
             scans = [(st["stage"], st.get("indexName")) for st in stages if "SCAN" in st["stage"]]
-            index = "kind_day_project" if "day" in query else "kind_project"
+            index = "kind_period_project" if "period" in query else "kind_project"
             assert scans == [("IXSCAN", index)], query
             wanted = db.task_counts.count_documents(query)
             assert wanted >= 1
@@ -325,11 +326,11 @@ def test_tasks_written_around_the_counters_are_counted_by_the_next_build(
     bases = db.task_counts.find({"project_id": str(gen["_id"])}, {"kind": 1}).sort("_id")
     assert [(d["_id"], d["kind"]) for d in bases] == [
         (f"{gen['_id']}:0", "status"),
-        (f"{gen['_id']}:0:due", "due"),
-    ]
+        (f"{gen['_id']}:0:month", "month"),
+    ]  # no task has a due date: no due or hour document
 
 
-# What the build sees of the slot the writer writes (its status and due documents), and
+# What the build sees of the slot the writer writes (its status and due-date documents), and
 # whether the two transactions then collide.
 BUILD_SEES = {
     "both documents of the slot": True,
@@ -356,15 +357,16 @@ def test_a_build_beside_a_writer_counts_every_task_once(
         {"project_id": gen, "kind": "status", "_id": {"$ne": f"{gen}:0"}}
     )
     target = 7 if slot == "a new slot" else int(seen["_id"].rsplit(":", 1)[1])
-    assert db.task_counts.find_one({"_id": f"{gen}:{target}:due"}) or slot == "a new slot"
+    due_doc = f"{gen}:{target}:due:2030-01"  # the writer's due document: January 2030's
+    assert db.task_counts.find_one({"_id": due_doc}) or slot == "a new slot"
     if slot == "a new slot":
         db.task_counts.delete_many({"project_id": gen})  # the build sees no document at all
     else:
-        db.task_counts.delete_many({"_id": {"$in": [f"{gen}:0", f"{gen}:0:due"]}})
-    if slot == "the slot's status document only":
-        db.task_counts.delete_one({"_id": f"{gen}:{target}:due"})
+        db.task_counts.delete_many({"_id": {"$regex": f"^{gen}:0(:|$)"}})  # the base's
+    if slot == "the slot's status document only":  # none of its due-date documents
+        db.task_counts.delete_many({"_id": {"$regex": f"^{gen}:{target}:"}})
     if slot == "the slot's due document only":
-        db.task_counts.delete_one({"_id": f"{gen}:{target}"})
+        db.task_counts.delete_many({"_id": {"$regex": f"^{gen}:{target}(:month|:hour:|$)"}})
     monkeypatch.setattr(task_counts, "random_slot", lambda: target)
     original = migrations.group_counts
     calls = []
@@ -384,5 +386,5 @@ def test_a_build_beside_a_writer_counts_every_task_once(
     assert_counts_follow_the_tasks(db)
     assert len(calls) == (2 if BUILD_SEES[slot] else 1)
     # after a collision the build ran again and folded the writer's documents into the base
-    writers_due = db.task_counts.find_one({"_id": f"{gen}:{target}:due"})
+    writers_due = db.task_counts.find_one({"_id": due_doc})
     assert (writers_due is None) == BUILD_SEES[slot]

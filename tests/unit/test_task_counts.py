@@ -5,7 +5,7 @@ stored counter documents add up to a summary and its overdue count."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,6 +32,7 @@ from tasktracker.domain.tasks import Status, Task, is_overdue
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 OPEN, IN_PROGRESS, DONE = Status.OPEN, Status.IN_PROGRESS, Status.DONE
+MAY, JUNE = "month.2024-05", "month.2024-06"
 MAY_1, MAY_2 = "due.2024-05-01", "due.2024-05-02"
 # the due hours of T0 and of a day later
 AT_9_MAY_1, AT_9_MAY_2 = "hour.2024-05-01T09", "hour.2024-05-02T09"
@@ -91,7 +92,7 @@ def test_counts_of_tasks_built_from_nothing():
         task("p2", DONE, "c", due_date=T0),
     ]
     assert counts_of(bucket(t) for t in tasks) == {
-        "p1": {OPEN: 2, MAY_1: 1, AT_9_MAY_1: 1},
+        "p1": {OPEN: 2, MAY: 1, MAY_1: 1, AT_9_MAY_1: 1},
         "p2": {DONE: 1},
     }
     assert counts_of([None]) == {}
@@ -112,10 +113,12 @@ def test_counter_documents_add_up_with_a_total():
 
 def test_an_open_task_with_a_due_date_also_counts_in_its_due_day_and_hour():
     assert count_change(None, bucket(task(due_date=T0))) == {
-        "p1": {OPEN: 1, MAY_1: 1, AT_9_MAY_1: 1}
+        "p1": {OPEN: 1, MAY: 1, MAY_1: 1, AT_9_MAY_1: 1}
     }
     started = task(status=IN_PROGRESS, due_date=T0)
-    assert count_change(None, bucket(started)) == {"p1": {IN_PROGRESS: 1, MAY_1: 1, AT_9_MAY_1: 1}}
+    assert count_change(None, bucket(started)) == {
+        "p1": {IN_PROGRESS: 1, MAY: 1, MAY_1: 1, AT_9_MAY_1: 1}
+    }
 
 
 def test_a_task_without_a_due_date_counts_in_its_status_only():
@@ -143,10 +146,10 @@ def test_completing_a_dated_task_leaves_its_due_day_and_reopening_counts_it_agai
     dated = Bucket.of("p1", IN_PROGRESS, T0)
     done = Bucket.of("p1", DONE, T0)
     assert count_change(dated, done) == {
-        "p1": {IN_PROGRESS: -1, DONE: 1, MAY_1: -1, AT_9_MAY_1: -1}
+        "p1": {IN_PROGRESS: -1, DONE: 1, MAY: -1, MAY_1: -1, AT_9_MAY_1: -1}
     }
     assert count_change(done, Bucket.of("p1", OPEN, T0)) == {
-        "p1": {DONE: -1, OPEN: 1, MAY_1: 1, AT_9_MAY_1: 1}
+        "p1": {DONE: -1, OPEN: 1, MAY: 1, MAY_1: 1, AT_9_MAY_1: 1}
     }
 
 
@@ -173,10 +176,10 @@ def test_a_new_due_time_within_the_same_hour_moves_nothing():
 
 def test_removing_the_due_date_takes_the_task_out_of_its_day():
     assert count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p1", OPEN, None)) == {
-        "p1": {MAY_1: -1, AT_9_MAY_1: -1}
+        "p1": {MAY: -1, MAY_1: -1, AT_9_MAY_1: -1}
     }
     assert count_change(Bucket.of("p1", OPEN, None), Bucket.of("p1", OPEN, T0)) == {
-        "p1": {MAY_1: 1, AT_9_MAY_1: 1}
+        "p1": {MAY: 1, MAY_1: 1, AT_9_MAY_1: 1}
     }
 
 
@@ -189,14 +192,14 @@ def test_a_new_due_date_of_a_done_task_moves_nothing():
 def test_a_move_takes_the_due_day_to_the_new_project_too():
     change = count_change(Bucket.of("p1", OPEN, T0), Bucket.of("p2", OPEN, T0))
     assert change == {
-        "p1": {OPEN: -1, MAY_1: -1, AT_9_MAY_1: -1},
-        "p2": {OPEN: 1, MAY_1: 1, AT_9_MAY_1: 1},
+        "p1": {OPEN: -1, MAY: -1, MAY_1: -1, AT_9_MAY_1: -1},
+        "p2": {OPEN: 1, MAY: 1, MAY_1: 1, AT_9_MAY_1: 1},
     }
 
 
 def test_a_deleted_dated_task_takes_one_from_its_status_and_its_day():
     assert count_change(bucket(task(due_date=T0)), None) == {
-        "p1": {OPEN: -1, MAY_1: -1, AT_9_MAY_1: -1}
+        "p1": {OPEN: -1, MAY: -1, MAY_1: -1, AT_9_MAY_1: -1}
     }
 
 
@@ -240,33 +243,34 @@ def test_due_hour_counters_add_up_by_hour_leaving_out_hours_of_none():
     assert CounterSums.of(rows).hours == {datetime(2024, 5, 1, 9, tzinfo=UTC): 1}
 
 
-def test_due_before_counts_the_days_strictly_before():
-    sums = CounterSums(
-        empty_counts(), {date(2024, 4, 30): 2, date(2024, 5, 1): 3, date(2024, 5, 2): 4}, {}
-    )
-    assert sums.due_before(date(2024, 5, 1)) == 2
-    assert sums.due_before(date(2024, 5, 3)) == 9
-    assert sums.due_before(date(2024, 4, 30)) == 0
-
-
-def test_overdue_before_an_hour_is_the_days_before_plus_that_days_earlier_hours():
+def test_overdue_before_an_hour_is_the_months_days_and_hours_before_it():
+    months = {date(2024, 3, 1): 16, date(2024, 4, 1): 8 + 32, date(2024, 5, 1): 7 + 64}
+    days = {
+        date(2024, 4, 30): 8,  # another month's day: in its month's count
+        date(2024, 5, 1): 7,
+        date(2024, 5, 2): 64,
+    }
     hours = {
         datetime(2024, 5, 1, 8, tzinfo=UTC): 1,
         datetime(2024, 5, 1, 9, tzinfo=UTC): 2,
         datetime(2024, 5, 1, 10, tzinfo=UTC): 4,
         datetime(2024, 4, 30, 8, tzinfo=UTC): 8,  # another day's hour: in its day's count
     }
-    sums = CounterSums(empty_counts(), {date(2024, 4, 30): 8, date(2024, 5, 1): 7}, hours)
-    assert sums.overdue_before(datetime(2024, 5, 1, 10, tzinfo=UTC)) == 8 + 1 + 2
-    assert sums.overdue_before(datetime(2024, 5, 1, 10, 40, tzinfo=UTC)) == 8 + 1 + 2
-    assert sums.overdue_before(datetime(2024, 5, 1, 0, tzinfo=UTC)) == 8
-    assert sums.overdue_before(datetime(2024, 5, 2, 0, tzinfo=UTC)) == 8 + 7
+    sums = CounterSums(empty_counts(), months, days, hours)
+    before_may = 16 + 8 + 32
+    assert sums.overdue_before(datetime(2024, 5, 1, 10, tzinfo=UTC)) == before_may + 1 + 2
+    assert sums.overdue_before(datetime(2024, 5, 1, 10, 40, tzinfo=UTC)) == before_may + 1 + 2
+    assert sums.overdue_before(datetime(2024, 5, 1, 0, tzinfo=UTC)) == before_may
+    assert sums.overdue_before(datetime(2024, 5, 2, 0, tzinfo=UTC)) == before_may + 7
+    assert sums.overdue_before(datetime(2024, 4, 1, 0, tzinfo=UTC)) == 16
+    assert sums.overdue_before(datetime(2024, 6, 1, 0, tzinfo=UTC)) == before_may + 7 + 64
 
 
 # --- properties: counters kept by changes equal a recount; the overdue count from them is exact
 
 PROJECTS = ["p1", "p2", "p3"]
-HOURS = [datetime(2024, 5, d, h, tzinfo=UTC) for d in (1, 2, 3) for h in (0, 9, 23)]
+DAYS = [date(2024, 4, 30), date(2024, 5, 1), date(2024, 5, 2)]
+HOURS = [datetime.combine(d, time(h), tzinfo=UTC) for d in DAYS for h in (0, 9, 23)]
 buckets = st.one_of(
     st.none(),
     st.builds(
@@ -289,7 +293,7 @@ def apply(counters: Counter[tuple[str, str]], change: CountChange) -> None:
 def stored(doc: Counter[tuple[str, str]], project_id: str) -> dict[str, object]:
     """One counter document of `project_id` as the adapter stores it (due days and hours
     nested)."""
-    row: dict[str, dict[str, int] | int] = {"due": {}, "hour": {}}
+    row: dict[str, dict[str, int] | int] = {"month": {}, "due": {}, "hour": {}}
     for (p, name), n in doc.items():
         if p == project_id:
             kind, _, key = name.partition(".")
@@ -305,7 +309,7 @@ def test_counters_kept_by_each_writes_change_equal_a_recount(history, slots):
     """However tasks are created, changed (status, due day), moved and deleted, and however the
     changes are spread over a project's counter documents (the adapter's slots), the summed
     counters are the count of the tasks where they are now: by status, and the open ones by
-    due day and by due hour."""
+    due month, by due day and by due hour."""
     where: dict[int, Bucket | None] = {}
     documents: list[Counter[tuple[str, str]]] = [Counter() for _ in range(slots)]
     for step, (task_no, now) in enumerate(history):
@@ -327,9 +331,11 @@ def test_counters_kept_by_each_writes_change_equal_a_recount(history, slots):
         assert all(n > 0 for n in sums.due.values())
         open_by_hour = Counter(b.due_hour for b in here if b.due_hour and b.status is not DONE)
         assert sums.hours == dict(open_by_hour)
+        open_by_month = Counter(d.replace(day=1) for d in open_by_day.elements())
+        assert sums.months == dict(open_by_month)
 
 
-NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # the tasks are due around a month's start
 dated_tasks = st.lists(
     st.tuples(
         st.sampled_from(list(Status)),
@@ -341,9 +347,10 @@ dated_tasks = st.lists(
 
 @given(dated_tasks, st.integers(-24 * 60, 24 * 60))
 def test_overdue_is_the_time_before_the_hour_plus_the_hours_range(tasks, shift):
-    """For any tasks and any `now`: the due-day counts of the days before today, plus the
-    due-hour counts of today's hours before the current one, plus the open tasks due in [start
-    of the current hour, now) are exactly the tasks `is_overdue` says are overdue."""
+    """For any tasks and any `now`: the due-month counts of the months before this one, plus
+    the due-day counts of this month's days before today, plus the due-hour counts of today's
+    hours before the current one, plus the open tasks due in [start of the current hour, now)
+    are exactly the tasks `is_overdue` says are overdue."""
     now = NOW + timedelta(minutes=shift)
     made = [
         task(

@@ -3,42 +3,51 @@ add up to a summary. Pure code; the adapters store the counters and the services
 write's change in the transaction of the write (services/tasks.py).
 
 A task counts in its project's counter of its status and, while it is open (not done) and has
-a due date, in its project's counters of the UTC day it is due, `due.<YYYY-MM-DD>`, and of the
-UTC hour it is due, `hour.<YYYY-MM-DDTHH>`: its counter fields. A write takes one from each
-field the task counted in before (none for a creation) and adds one to each it counts in now
-(none for a deletion), so a write that changes neither the project, nor the status, nor the due
-hour of an open task moves no counter at all.
+a due date, in its project's counters of the UTC month, day and hour it is due,
+`month.<YYYY-MM>`, `due.<YYYY-MM-DD>` and `hour.<YYYY-MM-DDTHH>`: its counter fields. A write
+takes one from each field the task counted in before (none for a creation) and adds one to each
+it counts in now (none for a deletion), so a write that changes neither the project, nor the
+status, nor the due hour of an open task moves no counter at all.
 
-The summary's overdue count is then the due-day counts of the days before today (UTC), plus the
-due-hour counts of today's hours before the current one, plus the open tasks due earlier in the
-current hour: a count of one hour's tasks at most (services/task_queries.py)."""
+The summary's overdue count is then the due-month counts of the months before this one (UTC),
+plus the due-day counts of this month's days before today, plus the due-hour counts of today's
+hours before the current one, plus the open tasks due earlier in the current hour: a count of
+one hour's tasks at most (services/task_queries.py), and a read of counters that do not grow
+with the tasks (the adapter reads only this month's days and today's hours)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from tasktracker.domain.tasks import Status, Task
 
-# project id -> counter field (a status, "due.<YYYY-MM-DD>" or "hour.<YYYY-MM-DDTHH>") -> how
-# much it changes (never a zero entry)
+K = TypeVar("K", date, datetime)
+
+# project id -> counter field (a status, "month.<YYYY-MM>", "due.<YYYY-MM-DD>" or
+# "hour.<YYYY-MM-DDTHH>") -> how much it changes (never a zero entry)
 CountChange = dict[str, dict[str, int]]
 # by status, plus "total": what the summary routes show
 TaskCounts = dict[str, int]
-# UTC day -> how many open tasks are due that day (never a zero entry)
+# UTC day (or the first day of a UTC month) -> how many open tasks are due that day (month)
+# (never a zero entry)
 DueCounts = dict[date, int]
 # UTC hour (its start) -> how many open tasks are due within it (never a zero entry)
 HourCounts = dict[datetime, int]
 
 # The due-day counters' fields are DUE + "." + the day; stored, they are one sub-document `due`
-# with a number per day (MongoDB's dotted path), in counter documents of their own.
+# with a number per day (MongoDB's dotted path), in counter documents of their own. Likewise
+# the due-month counters (MONTH, "YYYY-MM") and the due-hour counters (HOUR, HOUR_FORMAT).
+MONTH = "month"
 DUE = "due"
-# Likewise the due-hour counters: HOUR + "." + the hour in HOUR_FORMAT, stored as a sub-document
-# `hour`.
 HOUR = "hour"
 HOUR_FORMAT = "%Y-%m-%dT%H"
+
+
+def month_field(day: date) -> str:
+    return f"{MONTH}.{day.isoformat()[:7]}"
 
 
 def due_field(day: date) -> str:
@@ -49,6 +58,11 @@ def hour_field(hour: datetime) -> str:
     return f"{HOUR}.{utc_hour(hour).strftime(HOUR_FORMAT)}"
 
 
+def parse_month(text: str) -> date:
+    """The month named "YYYY-MM", as its first day."""
+    return date.fromisoformat(f"{text}-01")
+
+
 def utc_hour(moment: datetime) -> datetime:
     """The start of `moment`'s UTC hour, in UTC (a naive one is taken as UTC)."""
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -57,7 +71,7 @@ def utc_hour(moment: datetime) -> datetime:
 
 def parse_hour(text: str) -> datetime:
     """The hour named "YYYY-MM-DDTHH" (HOUR_FORMAT), as its start in UTC."""
-    return datetime.strptime(text, HOUR_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(f"{text}:00+00:00")
 
 
 def utc_day(moment: datetime) -> date:
@@ -91,7 +105,8 @@ class Bucket:
         """The counter fields the task counts in."""
         if self.due_hour is None or self.status is Status.DONE:
             return (str(self.status),)
-        return (str(self.status), due_field(self.due_hour.date()), hour_field(self.due_hour))
+        day = self.due_hour.date()
+        return (str(self.status), month_field(day), due_field(day), hour_field(self.due_hour))
 
 
 def bucket(task: Task | None) -> Bucket | None:
@@ -157,51 +172,58 @@ def summed(rows: Iterable[Mapping[str, Any]]) -> TaskCounts:
     return counts
 
 
-def due_summed(rows: Iterable[Mapping[str, Any]]) -> DueCounts:
-    """Stored counter documents' due-day counters (each document's `due`: a number per
-    "YYYY-MM-DD", a missing one being 0) added up by day; days adding up to 0 are left out."""
-    due: DueCounts = {}
+def _summed_by(
+    rows: Iterable[Mapping[str, Any]], name: str, parse: Callable[[str], K]
+) -> dict[K, int]:
+    """Stored counter documents' sub-document `name` (a number per period, a missing one being
+    0) added up by period (`parse`d); periods adding up to 0 are left out."""
+    total: dict[K, int] = {}
     for row in rows:
-        for day, n in (row.get(DUE) or {}).items():
-            key = date.fromisoformat(day)
-            due[key] = due.get(key, 0) + int(n or 0)
-    return {day: n for day, n in due.items() if n}
+        for text, n in (row.get(name) or {}).items():
+            key = parse(text)
+            total[key] = total.get(key, 0) + int(n or 0)
+    return {key: n for key, n in total.items() if n}
+
+
+def months_summed(rows: Iterable[Mapping[str, Any]]) -> DueCounts:
+    """The due-month counters ("YYYY-MM") added up by month (its first day)."""
+    return _summed_by(rows, MONTH, parse_month)
+
+
+def due_summed(rows: Iterable[Mapping[str, Any]]) -> DueCounts:
+    """The due-day counters ("YYYY-MM-DD") added up by day."""
+    return _summed_by(rows, DUE, date.fromisoformat)
 
 
 def hours_summed(rows: Iterable[Mapping[str, Any]]) -> HourCounts:
-    """Stored counter documents' due-hour counters (each document's `hour`: a number per
-    "YYYY-MM-DDTHH") added up by hour; hours adding up to 0 are left out."""
-    hours: HourCounts = {}
-    for row in rows:
-        for text, n in (row.get(HOUR) or {}).items():
-            key = parse_hour(text)
-            hours[key] = hours.get(key, 0) + int(n or 0)
-    return {hour: n for hour, n in hours.items() if n}
+    """The due-hour counters ("YYYY-MM-DDTHH") added up by hour (its start)."""
+    return _summed_by(rows, HOUR, parse_hour)
 
 
 @dataclass(frozen=True, slots=True)
 class CounterSums:
-    """What a read of counter documents adds up to: counts by status (with the total), open
-    tasks by due day, and open tasks by due hour (of the hours read: today's)."""
+    """What a read of counter documents adds up to: counts by status (with the total), and
+    open tasks by due month, by due day and by due hour (of those read: every month, this
+    month's days, today's hours)."""
 
     counts: TaskCounts
+    months: DueCounts
     due: DueCounts
     hours: HourCounts
 
     @classmethod
     def of(cls, rows: Iterable[Mapping[str, Any]]) -> CounterSums:
         rows = list(rows)
-        return cls(summed(rows), due_summed(rows), hours_summed(rows))
-
-    def due_before(self, day: date) -> int:
-        """Open tasks due on the days strictly before `day`."""
-        return sum(n for d, n in self.due.items() if d < day)
+        return cls(summed(rows), months_summed(rows), due_summed(rows), hours_summed(rows))
 
     def overdue_before(self, hour: datetime) -> int:
-        """Open tasks due before `hour` (the start of an hour): on the days before its day, and
-        in its day's hours before it."""
+        """Open tasks due before `hour` (the start of an hour): in the months before its month,
+        in its month's days before its day, and in its day's hours before it."""
         start = utc_hour(hour)
-        earlier_today = sum(
-            n for h, n in self.hours.items() if h.date() == start.date() and h < start
+        day = start.date()
+        month = day.replace(day=1)
+        return (
+            sum(n for m, n in self.months.items() if m < month)
+            + sum(n for d, n in self.due.items() if d.replace(day=1) == month and d < day)
+            + sum(n for h, n in self.hours.items() if h.date() == day and h < start)
         )
-        return self.due_before(start.date()) + earlier_today

@@ -6,7 +6,7 @@ run again, once more in full, and only a change of the same task loses the race.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +16,10 @@ from tasktracker.domain.events import EventType
 from tasktracker.domain.projects import Actor, ProjectRole
 from tasktracker.domain.task_counts import (
     day_start,
+    due_summed,
     hour_field,
     hours_summed,
+    months_summed,
     utc_day,
     utc_hour,
 )
@@ -41,41 +43,47 @@ def update(system: FakeSystem, who: User, task: Task, **changes: Any) -> Task:
 
 
 def recount(system: FakeSystem) -> dict[str, dict[str, Any]]:
-    """The counts by status of each project, and its open tasks by UTC due day and by UTC due
-    hour, counted from the tasks."""
+    """The counts by status of each project, and its open tasks by UTC due month, day and hour,
+    counted from the tasks."""
     counts: dict[str, Counter[str]] = {}
-    due: dict[str, Counter[date]] = {}
-    hours: dict[str, Counter[datetime]] = {}
+    dated: dict[str, Counter[str]] = {}
     for task in system.fakes.tasks.all():
         counts.setdefault(task.project_id, Counter())[str(task.status)] += 1
         if task.due_date is not None and task.status is not Status.DONE:
-            due.setdefault(task.project_id, Counter())[utc_day(task.due_date)] += 1
-            hours.setdefault(task.project_id, Counter())[utc_hour(task.due_date)] += 1
+            day, hour = utc_day(task.due_date), utc_hour(task.due_date)
+            by_period = dated.setdefault(task.project_id, Counter())
+            by_period.update([("month", day.replace(day=1)), ("due", day), ("hour", hour)])
     return {
         project_id: {
             **{str(s): c[str(s)] for s in Status},
             "total": sum(c.values()),
-            "due": dict(due.get(project_id, {})),
-            "hour": dict(hours.get(project_id, {})),
+            **{
+                unit: {when: n for (u, when), n in dated.get(project_id, {}).items() if u == unit}
+                for unit in ("month", "due", "hour")
+            },
         }
         for project_id, c in counts.items()
     }
 
 
 def counted(system: FakeSystem) -> dict[str, dict[str, Any]]:
-    """The counts by status of each project with tasks, and its open tasks by due day, as the
-    summary reads them, with its open tasks by due hour (of every day: the summary reads
-    today's)."""
+    """The counts by status of each project with tasks, and its open tasks by due month, day
+    and hour, as stored; what the summary reads of them (this month's days, today's hours)
+    checked against them."""
     reads, stored = system.fakes.task_reads, system.fakes.uow.task_counts
     today = system.clock().date()
-    by_project = {p: reads.counter_sums((p,), today) for p in stored.projects()}
     found = {}
-    for p, sums in by_project.items():
+    for p in stored.projects():
+        sums, rows = reads.counter_sums((p,), today), stored.rows((p,))
         assert sums.counts == reads.counts((p,))  # the status summary's read agrees
-        hours = hours_summed(stored.rows((p,)))
+        days, hours = due_summed(rows), hours_summed(rows)
+        assert sums.months == months_summed(rows)
+        assert sums.due == {
+            d: n for d, n in days.items() if d.replace(day=1) == today.replace(day=1)
+        }
         assert sums.hours == {h: n for h, n in hours.items() if h.date() == today}
-        if sums.counts["total"] or sums.due or hours:
-            found[p] = {**sums.counts, "due": sums.due, "hour": hours}
+        if sums.counts["total"] or sums.months:
+            found[p] = {**sums.counts, "month": sums.months, "due": days, "hour": hours}
     return found
 
 

@@ -110,7 +110,8 @@ def build_missing_counts(client: MongoClient, db: Database) -> int:
     """Build the base counts of every project that has no current one: every project of a
     database from before the counters, projects created since the last start-up, and projects
     whose base is of an earlier layout (no `v: COUNTS_VERSION`: from before the due-day
-    counters, or with the due days inside the status documents). Not recorded as done: every
+    counters, with the due days inside the status documents, or before the due-month and
+    due-hour counters). Not recorded as done: every
     start-up looks (a read of the project ids and of their base status documents), after the
     migrations above, so the tasks they moved are counted. Answers how many it built."""
     project_ids = [str(d["_id"]) for d in db.projects.find({}, {"_id": 1}).sort("_id", ASCENDING)]
@@ -136,12 +137,12 @@ def build_counts(client: MongoClient, db: Database, project_id: str) -> bool:
     due days inside).
 
     One transaction, which reads one snapshot and is run again when it collides with a writer:
-    it counts the tasks, replaces the counter documents it sees, of both kinds (whose changes
+    it counts the tasks, replaces the counter documents it sees, of every kind (whose changes
     are all in its count: each was committed with its task write, and an old base counted tasks
-    the snapshot holds), by the base status and due documents with the count, and commits.
-    A task write the snapshot does not see is not in the count; it adds its change to the
-    status and/or the due document of one slot. When the build saw either of them (and deletes
-    it), one of the two transactions rolls back and runs again; when it saw neither, they are
+    the snapshot holds), by the base documents with the count, and commits. A task write the
+    snapshot does not see is not in the count; it adds its change to the status and/or the
+    due-date documents of one slot. When the build saw any of them (and deletes it), one of the
+    two transactions rolls back and runs again; when it saw neither, they are
     documents it never saw, which then hold just that change. Either way every task is counted
     once. Tasks written without being counted (by a bulk load around the counters), or counted
     in an earlier layout (by a replica of a previous version during an upgrade: a slot document

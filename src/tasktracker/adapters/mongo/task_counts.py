@@ -49,11 +49,13 @@ from tasktracker.domain.task_counts import (
     DUE,
     HOUR,
     HOUR_FORMAT,
+    MONTH,
     CountChange,
     CounterSums,
     TaskCounts,
     due_field,
     hour_field,
+    month_field,
     parse_hour,
     summed,
 )
@@ -62,28 +64,36 @@ from tasktracker.domain.tasks import Status
 BASE_SLOT = 0
 SLOTS = 16  # the slots task writes add their changes to: 1 to SLOTS
 # The base of a project's counters is current when its status document has this `v`: 2 since the
-# due-day counters, 3 since they are in documents of their own, 4 since the due-hour counters.
+# due-day counters, 3 since they are in documents of their own, 4 since the due-month and
+# due-hour counters (with the due days in a document per month).
 COUNTS_VERSION = 4
-# The kinds of counter documents (their `kind`): numbers by status, by due day, by due hour (one
-# document per day).
+# The kinds of counter documents (their `kind`): numbers by status, by due month, by due day (a
+# document per month), by due hour (a document per day). The last two have a `period`: the
+# month or the day their numbers are in.
 STATUS_KIND = "status"
+MONTH_KIND = "month"
 DUE_KIND = "due"
 HOUR_KIND = "hour"
+# counter field -> the kind of document that holds it, and how much of its key names the period
+# of that document ("2024-05" of "2024-05-06", "2024-05-06" of "2024-05-06T13")
+PERIODS = {MONTH: (MONTH_KIND, 0), DUE: (DUE_KIND, 7), HOUR: (HOUR_KIND, 10)}
 TASK_COUNT_INDEXES = [
-    # a project's documents of both kinds (the task summary, a project's deletion, the build)
+    # a project's documents of every kind (a project's deletion, the build)
     IndexModel([("project_id", ASCENDING)], name="project"),
-    # the status documents alone: of some projects (an equality prefix, or `$in` after it) or of
-    # all (the legacy status summary)
+    # the status documents alone, or the month documents: of some projects (an equality prefix,
+    # or `$in` after it) or of all (the legacy status summary, the task summary)
     IndexModel([("kind", ASCENDING), ("project_id", ASCENDING)], name="kind_project"),
-    # one day's hour documents, of some projects or of all (the task summary's today)
+    # one month's due documents or one day's hour documents, of some projects or of all (the
+    # task summary's this month and today)
     IndexModel(
-        [("kind", ASCENDING), ("day", ASCENDING), ("project_id", ASCENDING)],
-        name="kind_day_project",
+        [("kind", ASCENDING), ("period", ASCENDING), ("project_id", ASCENDING)],
+        name="kind_period_project",
     ),
 ]
 # What a counter document is read for: its numbers by status (the legacy status summary)...
 NUMBERS = {"_id": 0, **{str(s): 1 for s in Status}}
-# ... its due-day numbers and its due-hour numbers (the summary's overdue count).
+# ... its numbers by due month, day or hour (the summary's overdue count).
+MONTH_NUMBERS = {"_id": 0, MONTH: 1}
 DUE_NUMBERS = {"_id": 0, DUE: 1}
 HOUR_NUMBERS = {"_id": 0, HOUR: 1}
 # The statuses of open tasks (those that count in a due day, and can be overdue).
@@ -94,20 +104,19 @@ EARLIEST_DATE = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def slot_id(project_id: str, slot: int, kind: str = STATUS_KIND) -> str:
-    """The `_id` of a project's counter document of `kind` in `slot` (an hour document's kind
-    being "hour:<day>", `document_kind`)."""
+    """The `_id` of a project's counter document of `kind` in `slot` (a due or hour document's
+    kind being "due:<month>" or "hour:<day>", `document_kind`)."""
     return f"{project_id}:{slot}" if kind == STATUS_KIND else f"{project_id}:{slot}:{kind}"
 
 
 def document_kind(name: str) -> str:
-    """Which of a slot's documents holds the counter field `name`: "status", "due", or
-    "hour:<YYYY-MM-DD>" (the hour's day)."""
-    kind, _, key = name.partition(".")
-    if kind == DUE:
-        return DUE_KIND
-    if kind == HOUR:
-        return f"{HOUR_KIND}:{key[:10]}"
-    return STATUS_KIND
+    """Which of a slot's documents holds the counter field `name`: "status", "month",
+    "due:<YYYY-MM>" (the day's month) or "hour:<YYYY-MM-DD>" (the hour's day)."""
+    prefix, _, key = name.partition(".")
+    if prefix not in PERIODS:
+        return STATUS_KIND
+    kind, period = PERIODS[prefix]
+    return f"{kind}:{key[:period]}" if period else kind
 
 
 def by_kind(by_field: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -121,9 +130,9 @@ def by_kind(by_field: dict[str, int]) -> dict[str, dict[str, int]]:
 
 def identity(project_id: str, kind: str) -> dict[str, str]:
     """The fields a counter document of `kind` (`document_kind`) is found by: its project, its
-    kind and, for an hour document, its day."""
-    kind, _, day = kind.partition(":")
-    return {"project_id": project_id, "kind": kind, **({"day": day} if day else {})}
+    kind and, for a due or an hour document, its period."""
+    kind, _, period = kind.partition(":")
+    return {"project_id": project_id, "kind": kind, **({"period": period} if period else {})}
 
 
 def random_slot() -> int:
@@ -139,9 +148,9 @@ class TaskCountRepository:
 
     def apply(self, change: CountChange) -> None:
         """Add each project's change to one slot picked at random: its status numbers to the
-        slot's status document, its due-day numbers to the slot's due document, its due-hour
-        numbers to the slot's hour document of their day (each written only when the change
-        has numbers for it)."""
+        slot's status document, its due-month numbers to the slot's month document, its due-day
+        numbers to the slot's due document of their month, its due-hour numbers to the slot's
+        hour document of their day (each written only when the change has numbers for it)."""
         for project_id, by_field in change.items():
             slot = random_slot()
             for kind, fields in by_kind(by_field).items():
@@ -171,25 +180,19 @@ def status_query(projects: tuple[str, ...] | None) -> dict[str, Any]:
     return {"kind": STATUS_KIND, **in_projects(projects)}
 
 
-def due_query(projects: tuple[str, ...] | None) -> dict[str, Any]:
-    """The due documents within `projects`: served by `kind_project`."""
-    return {"kind": DUE_KIND, **in_projects(projects)}
-
-
-def hour_query(projects: tuple[str, ...] | None, day: date) -> dict[str, Any]:
-    """The hour documents of `day` within `projects`: served by `kind_day_project`, so no other
-    day's hour document is fetched."""
-    return {"kind": HOUR_KIND, "day": day.isoformat(), **in_projects(projects)}
-
-
-# What the task summary reads (`read_sums`): each kind of counter document with its numbers.
 def sums_queries(
     projects: tuple[str, ...] | None, day: date
 ) -> list[tuple[dict[str, Any], dict[str, int]]]:
+    """What the task summary reads (`read_sums`) within `projects` on `day`, each with the
+    numbers it reads: the status documents and the month documents (`kind_project`), `day`'s
+    month's due documents and `day`'s hour documents (`kind_period_project`). Four index
+    lookups of documents whose number does not grow with the tasks."""
+    scope = in_projects(projects)
     return [
         (status_query(projects), NUMBERS),
-        (due_query(projects), DUE_NUMBERS),
-        (hour_query(projects, day), HOUR_NUMBERS),
+        ({"kind": MONTH_KIND, **scope}, MONTH_NUMBERS),
+        ({"kind": DUE_KIND, "period": day.isoformat()[:7], **scope}, DUE_NUMBERS),
+        ({"kind": HOUR_KIND, "period": day.isoformat(), **scope}, HOUR_NUMBERS),
     ]
 
 
@@ -200,44 +203,37 @@ def read_counts(db: Database, projects: tuple[str, ...] | None) -> TaskCounts:
 
 
 def read_sums(db: Database, projects: tuple[str, ...] | None, day: date) -> CounterSums:
-    """The counts by status, the open tasks by due day and the open tasks by due hour of `day`
-    within `projects`: three index lookups, of the status documents, the due documents and the
-    hour documents of `day` (each kind holds only its own numbers)."""
+    """The counts by status and the open tasks by due month, by due day of `day`'s month and by
+    due hour of `day`, within `projects` (`sums_queries`)."""
     queries = sums_queries(projects, day)
     return CounterSums.of(row for q, fields in queries for row in db.task_counts.find(q, fields))
 
 
 def base_documents(project_id: str, fields: dict[str, int]) -> list[dict[str, Any]]:
     """A project's base counter documents holding `fields` (counter field -> n): the status
-    document (with `v: COUNTS_VERSION`), the due document and an hour document per day."""
+    document (with `v: COUNTS_VERSION`), the month document, a due document per month and an
+    hour document per day."""
     by_document = by_kind(fields)
-    due = {n.removeprefix(DUE + "."): v for n, v in by_document.pop(DUE_KIND, {}).items()}
     by_document.pop(STATUS_KIND, None)
+    by_document.setdefault(MONTH_KIND, {})
     statuses = {str(s): fields.get(str(s), 0) for s in Status}
-    hours = [
-        {
-            "_id": slot_id(project_id, BASE_SLOT, kind),
-            **identity(project_id, kind),
-            HOUR: {n.removeprefix(HOUR + "."): v for n, v in numbers.items()},
-        }
-        for kind, numbers in sorted(by_document.items())
-    ]
+    status = {"project_id": project_id, "kind": STATUS_KIND, "v": COUNTS_VERSION, **statuses}
     return [
-        {
-            "_id": slot_id(project_id, BASE_SLOT),
-            "project_id": project_id,
-            "kind": STATUS_KIND,
-            "v": COUNTS_VERSION,
-            **statuses,
-        },
-        {
-            "_id": slot_id(project_id, BASE_SLOT, DUE_KIND),
-            "project_id": project_id,
-            "kind": DUE_KIND,
-            DUE: due,
-        },
-        *hours,
+        {"_id": slot_id(project_id, BASE_SLOT), **status},
+        *(
+            {"_id": slot_id(project_id, BASE_SLOT, kind), **identity(project_id, kind), **nested}
+            for kind, nested in sorted(stored_numbers(by_document).items())
+        ),
     ]
+
+
+def stored_numbers(by_document: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    """Counter fields "<kind>.<key>" by document, as stored: each document's numbers in a
+    sub-document named after its kind ("month", "due", "hour"), a number per key."""
+    return {
+        kind: {kind.partition(":")[0]: {n.partition(".")[2]: v for n, v in numbers.items()}}
+        for kind, numbers in by_document.items()
+    }
 
 
 def group_counts(
@@ -245,8 +241,8 @@ def group_counts(
 ) -> dict[str, int]:
     """A project's counter fields, from the tasks themselves: the tasks by status (one
     `$group`) and the open tasks with a due date by UTC hour (another, on the same snapshot
-    inside a transaction), which add up to their days. Only date-typed due dates count, as in
-    the range count (`overdue_queries`)."""
+    inside a transaction), which add up to their days and months. Only date-typed due dates
+    count, as in the range count (`overdue_queries`)."""
     by_status = [
         {"$match": {"project_id": project_id}},
         {"$group": {"_id": "$status", "n": {"$sum": 1}}},
@@ -269,7 +265,6 @@ def group_counts(
     fields = {row["_id"]: row["n"] for row in db.tasks.aggregate(by_status, session=session)}
     for row in db.tasks.aggregate(by_hour, session=session):
         hour = parse_hour(row["_id"])
-        fields[hour_field(hour)] = row["n"]
-        day = due_field(hour.date())
-        fields[day] = fields.get(day, 0) + row["n"]
+        for name in (month_field(hour.date()), due_field(hour.date()), hour_field(hour)):
+            fields[name] = fields.get(name, 0) + row["n"]
     return fields

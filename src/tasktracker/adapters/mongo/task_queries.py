@@ -210,11 +210,12 @@ class TaskQueries:
 
     def counts(self, projects: tuple[str, ...] | None) -> dict[str, int]:
         """From the counters (adapters/mongo/task_counts.py): one read of the status documents
-        only (no due document is fetched)."""
+        only (no other kind is fetched)."""
         return read_counts(self._db, projects)
 
     def counter_sums(self, projects: tuple[str, ...] | None, day: date) -> CounterSums:
-        """From the counters, with the due-day counts and `day`'s due-hour counts."""
+        """From the counters, with the due-month counts, the due-day counts of `day`'s month
+        and the due-hour counts of `day` (`read_sums`)."""
         return read_sums(self._db, projects, day)
 
     def overdue_since(
