@@ -21,8 +21,7 @@ from tasktracker.adapters.mongo.task_counts import (
     TaskCountRepository,
     read_counts,
     read_sums,
-    status_query,
-    sums_query,
+    sums_queries,
 )
 from tasktracker.adapters.mongo.tasks import TaskRepository
 from tasktracker.api.app import create_app
@@ -99,11 +98,12 @@ def plan_stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return stages
 
 
-def test_each_counter_read_fetches_the_documents_it_sums_only(api: Api):
-    """The legacy status summary's read is an index lookup of the status documents
-    (`kind_project`), which examines no other document, for one project, several, or all; the
-    task summary's read is one index lookup of the status and month documents, one month's due
-    documents and one day's hour documents, which examines no other month's or day's."""
+def test_each_counter_read_fetches_documents_of_its_kind_only(api: Api):
+    """The due-day and due-hour numbers are in documents of their own: the legacy status
+    summary's read is an index lookup of the status documents (`kind_project`), which examines
+    no other document, for one project, several, or all; the task summary reads the status and
+    month documents, one month's due documents and one day's hour documents, each an index
+    lookup of its kind (and period) only."""
     db = api.container.adapters.db
     team = make_team(api)
     for n, status in enumerate(["open", "in_progress", "done", "open", "in_progress"]):
@@ -111,37 +111,35 @@ def test_each_counter_read_fetches_the_documents_it_sums_only(api: Api):
         api.create_task(
             team["memb"], status=status, due_date=f"2030-01-{n + 1:02d}T09:00:00Z", **where
         )
-    api.create_task(team["memb"], due_date="2030-02-10T09:00:00Z")  # another month
     gen = str(db.projects.find_one({"key": "GEN"})["_id"])
     ops = str(db.projects.find_one({"key": "OPS"})["_id"])
-    assert db.task_counts.count_documents({"project_id": gen, "kind": "due"}) >= 2
-    assert db.task_counts.count_documents({"project_id": ops, "kind": "hour"}) >= 2
+    assert db.task_counts.count_documents({"project_id": gen, "kind": "due"}) >= 1
+    assert db.task_counts.count_documents({"project_id": ops, "kind": "due"}) >= 1
 
-    assert read_counts(db, (gen,)) == {"open": 2, "in_progress": 1, "done": 1, "total": 4}
+    assert read_counts(db, (gen,)) == {"open": 1, "in_progress": 1, "done": 1, "total": 3}
     assert read_counts(db, (ops,)) == {"open": 1, "in_progress": 1, "done": 0, "total": 2}
-    assert read_counts(db, None) == {"open": 3, "in_progress": 2, "done": 1, "total": 6}
+    assert read_counts(db, None) == {"open": 2, "in_progress": 2, "done": 1, "total": 5}
     sums = read_sums(db, (gen,), date(2030, 1, 1))
     assert sums.counts == read_counts(db, (gen,))
-    assert sums.months == {date(2030, 1, 1): 2, date(2030, 2, 1): 1}
-    assert sums.due == {date(2030, 1, 1): 1, date(2030, 1, 5): 1}  # of that month only
+    assert sum(sums.due.values()) == 2
     assert sums.hours == {datetime(2030, 1, 1, 9, tzinfo=UTC): 1}  # of that day only
 
     for projects in ((gen,), (gen, ops), None):
-        reads = [
-            (status_query(projects), None, "kind_project"),
-            (*sums_query(projects, date(2030, 1, 1)), None),
-        ]
-        for query, hint, index in reads:
-            command = {"find": "task_counts", "filter": query, **({"hint": hint} if hint else {})}
-            explained = db.command("explain", command, verbosity="executionStats")
+        for query, fields in sums_queries(projects, date(2030, 1, 1)):
+            explained = db.command(
+                "explain",
+                {"find": "task_counts", "filter": query, "projection": fields},
+                verbosity="executionStats",
+            )
             stages = plan_stages(explained["queryPlanner"]["winningPlan"])
             scans = [(st["stage"], st.get("indexName")) for st in stages if "SCAN" in st["stage"]]
-            assert scans == [("IXSCAN", index or hint)], query
+            index = "kind_period_project" if "period" in query else "kind_project"
+            assert scans == [("IXSCAN", index)], query
             wanted = db.task_counts.count_documents(query)
-            stats = explained["executionStats"]
             assert wanted >= 1
+            stats = explained["executionStats"]
             assert stats["nReturned"] == wanted
-            assert stats["totalDocsExamined"] == wanted, query  # no other document fetched
+            assert stats["totalDocsExamined"] == wanted, query  # no other kind fetched
 
 
 def test_the_overdue_count_is_read_at_the_time_of_the_request(api: Api, clock):

@@ -1,41 +1,38 @@
 """The `task_counts` collection: each project's task counters (domain/task_counts.py): by status,
-and the open tasks by the UTC month, day and hour they are due.
+and the open tasks by the UTC day and the UTC hour they are due.
 
 Every task write that creates or deletes a task, moves it, changes its status or an open task's
 due hour adds its change in its own transaction (`TaskCountRepository.apply`, through the unit of
 work), so the summary routes read counts instead of counting tasks: a few small documents,
-whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is the due-month
-counts of the months before this one, plus the due-day counts of this month's days before today,
-plus the due-hour counts of today's hours before the current one, plus an index range count of
-the open tasks due earlier in the current hour (task_queries.py `overdue_queries`): at most one
-hour's tasks are counted.
+whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is the due-day
+counts of the days before today, plus the due-hour counts of today's hours before the current
+one, plus an index range count of the open tasks due earlier in the current hour (task_queries.py
+`overdue_queries`): at most one hour's tasks are counted.
 
-A project's counters are documents of four kinds per slot: a status document
+A project's counters are documents of three kinds per slot: a status document
 `<project id>:<slot>` with a number per status (`{"kind": "status", "open": 3, "done": 1}`), a
-month document `<project id>:<slot>:month` with a number per month (`{"kind": "month", "month":
-{"2024-05": 2}}`; a task write's `$inc` of `month.2024-05` makes the month's field), per month a
-due document `<project id>:<slot>:due:<month>` with a number per day of that month (`{"kind":
-"due", "period": "2024-05", "due": {"2024-05-06": 2}}`), and per day an hour document
-`<project id>:<slot>:hour:<day>` with a number per hour of that day (`{"kind": "hour",
-"period": "2024-05-06", "hour": {"2024-05-06T13": 2}}`); the counts are their sums. The month
-documents grow by a field a month; the due and hour documents are many (a document per month
-and per day) but the task summary (`read_sums`) reads only those of this month and today:
-one index lookup of the documents without a period and those of two periods (`sums_query`).
-The legacy status summary (`read_counts`) reads the status documents only, an index lookup
-(`kind_project`) that never fetches another kind (SecantusDB decodes a whole document before it
-projects). A month's, day's or hour's number may be 0, and in one slot negative; summed over a
-project's documents it is never negative.
+due document `<project id>:<slot>:due` with a number per day (`{"kind": "due", "due":
+{"2024-05-06": 2}}`; a task write's `$inc` of `due.2024-05-06` makes the day's field), and per
+day an hour document `<project id>:<slot>:hour:<day>` with a number per hour of that day
+(`{"kind": "hour", "day": "2024-05-06", "hour": {"2024-05-06T13": 2}}`); the counts are their
+sums. The due documents grow with the days (a field for every day a change touched), and the
+hour documents with the days (a document per day), so they are kept apart: the legacy status
+summary (`read_counts`) reads the status documents only, an index lookup (`kind_project`) that
+never fetches another kind (SecantusDB decodes a whole document before it projects); the task
+summary (`read_sums`) reads the status documents, the due documents and today's hour documents
+(`kind_day_project`), three index lookups. A day's or an hour's number may be 0, and in one slot
+negative; summed over a project's documents it is never negative.
 
 Slot 0, the base, holds the counts of the project's tasks, written once (migrations.build_counts)
-as a status document with `v: COUNTS_VERSION`, a month document, a due document per month and
-an hour document per day; slots 1 to SLOTS hold the changes of the task writes since. A base
-without that `v` (v1: before the due-day counters; v2: the due days inside the status
-documents; v3: every due day in one document per slot) is built again at start-up. Two
-transactions that write the same document collide (WriteConflict, then ConcurrentChange, and the
-service runs the loser again); with one document per project every two concurrent status
-changes in a project would collide. Each write picks a slot at random and writes the documents
-of that one slot that its change has numbers for, so concurrent writes in one project mostly
-land on different documents, and a retried one most likely on others.
+as a status document with `v: COUNTS_VERSION`, a due document and an hour document per day;
+slots 1 to SLOTS hold the changes of the task writes since. A base without that `v` (v1: before
+the due-day counters; v2: the due days inside the status documents; v3: before the due-hour
+counters) is built again at start-up. Two transactions that write the same document collide
+(WriteConflict, then ConcurrentChange, and the service runs the loser again); with one document
+per project every two concurrent status changes in a project would collide. Each write picks a
+slot at random and writes the status document, the due document and/or the hour documents of
+that one slot, so concurrent writes in one project mostly land on different documents, and a
+retried one most likely on others.
 """
 
 from __future__ import annotations
@@ -80,23 +77,25 @@ HOUR_KIND = "hour"
 # counter field -> the kind of document that holds it, and how much of its key names the period
 # of that document ("2024-05" of "2024-05-06", "2024-05-06" of "2024-05-06T13")
 PERIODS = {MONTH: (MONTH_KIND, 0), DUE: (DUE_KIND, 7), HOUR: (HOUR_KIND, 10)}
-# The task summary's read (`sums_query`) within some projects, and within all.
-PROJECT_PERIOD = "project_period"
-PERIOD_PROJECT = "period_project"
 TASK_COUNT_INDEXES = [
-    # the status documents alone: of some projects (an equality prefix, or `$in` after it) or of
-    # all (the legacy status summary)
+    # a project's documents of every kind (a project's deletion, the build)
+    IndexModel([("project_id", ASCENDING)], name="project"),
+    # the status documents alone, or the month documents: of some projects (an equality prefix,
+    # or `$in` after it) or of all (the legacy status summary, the task summary)
     IndexModel([("kind", ASCENDING), ("project_id", ASCENDING)], name="kind_project"),
-    # a project's documents of every kind (a project's deletion, the build), or of some periods
-    # (the task summary, of some projects)
-    IndexModel([("project_id", ASCENDING), ("period", ASCENDING)], name=PROJECT_PERIOD),
-    # the documents of some periods in every project (the task summary, of all projects)
-    IndexModel([("period", ASCENDING), ("project_id", ASCENDING)], name=PERIOD_PROJECT),
+    # one month's due documents or one day's hour documents, of some projects or of all (the
+    # task summary's this month and today)
+    IndexModel(
+        [("kind", ASCENDING), ("period", ASCENDING), ("project_id", ASCENDING)],
+        name="kind_period_project",
+    ),
 ]
 # What a counter document is read for: its numbers by status (the legacy status summary)...
 NUMBERS = {"_id": 0, **{str(s): 1 for s in Status}}
-# ... and with its numbers by due month, day and hour (the task summary and its overdue count).
-ALL_NUMBERS = {**NUMBERS, MONTH: 1, DUE: 1, HOUR: 1}
+# ... its numbers by due month, day or hour (the summary's overdue count).
+MONTH_NUMBERS = {"_id": 0, MONTH: 1}
+DUE_NUMBERS = {"_id": 0, DUE: 1}
+HOUR_NUMBERS = {"_id": 0, HOUR: 1}
 # The statuses of open tasks (those that count in a due day, and can be overdue).
 OPEN_STATUSES = [str(s) for s in Status if s is not Status.DONE]
 # Before every date. A range from it leaves out null (which sorts before every date in an
@@ -181,16 +180,20 @@ def status_query(projects: tuple[str, ...] | None) -> dict[str, Any]:
     return {"kind": STATUS_KIND, **in_projects(projects)}
 
 
-def sums_query(projects: tuple[str, ...] | None, day: date) -> tuple[dict[str, Any], str]:
-    """What the task summary reads (`read_sums`) within `projects` on `day`, and the index that
-    serves it: the documents without a period (status and month documents), `day`'s month's
-    due documents and `day`'s hour documents; a number of documents that does not grow with the
-    tasks. Hinted: SecantusDB otherwise scans for a `$in` of projects beside the `$in` of
-    periods, which it serves from `project_period` when told to (MongoDB from either)."""
-    periods = {"period": {"$in": [None, day.isoformat()[:7], day.isoformat()]}}
-    if projects is None:
-        return periods, PERIOD_PROJECT
-    return {**in_projects(projects), **periods}, PROJECT_PERIOD
+def sums_queries(
+    projects: tuple[str, ...] | None, day: date
+) -> list[tuple[dict[str, Any], dict[str, int]]]:
+    """What the task summary reads (`read_sums`) within `projects` on `day`, each with the
+    numbers it reads: the status documents and the month documents (`kind_project`), `day`'s
+    month's due documents and `day`'s hour documents (`kind_period_project`). Four index
+    lookups of documents whose number does not grow with the tasks."""
+    scope = in_projects(projects)
+    return [
+        (status_query(projects), NUMBERS),
+        ({"kind": MONTH_KIND, **scope}, MONTH_NUMBERS),
+        ({"kind": DUE_KIND, "period": day.isoformat()[:7], **scope}, DUE_NUMBERS),
+        ({"kind": HOUR_KIND, "period": day.isoformat(), **scope}, HOUR_NUMBERS),
+    ]
 
 
 def read_counts(db: Database, projects: tuple[str, ...] | None) -> TaskCounts:
@@ -201,9 +204,9 @@ def read_counts(db: Database, projects: tuple[str, ...] | None) -> TaskCounts:
 
 def read_sums(db: Database, projects: tuple[str, ...] | None, day: date) -> CounterSums:
     """The counts by status and the open tasks by due month, by due day of `day`'s month and by
-    due hour of `day`, within `projects`: one index lookup (`sums_query`)."""
-    query, index = sums_query(projects, day)
-    return CounterSums.of(db.task_counts.find(query, ALL_NUMBERS).hint(index))
+    due hour of `day`, within `projects` (`sums_queries`)."""
+    queries = sums_queries(projects, day)
+    return CounterSums.of(row for q, fields in queries for row in db.task_counts.find(q, fields))
 
 
 def base_documents(project_id: str, fields: dict[str, int]) -> list[dict[str, Any]]:
