@@ -1,38 +1,43 @@
 """The `task_counts` collection: each project's task counters (domain/task_counts.py): by status,
-and the open tasks by the UTC day and the UTC hour they are due.
+and the open tasks by the UTC month, day and hour they are due.
 
 Every task write that creates or deletes a task, moves it, changes its status or an open task's
 due hour adds its change in its own transaction (`TaskCountRepository.apply`, through the unit of
 work), so the summary routes read counts instead of counting tasks: a few small documents,
-whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is the due-day
-counts of the days before today, plus the due-hour counts of today's hours before the current
-one, plus an index range count of the open tasks due earlier in the current hour (task_queries.py
-`overdue_queries`): at most one hour's tasks are counted.
+whatever the number of tasks. The overdue count of `GET /api/v1/tasks/summary` is the due-month
+counts of the months before this one, plus the due-day counts of this month's days before today,
+plus the due-hour counts of today's hours before the current one, plus an index range count of
+the open tasks due earlier in the current hour (task_queries.py `overdue_queries`): at most one
+hour's tasks are counted.
 
-A project's counters are documents of three kinds per slot: a status document
+A project's counters are documents of four kinds per slot: a status document
 `<project id>:<slot>` with a number per status (`{"kind": "status", "open": 3, "done": 1}`), a
-due document `<project id>:<slot>:due` with a number per day (`{"kind": "due", "due":
-{"2024-05-06": 2}}`; a task write's `$inc` of `due.2024-05-06` makes the day's field), and per
-day an hour document `<project id>:<slot>:hour:<day>` with a number per hour of that day
-(`{"kind": "hour", "day": "2024-05-06", "hour": {"2024-05-06T13": 2}}`); the counts are their
-sums. The due documents grow with the days (a field for every day a change touched), and the
-hour documents with the days (a document per day), so they are kept apart: the legacy status
-summary (`read_counts`) reads the status documents only, an index lookup (`kind_project`) that
-never fetches another kind (SecantusDB decodes a whole document before it projects); the task
-summary (`read_sums`) reads the status documents, the due documents and today's hour documents
-(`kind_day_project`), three index lookups. A day's or an hour's number may be 0, and in one slot
+month document `<project id>:<slot>:month` with a number per month (`{"kind": "month", "month":
+{"2024-05": 2}}`; a task write's `$inc` of `month.2024-05` makes the month's field), per month a
+due document `<project id>:<slot>:due:<month>` with a number per day of that month (`{"kind":
+"due", "period": "2024-05", "due": {"2024-05-06": 2}}`), and per day an hour document
+`<project id>:<slot>:hour:<day>` with a number per hour of that day (`{"kind": "hour",
+"period": "2024-05-06", "hour": {"2024-05-06T13": 2}}`); the counts are their sums. The month
+documents grow by a field a month; the due and hour documents are many (a document per month
+and per day), but the task summary (`read_sums`) reads only this month's and today's: four
+index lookups, one per kind (`sums_queries`), each an equality on the kind (and period) and at
+most one `$in` of projects, the shape SecantusDB serves from an index (it scans for a `$in` of
+periods beside one of projects, and serves a hinted lookup in ~80 ms whatever its size, so one
+lookup of all four kinds is slower there). The legacy status summary (`read_counts`) reads the
+status documents only. SecantusDB decodes a whole document before it projects, so no read
+fetches a document of another kind. A month's, day's or hour's number may be 0, and in one slot
 negative; summed over a project's documents it is never negative.
 
 Slot 0, the base, holds the counts of the project's tasks, written once (migrations.build_counts)
-as a status document with `v: COUNTS_VERSION`, a due document and an hour document per day;
-slots 1 to SLOTS hold the changes of the task writes since. A base without that `v` (v1: before
-the due-day counters; v2: the due days inside the status documents; v3: before the due-hour
-counters) is built again at start-up. Two transactions that write the same document collide
-(WriteConflict, then ConcurrentChange, and the service runs the loser again); with one document
-per project every two concurrent status changes in a project would collide. Each write picks a
-slot at random and writes the status document, the due document and/or the hour documents of
-that one slot, so concurrent writes in one project mostly land on different documents, and a
-retried one most likely on others.
+as a status document with `v: COUNTS_VERSION`, a month document, a due document per month and
+an hour document per day; slots 1 to SLOTS hold the changes of the task writes since. A base
+without that `v` (v1: before the due-day counters; v2: the due days inside the status
+documents; v3: every due day in one document per slot) is built again at start-up. Two
+transactions that write the same document collide (WriteConflict, then ConcurrentChange, and the
+service runs the loser again); with one document per project every two concurrent status
+changes in a project would collide. Each write picks a slot at random and writes the documents
+of that one slot that its change has numbers for, so concurrent writes in one project mostly
+land on different documents, and a retried one most likely on others.
 """
 
 from __future__ import annotations
