@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tasktracker.domain.errors import Conflict, InvalidInput, InvalidTransition
-from tasktracker.domain.tasks import Status, Task, check_dates, is_overdue
+from tasktracker.domain.recurrence import RecurrenceFrom
+from tasktracker.domain.reminders import Reminder
+from tasktracker.domain.tasks import (
+    TASK_FIELD_NAMES,
+    Priority,
+    Status,
+    Task,
+    check_dates,
+    is_overdue,
+)
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -170,3 +179,53 @@ def test_the_due_date_may_not_precede_the_start_date():
     check_dates(T0, T0 + timedelta(days=1))
     check_dates(None, T0)
     check_dates(T0, None)
+
+
+# --- a stored task, restored (Task.restore) -----------------------------------------------------
+
+stored_tasks = st.builds(
+    make_task,
+    title=st.text(max_size=20),
+    status=st.sampled_from(Status),
+    priority=st.sampled_from(Priority),
+    assignee=st.none() | st.just("u-assignee"),
+    due_date=st.none() | st.just(T0 + timedelta(days=2)),
+    labels=st.lists(st.sampled_from(["bug", "ui"]), max_size=2),
+    recurrence_from=st.sampled_from(RecurrenceFrom),
+    reminders=st.lists(st.builds(Reminder, before_due=st.just(timedelta(hours=1))), max_size=2),
+)
+
+
+@given(stored_tasks)
+def test_a_task_restored_from_its_values_equals_it(task):
+    assert Task.restore(task.values()) == task
+
+
+@given(stored_tasks)
+def test_a_task_restored_from_stored_strings_has_its_enums_back(task):
+    stored = {**task.values(), "status": str(task.status), "priority": str(task.priority)}
+    stored["recurrence_from"] = str(task.recurrence_from)
+    restored = Task.restore(stored)
+    assert restored == task
+    assert type(restored.status) is Status and type(restored.priority) is Priority
+    assert type(restored.recurrence_from) is RecurrenceFrom
+
+
+def test_a_restored_task_has_its_fields_only_and_the_defaults_of_those_it_lacks():
+    stored = {"id": "t1", "title": "t", "reporter": "u", "created_at": T0, "updated_at": T0}
+    first = Task.restore({**stored, "_id": "t1", "sk_created": "2024t1", "gone": 1})
+    second = Task.restore(stored)
+    assert first == make_task(title="t", reporter="u")
+    assert set(first.values()) == set(TASK_FIELD_NAMES)
+    first.labels.append("bug")
+    assert second.labels == []  # each restored task has lists of its own
+
+
+def test_a_stored_task_without_a_required_field_is_refused_as_by_the_constructor():
+    with pytest.raises(TypeError, match="reporter"):
+        Task.restore({"id": "t1", "title": "t", "created_at": T0, "updated_at": T0})
+
+
+def test_a_task_with_an_unknown_status_is_refused():
+    with pytest.raises(KeyError):
+        Task.restore({**make_task().values(), "status": "archived"})

@@ -13,16 +13,13 @@ from pymongo.database import Database
 
 from tasktracker.adapters.mongo.ids import in_chunks, object_id_or_none
 from tasktracker.domain.reminders import Reminder
-from tasktracker.domain.tasks import TASK_FIELD_NAMES, Task
-
-# A task's stored fields are its domain fields (all but the id, which is `_id`).
-TASK_FIELDS = tuple(name for name in TASK_FIELD_NAMES if name != "id")
+from tasktracker.domain.tasks import Task
 
 
 def task_from_doc(doc: dict[str, Any]) -> Task:
-    values = {name: doc[name] for name in TASK_FIELDS if name in doc}
-    values["reminders"] = [reminder_from_doc(r) for r in doc.get("reminders") or ()]
-    return Task(id=str(doc["_id"]), **values)
+    """The task a document stores (`Task.restore` drops `_id` and the sort keys)."""
+    reminders = [reminder_from_doc(r) for r in doc.get("reminders") or ()]
+    return Task.restore({**doc, "id": str(doc["_id"]), "reminders": reminders})
 
 
 def reminder_to_doc(reminder: Reminder) -> dict[str, Any]:
