@@ -7,6 +7,7 @@ a start-up build beside a writer counts every task once."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -388,3 +389,62 @@ def test_a_build_beside_a_writer_counts_every_task_once(
     # after a collision the build ran again and folded the writer's documents into the base
     writers_due = db.task_counts.find_one({"_id": due_doc})
     assert (writers_due is None) == BUILD_SEES[slot]
+
+
+def test_replicas_starting_together_all_start_and_build_the_counters_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+):
+    """Every process of a deployment builds what is missing at start-up, so after an upgrade
+    that changes the counter layout they all rebuild the same project at once. The first to
+    delete the old documents holds them until it commits, and the others collide with it:
+    they must wait for it (each retries after a growing random pause) instead of spending
+    their attempts at once and failing the start-up. Here the first one commits only after
+    each of the others has tried five times (or given up)."""
+    db, client = api.container.adapters.db, api.container.adapters.client
+    alice = api.member()
+    for day, status in enumerate(("open", "in_progress", "done", "open"), start=7):
+        api.create_task(alice, status=status, due_date=f"2030-01-{day:02d}T09:00:00Z")
+    db.task_counts.update_many({}, {"$unset": {"v": ""}})  # every base of an earlier layout
+    replicas, tries = 4, 5  # five: as many as a build once had in all
+    attempts: Counter[int] = Counter()
+    finished: set[int] = set()
+    changed = threading.Condition()
+    together = threading.Barrier(replicas)
+    count, write = migrations.group_counts, migrations.base_documents
+
+    def count_together(*args: Any, **kwargs: Any) -> dict[str, int]:
+        with changed:
+            attempts[threading.get_ident()] += 1
+            first = attempts[threading.get_ident()] == 1
+            changed.notify_all()
+        if first:
+            together.wait(timeout=30)  # all count before any of them deletes
+        return count(*args, **kwargs)
+
+    def others_tried_or_gave_up(me: int) -> bool:
+        others = [t for t in attempts if t != me]
+        return len(others) == replicas - 1 and all(
+            attempts[t] >= tries or t in finished for t in others
+        )
+
+    def write_once_the_others_tried(*args: Any, **kwargs: Any) -> Any:
+        me = threading.get_ident()
+        with changed:
+            assert changed.wait_for(lambda: others_tried_or_gave_up(me), timeout=30)
+        return write(*args, **kwargs)
+
+    def start_up() -> int:
+        try:
+            return migrations.build_missing_counts(client, db)
+        finally:
+            with changed:
+                finished.add(threading.get_ident())
+                changed.notify_all()
+
+    monkeypatch.setattr(migrations, "group_counts", count_together)
+    monkeypatch.setattr(migrations, "base_documents", write_once_the_others_tried)
+    with ThreadPoolExecutor(replicas) as pool:
+        built = [start.result() for start in [pool.submit(start_up) for _ in range(replicas)]]
+
+    assert sorted(built) == [0] * (replicas - 1) + [1]  # one built it; the others found it built
+    assert_counts_follow_the_tasks(db)

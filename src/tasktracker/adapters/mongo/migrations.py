@@ -8,6 +8,8 @@ on the next start.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
@@ -35,7 +37,12 @@ T = TypeVar("T")
 
 TASKS_INTO_DEFAULT_PROJECT = "0001_tasks_into_default_project"
 USERS_JOIN_DEFAULT_PROJECT = "0002_users_join_default_project"
-COUNT_BUILD_ATTEMPTS = 5
+# A build that collides with another (every process builds at start-up) retries after a random
+# pause of up to COUNT_BUILD_PAUSE, doubling to COUNT_BUILD_PAUSE_MAX, for COUNT_BUILD_PATIENCE
+# seconds: the other build holds the documents it replaced until it commits.
+COUNT_BUILD_PAUSE = 0.05
+COUNT_BUILD_PAUSE_MAX = 2.0
+COUNT_BUILD_PATIENCE = 120.0
 
 
 def migrate(
@@ -147,14 +154,20 @@ def build_counts(client: MongoClient, db: Database, project_id: str) -> bool:
     once. Tasks written without being counted (by a bulk load around the counters), or counted
     in an earlier layout (by a replica of a previous version during an upgrade: a slot document
     without `kind` is not read by the legacy status summary) are counted by the next build of
-    their project (delete its base to have one)."""
-    for attempt in range(1, COUNT_BUILD_ATTEMPTS + 1):
+    their project (delete its base to have one). A build that collides with another build
+    waits for it: it tries again after a growing random pause, until the other's base is
+    there (COUNT_BUILD_PATIENCE)."""
+    give_up_at = time.monotonic() + COUNT_BUILD_PATIENCE
+    pause = COUNT_BUILD_PAUSE
+    while True:
         try:
             return _build_counts_once(client, db, project_id)
         except ConcurrentChange:
-            if attempt == COUNT_BUILD_ATTEMPTS:
+            if time.monotonic() >= give_up_at:
                 raise
-    raise AssertionError("unreachable")
+        # A random pause, so builds that collided do not collide again in step.
+        time.sleep(random.uniform(0, pause))
+        pause = min(pause * 2, COUNT_BUILD_PAUSE_MAX)
 
 
 def _build_counts_once(client: MongoClient, db: Database, project_id: str) -> bool:
