@@ -17,7 +17,6 @@ from tasktracker.adapters.mongo import task_queries
 from tasktracker.adapters.mongo.task_counts import COUNTS_VERSION
 from tasktracker.api.app import create_app
 from tasktracker.bootstrap import Container
-from tasktracker.domain.task_counts import day_start
 from tasktracker.settings import Settings
 from tests.support.api import Account, Api, make_team
 from tests.support.clock import Clock
@@ -26,6 +25,7 @@ from tests.support.task_counts import (
     assert_counts_follow_the_tasks,
     brute_force_overdue,
     counters,
+    day_start,
 )
 
 TASKS = "/api/v1/tasks"

@@ -22,10 +22,10 @@ from tasktracker.adapters.mongo.task_queries import (
 )
 from tasktracker.bootstrap import Container
 from tasktracker.domain.queries import Sort, TaskFilter
-from tasktracker.domain.task_counts import day_start
 from tasktracker.domain.tasks import Priority, Status
 from tests.support.clock import Clock
 from tests.support.problems import assert_problem
+from tests.support.task_counts import day_start
 from tests.support.times import iso, parse_time
 
 TASKS = "/api/v1/tasks"

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from tasktracker.domain.task_counts import parse_hour, parse_month, utc_day, utc_hour
+from tasktracker.domain.task_counts import parse_hour, parse_month, utc_hour
 
 STATUSES = ("open", "in_progress", "done")
 # the due-date counters: their sub-document in a counter document, and how a key is read
@@ -19,6 +19,16 @@ UNITS: dict[str, Callable[[str], Any]] = {
     "due": date.fromisoformat,
     "hour": parse_hour,
 }
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC day of `moment` (a naive one is taken as UTC, as stored dates are)."""
+    return utc_hour(moment).date()
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC at the start of `moment`'s UTC day."""
+    return utc_hour(moment).replace(hour=0)
 
 
 def recount(db: Database) -> dict[str, dict[str, Any]]:

@@ -18,14 +18,12 @@ from tasktracker.domain.task_counts import (
     combined,
     count_change,
     counts_of,
-    day_start,
     due_field,
     due_summed,
     empty_counts,
     hour_field,
     hours_summed,
     summed,
-    utc_day,
     utc_hour,
 )
 from tasktracker.domain.tasks import Status, Task, is_overdue
@@ -135,11 +133,9 @@ def test_the_due_day_and_hour_are_the_utc_day_and_hour_of_the_due_date():
     one_am = datetime(2024, 5, 2, 1, tzinfo=UTC)
     assert bucket(task(due_date=late_evening)) == Bucket("p1", OPEN, one_am)
     assert bucket(task(due_date=late_evening)).due_day == date(2024, 5, 2)  # type: ignore[union-attr]
-    assert utc_day(datetime(2024, 5, 1, 23, 59)) == date(2024, 5, 1)  # naive: taken as UTC
     assert utc_hour(datetime(2024, 5, 1, 23, 59)) == datetime(2024, 5, 1, 23, tzinfo=UTC)
     assert due_field(date(2024, 5, 2)) == MAY_2
     assert hour_field(late_evening) == "hour.2024-05-02T01"
-    assert day_start(late_evening) == datetime(2024, 5, 2, tzinfo=UTC)
 
 
 def test_completing_a_dated_task_leaves_its_due_day_and_reopening_counts_it_again():

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from tasktracker.domain.tasks import Status, Task
@@ -72,16 +72,6 @@ def utc_hour(moment: datetime) -> datetime:
 def parse_hour(text: str) -> datetime:
     """The hour named "YYYY-MM-DDTHH" (HOUR_FORMAT), as its start in UTC."""
     return datetime.fromisoformat(f"{text}:00+00:00")
-
-
-def utc_day(moment: datetime) -> date:
-    """The UTC day of `moment` (a naive one is taken as UTC, as stored dates are)."""
-    return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
-
-
-def day_start(moment: datetime) -> datetime:
-    """Midnight UTC at the start of `moment`'s UTC day."""
-    return datetime.combine(utc_day(moment), time(), tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,10 @@ from tasktracker.domain.errors import ConcurrentChange, Conflict
 from tasktracker.domain.events import EventType
 from tasktracker.domain.projects import Actor, ProjectRole
 from tasktracker.domain.task_counts import (
-    day_start,
     due_summed,
     hour_field,
     hours_summed,
     months_summed,
-    utc_day,
     utc_hour,
 )
 from tasktracker.domain.tasks import Status, Task
@@ -28,6 +26,7 @@ from tasktracker.domain.users import User
 from tasktracker.schemas.tasks import TaskCreate
 from tasktracker.services.tasks import TASK_WRITE_ATTEMPTS
 from tests.fakes import FakeSystem
+from tests.support.task_counts import day_start, utc_day
 
 DUE = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
 WEEKLY = {"recurrence": "FREQ=WEEKLY;BYDAY=MO", "due_date": DUE}
