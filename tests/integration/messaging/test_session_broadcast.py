@@ -42,6 +42,14 @@ class Process:
             return real_get(key)
 
         self.shared.get = counted  # type: ignore[method-assign]
+        self.heard = 0  # broadcasts of changed keys heard (the listener is set by `start`)
+        real_drop = self.cache.drop
+
+        def heard(keys: list[str]) -> None:
+            real_drop(keys)
+            self.heard += 1
+
+        self.cache.drop = heard  # type: ignore[method-assign]
 
     def start(self) -> Process:
         self.cache.get("warm-up")  # the first read starts listening
@@ -69,7 +77,10 @@ def processes(memcached_servers: str) -> Iterator[Callable[[str], Process]]:
 
 def test_what_one_process_changes_the_others_drop_at_once(processes, direct_amqp_url):
     here, there = processes(direct_amqp_url), processes(direct_amqp_url)
+    heard = here.heard
     there.cache.set("tt:test:k", {"revoked": False}, 60)
+    # Once its broadcast has arrived: a copy taken before it would be dropped by it.
+    wait_until(lambda: here.heard > heard, timeout=5)
     assert here.cache.get("tt:test:k") == {"revoked": False}
     reads = here.reads
     assert here.cache.get("tt:test:k") == {"revoked": False} and here.reads == reads  # a copy
