@@ -93,8 +93,8 @@ class Task:
         """The task whose `values()` were saved as `values`: the enums may be their values, a
         field added since takes its default, and a name that is no field is dropped. It takes
         the values as the task's attributes at once instead of binding them one by one as
-        `__init__` does, which made reading a page of 50 tasks three times dearer (README,
-        "List pages"). TypeError when a field without a default is missing, as `__init__`."""
+        `__init__` does, which cost twice as much a task (README, "List pages"). TypeError
+        when a field without a default is missing, as from `__init__`."""
         task = object.__new__(cls)
         own = {**TASK_DEFAULTS, **values}
         for name in own.keys() - TASK_FIELD_SET:
