@@ -392,3 +392,18 @@ def test_the_floor_reads_and_writes_what_the_api_does(
         assert client.get("/api/v1/tasks/nope").status_code == 404
     finally:
         floor.client.close()
+
+
+def test_the_page_parts_bench_prints_each_part_of_both_requests(capsys, monkeypatch):
+    from bench import page_parts_bench
+
+    monkeypatch.setattr("sys.argv", ["page_parts_bench", "--rounds", "1", "--repeat", "1"])
+    page_parts_bench.main()
+    table = capsys.readouterr().out
+    for part in ("database read and BSON decoding", "tasks from their documents",
+                 "response model", "JSON", "the page's query for one document",
+                 "TaskRepository.get, TaskQueries.page"):  # fmt: skip
+        row = next(line for line in table.splitlines() if part in line)
+        one, many, extra = (float(cell) for cell in row.split("|")[2:5])
+        assert one > 0 and many > 0 and extra == pytest.approx(many - one, abs=0.002)
+    assert "**all four parts**" in table and "A page costs get-by-id's API CPU plus" in table
