@@ -94,7 +94,7 @@ def main() -> None:
     user, project = str(ObjectId()), str(ObjectId())
     flt, sort = TaskFilter(assignee=user, projects=(project,)), Sort.parse("-created_at")
     with mongo_url() as url:
-        client = connect(url, embedded=True)
+        client = connect(url, embedded="MONGO_URL" not in os.environ)
         db = database(client, f"page_parts_{ObjectId()}")
         ensure_indexes(db)
         docs = seeded_docs(user, project)
